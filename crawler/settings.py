@@ -1,0 +1,57 @@
+"""Scrapy settings for finews.
+
+Values that differ between machines come from the environment (see
+``docs/operations.md``); nothing secret is written here.
+"""
+
+import os
+
+
+def _env(name: str, default=None):
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+BOT_NAME = "finews"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+USER_AGENT = "finews/0.1 (news archive crawler)"
+ROBOTSTXT_OBEY = True
+
+# Politeness and resilience. AutoThrottle adapts to the real hosts' latency;
+# the loopback replica answers fast enough that it stays out of the way.
+CONCURRENT_REQUESTS = int(_env("FINEWS_CONCURRENT_REQUESTS", 16))
+CONCURRENT_REQUESTS_PER_DOMAIN = int(_env("FINEWS_CONCURRENT_REQUESTS_PER_DOMAIN", 16))
+DOWNLOAD_DELAY = float(_env("FINEWS_DOWNLOAD_DELAY", 0))
+DOWNLOAD_TIMEOUT = int(_env("FINEWS_DOWNLOAD_TIMEOUT", 30))
+DOWNLOAD_MAXSIZE = int(_env("FINEWS_DOWNLOAD_MAXSIZE", 8 * 1024 * 1024))
+RETRY_ENABLED = True
+RETRY_TIMES = int(_env("FINEWS_RETRY_TIMES", 3))
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+AUTOTHROTTLE_ENABLED = _env("FINEWS_AUTOTHROTTLE", "1") == "1"
+AUTOTHROTTLE_START_DELAY = 0.5
+AUTOTHROTTLE_MAX_DELAY = 30
+AUTOTHROTTLE_TARGET_CONCURRENCY = float(_env("FINEWS_AUTOTHROTTLE_TARGET", 4.0))
+TELNETCONSOLE_ENABLED = False
+COOKIES_ENABLED = False
+
+ITEM_PIPELINES = {
+    "pipelines.clean.CleanPipeline": 100,
+    "pipelines.normalize.NormalizePipeline": 200,
+    "pipelines.dedupe.DedupePipeline": 300,
+    "pipelines.mongo.MongoPipeline": 400,
+}
+
+# Storage. With MONGO_URI unset an embedded server is started on FINEWS_DB_PATH.
+MONGO_URI = _env("MONGO_URI")
+MONGO_DATABASE = _env("MONGO_DATABASE", "finews")
+MONGO_BATCH_SIZE = int(_env("MONGO_BATCH_SIZE", 100))
+MONGO_RETRY_ATTEMPTS = int(_env("MONGO_RETRY_ATTEMPTS", 5))
+MONGO_RETRY_MAX_WAIT = float(_env("MONGO_RETRY_MAX_WAIT", 8.0))
+FINEWS_DATA_DIR = _env("FINEWS_DATA_DIR", "var")
+FINEWS_DB_PATH = _env("FINEWS_DB_PATH", os.path.join(FINEWS_DATA_DIR, "db"))
+
+LOG_LEVEL = _env("FINEWS_LOG_LEVEL", "INFO")
+FEED_EXPORT_ENCODING = "utf-8"
+LOG_FORMATTER = "crawler.logformatter.FinewsLogFormatter"

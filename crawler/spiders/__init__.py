@@ -1,0 +1,1 @@
+"""The spiders: ``category`` (mirror listings) and ``newsshare`` (share pages)."""

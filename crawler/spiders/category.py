@@ -1,0 +1,71 @@
+"""Crawl the mirror's category listings and the post pages they list."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote, urlsplit
+
+import scrapy
+
+from crawler.items import PostItem
+from crawler.spiders.base import SiteSpider
+from finews.pages import PageError, category_listing_urls, parse_listing, parse_post_page
+from finews.slugs import listing_path, media_slug
+
+
+class CategorySpider(SiteSpider):
+    """``scrapy crawl category [-a categories=hebeiribao,河北日报,emnews] [-a site=URL]``
+
+    Without ``categories`` it starts from the home page and crawls every
+    category shown there.
+    """
+
+    name = "category"
+    default_site = "https://finews.withounder.com"
+
+    def __init__(self, categories: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        names = [c.strip() for c in (categories or "").split(",") if c.strip()]
+        self.categories = [media_slug(name) for name in names]
+
+    async def start(self):
+        if not self.categories:
+            yield scrapy.Request(self.url("/"), callback=self.parse_home, errback=self.failed)
+        for slug in self.categories:
+            yield scrapy.Request(self.url(listing_path(slug)), callback=self.parse_listing, errback=self.failed)
+
+    def parse_home(self, response):
+        for url in category_listing_urls(response.text, response.url):
+            yield response.follow(url, callback=self.parse_listing, errback=self.failed)
+
+    def parse_listing(self, response):
+        listing = parse_listing(response.text, response.url)
+        self.crawler.stats.inc_value("finews/listing_links", len(listing.links))
+        for url, title in listing.links:
+            yield response.follow(url, callback=self.parse_post, errback=self.failed,
+                                  cb_kwargs={"listing_title": title})
+        if listing.next_url:
+            yield response.follow(listing.next_url, callback=self.parse_listing, errback=self.failed)
+
+    def parse_post(self, response, listing_title: str = ""):
+        try:
+            page = parse_post_page(response.text)
+        except PageError as error:
+            yield self.rejected(response.url, error.reason, str(error), listing_title=listing_title)
+            return
+        yield PostItem(
+            spider=self.name,
+            url=response.url,
+            listing_title=listing_title,
+            title=page.title,
+            time_text=page.time_text,
+            raw_html=page.body_html,
+            source_url=page.source_url,
+            category=_category_of(response.url),
+            tags=page.tags,
+        )
+
+
+def _category_of(url: str) -> str:
+    """Jekyll's permalink starts with the category slug."""
+    segments = [s for s in urlsplit(url).path.split("/") if s]
+    return unquote(segments[0]) if len(segments) > 1 else ""

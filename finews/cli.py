@@ -1,0 +1,134 @@
+"""The ``finews`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from finews.db import EmbeddedMongo, connect, redact_uri
+
+logger = logging.getLogger("finews")
+
+# A fixed port keeps page URLs, and so reject records, the same across demos.
+DEMO_PORT = 8740
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="finews", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="crawl the bundled replica into the embedded database and report")
+    demo.add_argument("--data-dir", default=os.environ.get("FINEWS_DATA_DIR", "var"),
+                      help="folder for the embedded database and run state (default: ./var)")
+    demo.add_argument("--posts", type=Path, help="serve these post files instead of the bundled corpus")
+    demo.add_argument("--port", type=int, default=DEMO_PORT,
+                      help=f"replica port; a busy port falls back to a free one (default: {DEMO_PORT})")
+    demo.add_argument("--log-level", default="WARNING")
+    demo.set_defaults(handler=cmd_demo)
+
+    replica = commands.add_parser("replica", help="serve the replica site on loopback until stopped")
+    replica.add_argument("--host", default="127.0.0.1")
+    replica.add_argument("--port", type=int, default=8000)
+    replica.add_argument("--posts", type=Path, help="corpus or post folder (default: bundled corpus)")
+    replica.set_defaults(handler=cmd_replica)
+
+    db = commands.add_parser("db", help="the embedded database")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    serve = db_commands.add_parser("serve", help="run the embedded database for other programs to read")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=27017)
+    serve.add_argument("--data-dir", default=os.environ.get("FINEWS_DATA_DIR", "var"))
+    serve.set_defaults(handler=cmd_db_serve)
+
+    args = parser.parse_args(argv)
+    if args.command != "demo":  # crawls configure logging through Scrapy's settings
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    return args.handler(args) or 0
+
+
+def cmd_replica(args) -> int:
+    from finews.replica.server import ReplicaServer
+    from finews.replica.site import ReplicaSite
+
+    site = ReplicaSite.from_folder(args.posts)
+    server = ReplicaServer(site, args.host, args.port)
+    print(f"Serving {len(site.entries)} posts at {server.url} (Ctrl-C to stop)", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def cmd_db_serve(args) -> int:
+    server = EmbeddedMongo(Path(args.data_dir) / "db", port=args.port, host=args.host)
+    server.start()
+    if server.reused:
+        print(f"A finews database already runs on {server.uri}", flush=True)
+        return 0
+    print(f"Database running on {server.uri} (data in {server.storage_path}; Ctrl-C to stop)", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(1) and server.process.poll() is None:
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from finews.replica.server import ReplicaServer
+    from finews.replica.site import ReplicaSite
+    from finews.runner import project_settings, run_spiders
+    from finews.summary import summarize
+
+    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
+    data_dir = Path(args.data_dir)
+    uri = os.environ.get("MONGO_URI")
+    server = None if uri else EmbeddedMongo(data_dir / "db").start()
+    uri = uri or server.uri
+    site = ReplicaSite.from_folder(args.posts)
+    try:
+        replica = ReplicaServer(site, port=args.port).start()
+    except OSError:
+        replica = ReplicaServer(site).start()
+    try:
+        codes_file = data_dir / "demo" / "share-codes.txt"
+        codes_file.parent.mkdir(parents=True, exist_ok=True)
+        codes_file.write_text("".join(f"{code}\n" for code in site.share_codes()), encoding="utf-8")
+        settings = project_settings({
+            "MONGO_URI": uri,
+            "FINEWS_DATA_DIR": str(data_dir),
+            "AUTOTHROTTLE_ENABLED": False,
+            "LOG_LEVEL": args.log_level.upper(),
+        })
+        print(f"Replica with {len(site.entries)} posts at {replica.url}; database {redact_uri(uri)}", flush=True)
+        runs = run_spiders([
+            ("category", {"site": replica.url}),
+            ("newsshare", {"site": replica.url, "codes_file": str(codes_file)}),
+        ], settings)
+        with connect(uri) as client:
+            db = client[settings.get("MONGO_DATABASE")]
+            totals = {"posts": db.posts.count_documents({}), "rejects": db.rejects.count_documents({})}
+        print(summarize(runs, totals), flush=True)
+        failed = [r.spider for r in runs if r.stat("finish_reason", "") != "finished"]
+        return 1 if failed else 0
+    finally:
+        replica.stop()
+        if server:
+            server.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

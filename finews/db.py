@@ -1,0 +1,172 @@
+"""MongoDB access: the connection, the collections' indexes, and the
+embedded server used when ``MONGO_URI`` is unset.
+
+The embedded server is SecantusDB run as a child process (``python -m
+secantus``), never inside the crawler's interpreter. A server started by
+``finews db serve`` on the same data folder is found through the state file it
+leaves there and reused instead of starting a second one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pymongo
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.errors import PyMongoError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DATABASE = "finews"
+STATE_FILE = "finews-server.json"
+POSTS, REJECTS, POST_VERSIONS = "posts", "rejects", "post_versions"
+
+INDEXES = {
+    POSTS: [
+        IndexModel([("info_code", ASCENDING)], unique=True, name="info_code_unique"),
+        IndexModel([("published_at", DESCENDING)], name="published_at_desc"),
+        IndexModel([("category", ASCENDING), ("published_at", DESCENDING)], name="category_published"),
+        IndexModel([("media", ASCENDING), ("published_at", DESCENDING)], name="media_published"),
+    ],
+    REJECTS: [
+        IndexModel([("url", ASCENDING), ("reason", ASCENDING)], unique=True, name="url_reason_unique"),
+        IndexModel([("last_seen_at", DESCENDING)], name="last_seen_desc"),
+    ],
+    POST_VERSIONS: [
+        IndexModel([("info_code", ASCENDING), ("version", ASCENDING)], unique=True, name="code_version_unique"),
+    ],
+}
+
+_CREDENTIALS = re.compile(r"(?<=://)[^/@]+@")
+
+
+def redact_uri(uri: str | None) -> str:
+    """The URI with any user:password removed, safe to print or log."""
+    return _CREDENTIALS.sub("***@", uri or "")
+
+
+def connect(uri: str, **options) -> pymongo.MongoClient:
+    options.setdefault("tz_aware", True)
+    options.setdefault("serverSelectionTimeoutMS", 10_000)
+    options.setdefault("appname", "finews")
+    return pymongo.MongoClient(uri, **options)
+
+
+def ensure_indexes(db) -> None:
+    """Create the indexes readers and writers rely on (idempotent)."""
+    for name, models in INDEXES.items():
+        db[name].create_indexes(models)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+class EmbeddedMongo:
+    """A SecantusDB server on loopback over a data folder, as a child process."""
+
+    def __init__(self, storage_path: str | os.PathLike, port: int | None = None,
+                 host: str = "127.0.0.1", extra_args: list[str] | None = None,
+                 startup_timeout: float = 60.0):
+        self.storage_path = Path(storage_path)
+        self.host = host
+        self.port = port
+        self.extra_args = list(extra_args or [])
+        self.startup_timeout = startup_timeout
+        self.process: subprocess.Popen | None = None
+        self.reused = False
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://{self.host}:{self.port}/"
+
+    @property
+    def state_file(self) -> Path:
+        return self.storage_path / STATE_FILE
+
+    def start(self) -> "EmbeddedMongo":
+        self.storage_path.mkdir(parents=True, exist_ok=True)
+        running = self._running_server()
+        if running:
+            self.host, self.port, self.reused = running["host"], running["port"], True
+            logger.info("Using the database server already running on %s (pid %s)", self.uri, running["pid"])
+            return self
+        self.port = self.port or free_port(self.host)
+        log_path = self.storage_path / "server.log"
+        command = [
+            sys.executable, "-m", "secantus", "--host", self.host, "--port", str(self.port),
+            "--storage-path", str(self.storage_path / "data"), *self.extra_args,
+        ]
+        with open(log_path, "ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, start_new_session=True)
+        self._wait_ready(log_path)
+        self.state_file.write_text(json.dumps({"pid": self.process.pid, "host": self.host, "port": self.port}))
+        logger.info("Started the embedded database on %s (data in %s)", self.uri, self.storage_path)
+        return self
+
+    def stop(self) -> None:
+        if not self.process:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.state_file.unlink(missing_ok=True)
+        self.process = None
+
+    def kill(self) -> None:
+        """Stop abruptly, as a crash would (for fault tests)."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.state_file.unlink(missing_ok=True)
+        self.process = None
+
+    def __enter__(self) -> "EmbeddedMongo":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _running_server(self) -> dict | None:
+        try:
+            state = json.loads(self.state_file.read_text())
+            os.kill(int(state["pid"]), 0)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        try:
+            with connect(f"mongodb://{state['host']}:{state['port']}/", serverSelectionTimeoutMS=2000) as client:
+                client.admin.command("ping")
+        except PyMongoError:
+            return None
+        return state
+
+    def _wait_ready(self, log_path: Path) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        with connect(self.uri, serverSelectionTimeoutMS=500, connectTimeoutMS=500) as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    tail = log_path.read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"the embedded database exited at start:\n{tail}")
+                try:
+                    client.admin.command("ping")
+                    return
+                except PyMongoError:
+                    time.sleep(0.2)
+        self.kill()
+        raise RuntimeError(f"the embedded database did not answer within {self.startup_timeout:.0f}s")

@@ -1,0 +1,156 @@
+"""Clean article HTML: strip eastmoney widget markup, then sanitize.
+
+``clean_article`` is a plain function of HTML text; ``CleanPipeline`` applies
+it to crawled items.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import lxml.html
+import nh3
+from itemadapter import ItemAdapter
+from lxml import etree
+
+# Chart blocks are delimited by comments, not by an element of their own.
+_STOCK_IMAGE_BLOCK = re.compile(
+    r"<!--\s*EM_StockImg_Start\s*-->.*?<!--\s*EM_StockImg_End\s*-->", re.S | re.I
+)
+_HIDDEN = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
+_QUOTE_SITES = re.compile(r"^(?:https?:)?//(?:quote|data|so)\.eastmoney\.com/", re.I)
+_SPACE = re.compile(r"[\s\u00a0\u3000]+")
+
+ALLOWED_TAGS = {
+    "p", "br", "strong", "b", "em", "i", "u", "s", "sub", "sup", "blockquote",
+    "ul", "ol", "li", "h2", "h3", "h4", "h5", "h6", "pre", "code", "hr",
+    "table", "thead", "tbody", "tfoot", "tr", "th", "td", "caption",
+    "img", "a", "center", "figure", "figcaption",
+}
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan"},
+}
+URL_SCHEMES = {"http", "https"}
+BLOCK_TAGS = {
+    "p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre",
+    "td", "th", "caption", "figcaption", "center", "figure", "table", "tr", "ul", "ol", "hr",
+}
+
+
+@dataclass
+class CleanArticle:
+    body_html: str
+    body_text: str
+    images: list[str] = field(default_factory=list)
+
+    @property
+    def paragraphs(self) -> list[str]:
+        return self.body_text.split("\n") if self.body_text else []
+
+
+def clean_article(html: str) -> CleanArticle:
+    """Sanitized article HTML, its text (one paragraph a line) and images.
+
+    Widget markup is removed first while its structure is still visible; the
+    stock and board names inside quote links stay as plain words. nh3 then
+    decides what may remain: no script, style, event handler or non-http URL.
+    """
+    html = _STOCK_IMAGE_BLOCK.sub("", html or "")
+    root = _fragment(html)
+    if root is not None:
+        _strip_widgets(root)
+        html = _inner_html(root)
+    safe = nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        link_rel="noopener noreferrer nofollow",
+    ).strip()
+    safe_root = _fragment(safe)
+    if safe_root is None:
+        return CleanArticle("", "", [])
+    paragraphs = _paragraphs(safe_root)
+    images = [src for src in safe_root.xpath(".//img/@src") if src.strip()]
+    return CleanArticle(safe, "\n".join(paragraphs), images)
+
+
+def _fragment(html: str):
+    if not html.strip():
+        return None
+    try:
+        return lxml.html.fragment_fromstring(html, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return None
+
+
+def _inner_html(root) -> str:
+    return (root.text or "") + "".join(
+        lxml.html.tostring(child, encoding="unicode", with_tail=True) for child in root
+    )
+
+
+def _strip_widgets(root) -> None:
+    for node in root.xpath(".//*[@style]"):
+        if _HIDDEN.search(node.get("style", "")):
+            node.drop_tree()
+    for node in root.xpath(".//span[starts-with(@id,'quote_') or starts-with(@id,'bkquote_')]"):
+        if not node.text_content().strip():
+            node.drop_tree()
+    unwrap = root.xpath(
+        ".//span[starts-with(@id,'stock_') or starts-with(@id,'bk_')]"
+        " | .//a[contains(concat(' ', normalize-space(@class), ' '), ' keytip ')]"
+        " | .//span[contains(concat(' ', normalize-space(@class), ' '), ' em_stock_key_common ')]"
+        " | .//a[@href]"
+    )
+    for node in unwrap:
+        if node.tag == "a" and not _QUOTE_SITES.match(node.get("href", "")) and "keytip" not in node.get("class", ""):
+            continue
+        node.drop_tag()
+
+
+def _paragraphs(root) -> list[str]:
+    """Text split at block boundaries and line breaks, whitespace collapsed."""
+    pieces: list[str] = []
+    for event, node in etree.iterwalk(root, events=("start", "end")):
+        if not isinstance(node.tag, str):
+            if event == "end" and node.tail:
+                pieces.append(node.tail)
+            continue
+        if event == "start":
+            if node.tag in BLOCK_TAGS or node.tag == "br":
+                pieces.append("\n")
+            if node.text:
+                pieces.append(node.text)
+        else:
+            if node.tag in BLOCK_TAGS:
+                pieces.append("\n")
+            if node.tail and node is not root:
+                pieces.append(node.tail)
+    lines = (_SPACE.sub(" ", line).strip() for line in "".join(pieces).split("\n"))
+    return [line for line in lines if line]
+
+
+class CleanPipeline:
+    """Replace the raw article HTML of each item with its clean form."""
+
+    def __init__(self, stats=None):
+        self.stats = stats
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler.stats)
+
+    def process_item(self, item, spider=None):
+        adapter = ItemAdapter(item)
+        if adapter.get("reject_reason"):
+            return item
+        article = clean_article(adapter.get("raw_html") or "")
+        adapter["body_html"] = article.body_html
+        adapter["body_text"] = article.body_text
+        adapter["images"] = article.images
+        return item

@@ -1,0 +1,325 @@
+"""Store posts and rejects in MongoDB.
+
+``PostStore`` is the storage logic, usable without Scrapy: bulk upserts keyed
+on the infoCode (``_id``), revisions kept in ``post_versions``, transient
+errors retried with tenacity, and batches that still cannot be written
+spooled to a file and replayed on the next start. ``MongoPipeline`` buffers
+items into batches and hands them to it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bson import json_util
+from itemadapter import ItemAdapter
+from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from finews.db import POST_VERSIONS, POSTS, REJECTS, EmbeddedMongo, connect, ensure_indexes, redact_uri
+from pipelines.normalize import KIND_RANK
+
+logger = logging.getLogger(__name__)
+
+DUPLICATE_KEY = 11000
+# Fields a revision replaces; identity and bookkeeping fields are never $set.
+_KEEP_ON_UPDATE = {"_id", "version", "first_seen_at"}
+
+
+def utcnow() -> datetime:
+    # Mongo stores milliseconds; trimming here keeps in-memory and stored equal.
+    now = datetime.now(timezone.utc)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Errors worth retrying: lost connections, elections, and upsert races."""
+    if isinstance(exc, ConnectionFailure):
+        return True
+    if isinstance(exc, BulkWriteError):
+        errors = exc.details.get("writeErrors", [])
+        return bool(errors) and all(e.get("code") == DUPLICATE_KEY for e in errors)
+    if isinstance(exc, PyMongoError):
+        return exc.has_error_label("RetryableWriteError") or exc.has_error_label("TransientTransactionError")
+    return False
+
+
+class PostStore:
+    """Writes normalized posts and rejects; counts what each write did."""
+
+    def __init__(self, db, retry_attempts: int = 5, retry_max_wait: float = 8.0, on_retry=None):
+        self.db = db
+        self.posts, self.rejects, self.versions = db[POSTS], db[REJECTS], db[POST_VERSIONS]
+        self._retrying = Retrying(
+            retry=retry_if_exception(is_transient),
+            stop=stop_after_attempt(retry_attempts),
+            wait=wait_exponential(multiplier=0.2, max=retry_max_wait),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        self._on_retry = on_retry
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        logger.warning("Database write failed (%s), retry %d", state.outcome.exception(), state.attempt_number)
+        if self._on_retry:
+            self._on_retry()
+
+    def _call(self, fn, *args, **kwargs):
+        return self._retrying(fn, *args, **kwargs)
+
+    def write_posts(self, docs: list[dict]) -> Counter:
+        """Upsert posts by infoCode. New posts are inserted, unchanged ones
+        only get ``crawled_at``, changed ones become a new version."""
+        counts: Counter = Counter()
+        if not docs:
+            return counts
+        now = utcnow()
+        batch: dict[str, dict] = {}
+        for doc in docs:
+            code = doc["info_code"]
+            if code not in batch or _rank(doc) >= _rank(batch[code]):
+                batch[code] = doc
+        existing = {
+            old["_id"]: old
+            for old in self._call(
+                lambda: list(self.posts.find({"_id": {"$in": list(batch)}}, {"content_hash": 1, "kind": 1}))
+            )
+        }
+        ops, changed = [], []
+        for code, doc in batch.items():
+            old = existing.get(code)
+            if old is None:
+                fresh = {**doc, "_id": code, "version": 1, "first_seen_at": now, "crawled_at": now}
+                ops.append(UpdateOne({"_id": code}, {"$setOnInsert": fresh}, upsert=True))
+            elif old.get("content_hash") == doc["content_hash"] or _rank(old) > _rank(doc):
+                counts["unchanged" if old.get("content_hash") == doc["content_hash"] else "twin_kept"] += 1
+                ops.append(UpdateOne({"_id": code}, {"$set": {"crawled_at": now}}))
+            else:
+                changed.append(doc)
+        if ops:
+            result = self._call(self.posts.bulk_write, ops, ordered=False)
+            counts["inserted"] += result.upserted_count
+            counts["unchanged"] += len(batch) - len(existing) - result.upserted_count
+        for doc in changed:
+            counts[self._call(self._revise, doc, now)] += 1
+        return +counts  # drop zero counts
+
+    def _revise(self, doc: dict, now: datetime, attempts: int = 5) -> str:
+        """Replace a changed post atomically, keeping the old text as a version.
+
+        The update only applies if the stored hash and version are still the
+        ones read, so two crawlers revising at once lose no revision.
+        """
+        code = doc["info_code"]
+        fields = {k: v for k, v in doc.items() if k not in _KEEP_ON_UPDATE}
+        for _ in range(attempts):
+            old = self.posts.find_one({"_id": code}, {"content_hash": 1, "version": 1, "title": 1, "body_html": 1, "kind": 1})
+            if old is None:
+                self.posts.update_one({"_id": code}, {"$setOnInsert": {**doc, "_id": code, "version": 1,
+                                                                       "first_seen_at": now, "crawled_at": now}}, upsert=True)
+                continue
+            if old.get("content_hash") == doc["content_hash"]:
+                return "unchanged"
+            if _rank(old) > _rank(doc):
+                return "twin_kept"
+            version = old.get("version", 1)
+            self.versions.update_one(
+                {"info_code": code, "version": version},
+                {"$setOnInsert": {"content_hash": old.get("content_hash"), "title": old.get("title"),
+                                  "body_html": old.get("body_html"), "replaced_at": now}},
+                upsert=True,
+            )
+            result = self.posts.update_one(
+                {"_id": code, "content_hash": old.get("content_hash"), "version": version},
+                {"$set": {**fields, "updated_at": now, "crawled_at": now}, "$inc": {"version": 1}},
+            )
+            if result.modified_count:
+                return "updated"
+        raise RuntimeError(f"could not revise {code}: it kept changing under us")
+
+    def write_rejects(self, rejects: list[dict]) -> int:
+        """Keep each rejected page once per (url, reason), counting sightings."""
+        if not rejects:
+            return 0
+        now = utcnow()
+        ops = [
+            UpdateOne(
+                {"url": r["url"], "reason": r["reason"]},
+                {"$set": {k: v for k, v in r.items() if k not in ("url", "reason")} | {"last_seen_at": now},
+                 "$setOnInsert": {"first_seen_at": now}, "$inc": {"count": 1}},
+                upsert=True,
+            )
+            for r in rejects
+        ]
+        self._call(self.rejects.bulk_write, ops, ordered=False)
+        return len(ops)
+
+
+def _rank(doc: dict) -> int:
+    return KIND_RANK.get(doc.get("kind"), 0)
+
+
+class Spool:
+    """Append-only files of batches the database would not take.
+
+    Each line is one ``{"posts": [...], "rejects": [...]}`` batch in MongoDB
+    extended JSON; writes are upserts, so replaying twice changes nothing.
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+
+    def append(self, posts: list[dict], rejects: list[dict]) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"spool-{os.getpid()}.jsonl"
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(json_util.dumps({"posts": posts, "rejects": rejects}, ensure_ascii=False) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        return path
+
+    def replay(self, store: PostStore) -> Counter:
+        """Write every spooled batch, deleting each file once it is stored."""
+        counts: Counter = Counter()
+        for path in sorted(self.folder.glob("spool-*.jsonl")) if self.folder.is_dir() else []:
+            claimed = path.with_suffix(f".replaying-{os.getpid()}")
+            try:
+                path.rename(claimed)
+            except FileNotFoundError:
+                continue  # another process took it
+            with open(claimed, encoding="utf-8") as handle:
+                for line in handle:
+                    if line.strip():
+                        batch = json_util.loads(line)
+                        counts.update(store.write_posts(batch.get("posts", [])))
+                        counts["rejects"] += store.write_rejects(batch.get("rejects", []))
+            claimed.unlink()
+        return counts
+
+
+class MongoPipeline:
+    """Buffer items and write them to MongoDB in bulk."""
+
+    def __init__(self, uri: str | None, database: str, batch_size: int, data_dir: Path,
+                 db_path: Path, retry_attempts: int, retry_max_wait: float, stats=None):
+        self.uri = uri
+        self.database = database
+        self.batch_size = max(1, batch_size)
+        self.spool = Spool(Path(data_dir) / "spool")
+        self.db_path = Path(db_path)
+        self.retry_attempts = retry_attempts
+        self.retry_max_wait = retry_max_wait
+        self.stats = stats
+        self.server: EmbeddedMongo | None = None
+        self.client = None
+        self.store: PostStore | None = None
+        self.posts: list[dict] = []
+        self.rejects: list[dict] = []
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        s = crawler.settings
+        data_dir = Path(s.get("FINEWS_DATA_DIR", "var"))
+        return cls(
+            uri=s.get("MONGO_URI") or None,
+            database=s.get("MONGO_DATABASE", "finews"),
+            batch_size=s.getint("MONGO_BATCH_SIZE", 100),
+            data_dir=data_dir,
+            db_path=Path(s.get("FINEWS_DB_PATH") or data_dir / "db"),
+            retry_attempts=s.getint("MONGO_RETRY_ATTEMPTS", 5),
+            retry_max_wait=s.getfloat("MONGO_RETRY_MAX_WAIT", 8.0),
+            stats=crawler.stats,
+        )
+
+    def open_spider(self, spider=None):
+        if not self.uri:
+            self.server = EmbeddedMongo(self.db_path).start()
+            self.uri = self.server.uri
+        logger.info("Storing posts in %s, database %r", redact_uri(self.uri), self.database)
+        self.client = connect(self.uri)
+        db = self.client[self.database]
+        ensure_indexes(db)
+        self.store = PostStore(db, self.retry_attempts, self.retry_max_wait,
+                               on_retry=lambda: self._inc("finews/db/retries"))
+        replayed = self.spool.replay(self.store)
+        if replayed:
+            logger.info("Replayed spooled writes: %s", dict(replayed))
+            self._inc("finews/db/replayed", sum(replayed.values()))
+
+    def close_spider(self, spider=None):
+        try:
+            self.flush()
+        finally:
+            if self.client:
+                self.client.close()
+            if self.server:
+                self.server.stop()
+
+    def process_item(self, item, spider=None):
+        adapter = ItemAdapter(item)
+        if adapter.get("reject_reason"):
+            self.rejects.append(_reject_doc(adapter))
+            reason = adapter["reject_reason"]
+            logger.warning("Rejected %s: %s", adapter.get("url"), adapter.get("reject_detail") or reason)
+            self._inc(f"finews/rejected/{reason}")
+            self._inc("finews/rejected")
+        else:
+            self.posts.append(_post_doc(adapter))
+        if len(self.posts) + len(self.rejects) >= self.batch_size:
+            self.flush()
+        return item
+
+    def flush(self) -> None:
+        posts, rejects, self.posts, self.rejects = self.posts, self.rejects, [], []
+        if not (posts or rejects):
+            return
+        started = time.perf_counter()
+        try:
+            counts = self.store.write_posts(posts)
+            self.store.write_rejects(rejects)
+        except PyMongoError as exc:
+            path = self.spool.append(posts, rejects)
+            logger.error("Database unavailable (%s): %d posts and %d rejects spooled to %s for replay",
+                         exc, len(posts), len(rejects), path)
+            self._inc("finews/db/spooled", len(posts) + len(rejects))
+            return
+        for key, value in counts.items():
+            self._inc(f"finews/posts/{key}", value)
+        self._inc("finews/db/write_seconds", time.perf_counter() - started)
+
+    def _inc(self, key: str, count: float = 1) -> None:
+        if self.stats:
+            self.stats.inc_value(key, count)
+
+
+_POST_FIELDS = (
+    "info_code", "kind", "title", "published_at", "media", "category", "tags", "body_html",
+    "body_text", "url", "source_url", "images", "content_hash",
+)
+
+
+def _post_doc(adapter: ItemAdapter) -> dict:
+    return {field: adapter.get(field) for field in _POST_FIELDS}
+
+
+def _reject_doc(adapter: ItemAdapter) -> dict:
+    return {
+        "url": adapter.get("url") or "",
+        "reason": adapter.get("reject_reason"),
+        "detail": adapter.get("reject_detail") or adapter.get("reject_reason"),
+        "spider": adapter.get("spider"),
+        "title": adapter.get("title") or adapter.get("listing_title") or "",
+        "raw_code": adapter.get("raw_code") or "",
+    }

@@ -1,0 +1,109 @@
+"""Normalize a crawled post into the stored shape, or give the reason it
+cannot be stored.
+
+``normalize_post`` is a plain function of the item's fields; the pipeline
+marks rejected items (``reject_reason``) and lets them flow on to storage,
+which files them in ``rejects`` rather than losing them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from urllib.parse import urljoin
+
+from itemadapter import ItemAdapter
+
+from finews.dates import parse_published
+from finews.infocode import info_code_from_url, is_rolling_news_code, normalize_info_code
+from finews.slugs import ROLLING_NEWS_SLUG, TAG_SUFFIX, media_from_tag, media_slug
+
+MEDIA, ROLLING = "media", "rolling"
+# When the same article is found as rolling news and as media news, the media
+# version (its own category, media name and article text) is the one kept.
+KIND_RANK = {ROLLING: 0, MEDIA: 1}
+
+
+class Rejected(ValueError):
+    def __init__(self, reasons: list[str]):
+        super().__init__(", ".join(reasons))
+        self.reasons = reasons
+
+    @property
+    def reason(self) -> str:
+        return self.reasons[0]
+
+
+def normalize_post(fields: dict) -> dict:
+    """The stored fields of a post; raises ``Rejected`` listing every problem."""
+    reasons = []
+    title = " ".join((fields.get("title") or fields.get("listing_title") or "").split())
+    if not title:
+        reasons.append("missing_title")
+    published_at = parse_published(fields.get("time_text"))
+    if not published_at:
+        reasons.append("missing_date")
+    raw_code = (fields.get("raw_code") or info_code_from_url(fields.get("source_url")) or "").strip()
+    info_code = normalize_info_code(raw_code)
+    if not raw_code:
+        reasons.append("missing_link")
+    elif not info_code:
+        reasons.append("bad_info_code")
+    if not (fields.get("body_text") or "").strip():
+        reasons.append("empty_body")
+    if reasons:
+        raise Rejected(reasons)
+
+    kind = ROLLING if is_rolling_news_code(raw_code) else MEDIA
+    tags = [t for t in (fields.get("tags") or []) if t]
+    media = (fields.get("media") or "").strip() or (media_from_tag(tags[0]) if tags else "")
+    category = (fields.get("category") or "").strip()
+    if not category:
+        category = ROLLING_NEWS_SLUG if kind == ROLLING else media_slug(media)
+    if not tags and media:
+        tags = [media + TAG_SUFFIX]
+    page_url = fields.get("url") or ""
+    body_html = fields.get("body_html") or ""
+    return {
+        "info_code": info_code,
+        "kind": kind,
+        "title": title,
+        "published_at": published_at,
+        "media": media,
+        "category": category,
+        "tags": tags,
+        "body_html": body_html,
+        "body_text": fields.get("body_text") or "",
+        "url": page_url,
+        "source_url": urljoin(page_url, fields.get("source_url") or "") or page_url,
+        "images": [urljoin(page_url, src) for src in fields.get("images") or []],
+        "content_hash": content_hash(title, published_at.isoformat(), body_html),
+    }
+
+
+def content_hash(*parts: str) -> str:
+    """What decides whether a re-fetched post changed."""
+    return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+class NormalizePipeline:
+    def __init__(self, stats=None):
+        self.stats = stats
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler.stats)
+
+    def process_item(self, item, spider=None):
+        adapter = ItemAdapter(item)
+        if adapter.get("reject_reason"):
+            return item
+        try:
+            normalized = normalize_post(adapter.asdict())
+        except Rejected as rejected:
+            adapter["reject_reason"] = rejected.reason
+            adapter["reject_detail"] = str(rejected)
+            return item
+        for key, value in normalized.items():
+            adapter[key] = value
+        return item

@@ -1,0 +1,92 @@
+"""Shared fixtures: the real corpus, a real MongoDB server, the replica.
+
+The database is the embedded SecantusDB server started as a child process,
+or whatever ``MONGO_URI`` points at (a real mongod in CI or deploy checks);
+each test gets a database of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from finews.db import EmbeddedMongo, connect, ensure_indexes
+from finews.infocode import normalize_info_code
+from finews.postfile import read_post_file
+from finews.replica.server import ReplicaServer
+from finews.replica.site import BUNDLED_CORPUS, ReplicaSite
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = BUNDLED_CORPUS
+POSTS = CORPUS / "posts"
+REFERENCE = POSTS / "2022-03-01-NW202203012292975846.md"
+ODD_POSTS = {"2021-12-01-init.md", "-202205262391921712.md"}
+
+
+def corpus_posts():
+    return [read_post_file(p) for p in sorted(POSTS.glob("*.md"))]
+
+
+def valid_corpus_codes() -> set[str]:
+    """Every normalized code a crawl of the whole corpus must store once."""
+    return {normalize_info_code(p.raw_code) for p in corpus_posts() if p.name not in ODD_POSTS}
+
+
+@pytest.fixture(scope="session")
+def mongo_uri(tmp_path_factory):
+    uri = os.environ.get("MONGO_URI")
+    if uri:
+        yield uri
+        return
+    with EmbeddedMongo(tmp_path_factory.mktemp("mongo")) as server:
+        yield server.uri
+
+
+@pytest.fixture
+def db_name():
+    return f"finews_test_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def db(mongo_uri, db_name):
+    client = connect(mongo_uri)
+    database = client[db_name]
+    ensure_indexes(database)
+    yield database
+    client.drop_database(db_name)
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def site():
+    return ReplicaSite.from_folder(CORPUS)
+
+
+@pytest.fixture(scope="session")
+def replica(site):
+    with ReplicaServer(site) as server:
+        yield server
+
+
+@pytest.fixture
+def crawl(mongo_uri, db_name, tmp_path):
+    """Run ``scrapy crawl`` from the repository root, as a user would."""
+
+    def run(spider: str, *args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "scrapy", "crawl", spider, "-s", "LOG_LEVEL=INFO",
+                   "-s", "AUTOTHROTTLE_ENABLED=False"]
+        for arg in args:
+            command += ["-a", arg]
+        environment = {**os.environ, "MONGO_URI": mongo_uri, "MONGO_DATABASE": db_name,
+                       "FINEWS_DATA_DIR": str(tmp_path / "var"), **(env or {})}
+        result = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=600)
+        if check and result.returncode != 0:
+            raise AssertionError(f"crawl failed ({result.returncode}):\n{result.stderr[-4000:]}")
+        return result
+
+    return run

@@ -1,0 +1,124 @@
+"""The real spiders, run as ``scrapy crawl`` against the replica, into MongoDB."""
+
+import re
+from datetime import datetime, timezone
+
+import pytest
+
+from finews.replica.server import ReplicaServer
+from finews.replica.site import ReplicaSite
+from tests.conftest import CORPUS, valid_corpus_codes
+
+
+def stat(log: str, key: str) -> int:
+    match = re.search(rf"'{re.escape(key)}': (\d+)", log)
+    return int(match.group(1)) if match else 0
+
+
+def test_category_crawl_stores_every_valid_post_exactly_once(crawl, replica, db):
+    result = crawl("category", f"site={replica.url}")
+    assert {d["_id"] for d in db.posts.find({}, {"_id": 1})} == valid_corpus_codes()
+    assert db.posts.count_documents({}) == 49
+    assert stat(result.stderr, "finews/posts/inserted") + stat(result.stderr, "finews/posts/updated") >= 49
+
+    rejects = {r["url"].split(replica.url)[1]: r for r in db.rejects.find()}
+    assert set(rejects) == {"/sitenews/2021/12/01/init.html", "/emnews/-202205262391921712.html"}
+    empty = rejects["/emnews/-202205262391921712.html"]
+    assert (empty["reason"], empty["detail"], empty["spider"]) == (
+        "missing_title", "missing_title, missing_date, missing_link", "category")
+    assert rejects["/sitenews/2021/12/01/init.html"]["reason"] == "missing_link"
+    assert all(isinstance(r["last_seen_at"], datetime) for r in rejects.values())
+
+    twin = db.posts.find_one({"_id": "NW202204212352227421"})
+    assert (twin["kind"], twin["category"], twin["media"]) == ("media", "yangshixinwenkehuduan", "央视新闻客户端")
+
+
+def test_reference_post_is_stored_exactly(crawl, replica, db):
+    crawl("category", f"site={replica.url}", "categories=河北日报")
+    post = db.posts.find_one({"_id": "NW202203012292975846"})
+    assert post["info_code"] == "NW202203012292975846"
+    assert post["title"] == "《河北省制造业高质量发展“十四五”规划》出台 实施八项行动 构建现代化制造业体系"
+    assert post["published_at"] == datetime(2022, 3, 1, 8, 46, 38, tzinfo=timezone.utc)
+    assert (post["media"], post["category"], post["tags"]) == ("河北日报", "hebeiribao", ["河北日报新闻"])
+    paragraphs = post["body_text"].split("\n")
+    assert len(paragraphs) == 16  # the corpus file's 16 <p>; see docs/schema.md
+    assert paragraphs[0].startswith("近日，省政府新闻办召开新闻发布会")
+    assert paragraphs[-1] == "（文章来源：河北日报）"
+    assert post["url"] == f"{replica.url}/hebeiribao/2022/03/01/NW202203012292975846.html"
+    assert post["source_url"] == "http://finews.zning.xyz/html_News/NewsShare.html?infoCode=NW202203012292975846"
+    assert post["images"] == [] and len(post["content_hash"]) == 64 and post["version"] == 1
+    assert post["first_seen_at"] == post["crawled_at"]
+    assert db.posts.count_documents({}) == 1
+
+
+def test_second_crawl_adds_no_document(crawl, replica, db):
+    crawl("category", f"site={replica.url}")
+    first = {d["_id"]: d for d in db.posts.find()}
+    result = crawl("category", f"site={replica.url}")
+    second = {d["_id"]: d for d in db.posts.find()}
+    assert second.keys() == first.keys()
+    assert stat(result.stderr, "finews/posts/inserted") == 0
+    assert all(second[k]["first_seen_at"] == first[k]["first_seen_at"] for k in first)
+    assert db.rejects.count_documents({}) == 2
+    assert all(r["count"] == 2 for r in db.rejects.find())
+
+
+def test_categories_accept_slugs_and_media_names(crawl, replica, db):
+    crawl("category", f"site={replica.url}", "categories=cailianshe,中国基金报")
+    assert {d["category"] for d in db.posts.find()} == {"cailianshe", "zhongguojijinbao"}
+    assert db.posts.count_documents({}) == 4
+
+
+def test_newsshare_stores_each_code_and_rejects_bad_ones(crawl, replica, db, site, tmp_path):
+    codes = tmp_path / "codes.txt"
+    codes.write_text("\n".join(site.share_codes()) + "\nNOT-A-CODE\nNW209901012292975846\n", encoding="utf-8")
+    result = crawl("newsshare", f"site={replica.url}", f"codes_file={codes}")
+    assert {d["_id"] for d in db.posts.find({}, {"_id": 1})} == valid_corpus_codes()
+    reasons = {r["reason"] for r in db.rejects.find()}
+    assert reasons == {"bad_info_code", "http_404"}
+    assert stat(result.stderr, "finews/rejected") == 2
+    reference = db.posts.find_one({"_id": "NW202203012292975846"})
+    assert (reference["media"], reference["category"], reference["tags"]) == ("河北日报", "hebeiribao", ["河北日报新闻"])
+    assert reference["url"].startswith(f"{replica.url}/html_News/NewsShare.html")
+
+
+def test_both_spiders_agree_on_content(crawl, replica, db, site, tmp_path):
+    crawl("category", f"site={replica.url}")
+    codes = tmp_path / "codes.txt"
+    codes.write_text("\n".join(site.share_codes()), encoding="utf-8")
+    result = crawl("newsshare", f"site={replica.url}", f"codes_file={codes}")
+    assert stat(result.stderr, "finews/posts/updated") == 0
+    assert stat(result.stderr, "finews/posts/inserted") == 0
+    assert db.posts.count_documents({}) == 49
+
+
+class OffsiteLinkSite(ReplicaSite):
+    """A replica whose listing also links to another host."""
+
+    def listing(self, slug, page=1):
+        html = super().listing(slug, page)
+        return html and html.replace("<ul>", '<ul>\n<li><a href="http://finews.withounder.com/x/2022/01/01/NW202201012222222222.html">off</a></li>'
+                                     '<li><a href="http://example.com/y.html">off</a></li>', 1)
+
+
+def test_spiders_never_leave_the_configured_host(crawl, db):
+    with ReplicaServer(OffsiteLinkSite.from_folder(CORPUS)) as server:
+        result = crawl("category", f"site={server.url}", "categories=hebeiribao")
+    assert stat(result.stderr, "offsite/filtered") == 2
+    assert "finews.withounder.com" not in "".join(
+        line for line in result.stderr.splitlines() if "Crawled (" in line)
+    assert db.posts.count_documents({}) == 1
+
+
+def test_scrapy_crawl_starts_the_embedded_database_when_mongo_uri_is_unset(crawl, replica, tmp_path, db_name):
+    from finews.db import EmbeddedMongo, connect
+    result = crawl("category", f"site={replica.url}", "categories=hebeiribao", env={"MONGO_URI": ""})
+    assert "Started the embedded database" in result.stderr
+    with EmbeddedMongo(tmp_path / "var" / "db") as server, connect(server.uri) as client:
+        assert client[db_name].posts.count_documents({}) == 1
+
+
+@pytest.mark.parametrize("spider, args", [("newsshare", []), ("category", ["site=not-a-url"])])
+def test_bad_spider_arguments_fail_loudly(crawl, spider, args):
+    result = crawl(spider, *args, check=False)
+    assert result.returncode != 0

@@ -1,0 +1,79 @@
+"""PostStore and the spool against a real MongoDB wire-protocol server."""
+
+from datetime import datetime, timezone
+
+from pipelines.mongo import PostStore, Spool
+from pipelines.normalize import normalize_post
+
+
+def _post(code="NW202203012292975846", body="<p>正文</p>", title="标题", kind_code=None):
+    return normalize_post({
+        "url": f"http://127.0.0.1:9/x/{code}.html", "title": title, "time_text": "2022-03-01 16:46:38",
+        "body_html": body, "body_text": body.strip("<p>/"), "raw_code": kind_code or code,
+        "tags": ["河北日报新闻"], "category": "hebeiribao",
+    })
+
+
+def test_new_posts_are_inserted_with_their_bookkeeping(db):
+    counts = PostStore(db).write_posts([_post()])
+    assert counts["inserted"] == 1
+    stored = db.posts.find_one({"_id": "NW202203012292975846"})
+    assert stored["info_code"] == "NW202203012292975846" and stored["version"] == 1
+    assert stored["first_seen_at"] == stored["crawled_at"]
+    assert stored["published_at"] == datetime(2022, 3, 1, 8, 46, 38, tzinfo=timezone.utc)
+
+
+def test_unchanged_refetch_writes_only_crawled_at(db):
+    store = PostStore(db)
+    store.write_posts([_post()])
+    before = db.posts.find_one()
+    counts = store.write_posts([_post()])
+    after = db.posts.find_one()
+    assert counts == {"unchanged": 1}
+    assert after["crawled_at"] >= before["crawled_at"]
+    assert {k: v for k, v in after.items() if k != "crawled_at"} == {k: v for k, v in before.items() if k != "crawled_at"}
+    assert db.post_versions.count_documents({}) == 0
+
+
+def test_changed_post_becomes_a_new_version_and_the_old_is_kept(db):
+    store = PostStore(db)
+    store.write_posts([_post(body="<p>第一版</p>")])
+    counts = store.write_posts([_post(body="<p>第二版</p>")])
+    assert counts == {"updated": 1}
+    stored = db.posts.find_one()
+    assert stored["version"] == 2 and stored["body_html"] == "<p>第二版</p>" and stored["updated_at"]
+    old = db.post_versions.find_one({"info_code": "NW202203012292975846"})
+    assert (old["version"], old["body_html"], old["title"]) == (1, "<p>第一版</p>", "标题")
+    assert db.posts.count_documents({}) == 1
+
+
+def test_twins_are_stored_once_and_the_media_version_wins(db):
+    store = PostStore(db)
+    media = _post("NW202204212352227421", body="<p>媒体</p>")
+    rolling = _post("NW202204212352227421", body="<p>滚动</p>", kind_code="202204212352227421")
+    assert store.write_posts([media]) == {"inserted": 1}
+    assert store.write_posts([rolling]) == {"twin_kept": 1}
+    assert db.posts.find_one()["body_html"] == "<p>媒体</p>"
+    assert store.write_posts([rolling, media])["inserted"] == 0
+    assert db.posts.count_documents({}) == 1
+
+
+def test_rejects_are_kept_once_per_url_and_reason(db):
+    store = PostStore(db)
+    reject = {"url": "http://x/a.html", "reason": "missing_title", "spider": "category", "detail": "missing_title"}
+    store.write_rejects([reject])
+    store.write_rejects([reject])
+    stored = db.rejects.find_one()
+    assert (stored["count"], stored["spider"], db.rejects.count_documents({})) == (2, "category", 1)
+    assert stored["first_seen_at"] <= stored["last_seen_at"]
+
+
+def test_spooled_batches_replay_once(db, tmp_path):
+    spool = Spool(tmp_path / "spool")
+    spool.append([_post()], [{"url": "http://x/b", "reason": "http_500", "spider": "category"}])
+    spool.append([_post()], [])
+    counts = spool.replay(PostStore(db))
+    assert counts["inserted"] == 1 and counts["unchanged"] == 1
+    assert db.posts.count_documents({}) == 1 and db.rejects.count_documents({}) == 1
+    assert list((tmp_path / "spool").iterdir()) == []
+    assert spool.replay(PostStore(db)) == {}
