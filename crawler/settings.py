@@ -36,6 +36,10 @@ AUTOTHROTTLE_TARGET_CONCURRENCY = float(_env("FINEWS_AUTOTHROTTLE_TARGET", 4.0))
 TELNETCONSOLE_ENABLED = False
 COOKIES_ENABLED = False
 
+SPIDER_MIDDLEWARES = {
+    "crawler.middlewares.SkipKnownPostsMiddleware": 950,
+}
+
 ITEM_PIPELINES = {
     "pipelines.clean.CleanPipeline": 100,
     "pipelines.normalize.NormalizePipeline": 200,

@@ -28,7 +28,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from finews.db import POST_VERSIONS, POSTS, REJECTS, EmbeddedMongo, connect, ensure_indexes, redact_uri
+from finews.db import POST_VERSIONS, POSTS, REJECTS
 from pipelines.normalize import KIND_RANK
 
 logger = logging.getLogger(__name__)
@@ -212,46 +212,34 @@ class Spool:
 class MongoPipeline:
     """Buffer items and write them to MongoDB in bulk."""
 
-    def __init__(self, uri: str | None, database: str, batch_size: int, data_dir: Path,
-                 db_path: Path, retry_attempts: int, retry_max_wait: float, stats=None):
-        self.uri = uri
+    def __init__(self, database, batch_size: int, data_dir: Path, retry_attempts: int,
+                 retry_max_wait: float, stats=None):
         self.database = database
         self.batch_size = max(1, batch_size)
         self.spool = Spool(Path(data_dir) / "spool")
-        self.db_path = Path(db_path)
         self.retry_attempts = retry_attempts
         self.retry_max_wait = retry_max_wait
         self.stats = stats
-        self.server: EmbeddedMongo | None = None
-        self.client = None
         self.store: PostStore | None = None
         self.posts: list[dict] = []
         self.rejects: list[dict] = []
 
     @classmethod
     def from_crawler(cls, crawler):
+        from crawler.database import CrawlDatabase
+
         s = crawler.settings
-        data_dir = Path(s.get("FINEWS_DATA_DIR", "var"))
         return cls(
-            uri=s.get("MONGO_URI") or None,
-            database=s.get("MONGO_DATABASE", "finews"),
+            database=CrawlDatabase.of(crawler),
             batch_size=s.getint("MONGO_BATCH_SIZE", 100),
-            data_dir=data_dir,
-            db_path=Path(s.get("FINEWS_DB_PATH") or data_dir / "db"),
+            data_dir=Path(s.get("FINEWS_DATA_DIR", "var")),
             retry_attempts=s.getint("MONGO_RETRY_ATTEMPTS", 5),
             retry_max_wait=s.getfloat("MONGO_RETRY_MAX_WAIT", 8.0),
             stats=crawler.stats,
         )
 
     def open_spider(self, spider=None):
-        if not self.uri:
-            self.server = EmbeddedMongo(self.db_path).start()
-            self.uri = self.server.uri
-        logger.info("Storing posts in %s, database %r", redact_uri(self.uri), self.database)
-        self.client = connect(self.uri)
-        db = self.client[self.database]
-        ensure_indexes(db)
-        self.store = PostStore(db, self.retry_attempts, self.retry_max_wait,
+        self.store = PostStore(self.database.db, self.retry_attempts, self.retry_max_wait,
                                on_retry=lambda: self._inc("finews/db/retries"))
         replayed = self.spool.replay(self.store)
         if replayed:
@@ -259,13 +247,7 @@ class MongoPipeline:
             self._inc("finews/db/replayed", sum(replayed.values()))
 
     def close_spider(self, spider=None):
-        try:
-            self.flush()
-        finally:
-            if self.client:
-                self.client.close()
-            if self.server:
-                self.server.stop()
+        self.flush()
 
     def process_item(self, item, spider=None):
         adapter = ItemAdapter(item)

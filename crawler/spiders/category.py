@@ -7,23 +7,29 @@ from urllib.parse import unquote, urlsplit
 import scrapy
 
 from crawler.items import PostItem
+from crawler.middlewares import REFRESH_MODES
 from crawler.spiders.base import SiteSpider
+from finews.infocode import is_rolling_news_code, normalize_info_code
 from finews.pages import PageError, category_listing_urls, parse_listing, parse_post_page
 from finews.slugs import listing_path, media_slug
 
 
 class CategorySpider(SiteSpider):
-    """``scrapy crawl category [-a categories=hebeiribao,河北日报,emnews] [-a site=URL]``
+    """``scrapy crawl category [-a categories=hebeiribao,河北日报,emnews] [-a refresh=new|changed|all] [-a site=URL]``
 
     Without ``categories`` it starts from the home page and crawls every
-    category shown there.
+    category shown there. Posts already stored are not fetched again unless
+    ``refresh`` says so (see ``SkipKnownPostsMiddleware``).
     """
 
     name = "category"
     default_site = "https://finews.withounder.com"
 
-    def __init__(self, categories: str | None = None, **kwargs):
+    def __init__(self, categories: str | None = None, refresh: str = "new", **kwargs):
         super().__init__(**kwargs)
+        if refresh not in REFRESH_MODES:
+            raise ValueError(f"refresh must be one of {', '.join(REFRESH_MODES)}, got {refresh!r}")
+        self.refresh = refresh
         names = [c.strip() for c in (categories or "").split(",") if c.strip()]
         self.categories = [media_slug(name) for name in names]
 
@@ -41,12 +47,18 @@ class CategorySpider(SiteSpider):
         listing = parse_listing(response.text, response.url)
         self.crawler.stats.inc_value("finews/listing_links", len(listing.links))
         for url, title in listing.links:
-            yield response.follow(url, callback=self.parse_post, errback=self.failed,
+            meta = {}
+            stem = _stem_of(url)
+            code = normalize_info_code(stem)
+            if code:
+                meta["known_check"] = (code, "rolling" if is_rolling_news_code(stem) else "media", title)
+            yield response.follow(url, callback=self.parse_post, errback=self.failed, meta=meta,
                                   cb_kwargs={"listing_title": title})
         if listing.next_url:
             yield response.follow(listing.next_url, callback=self.parse_listing, errback=self.failed)
 
     def parse_post(self, response, listing_title: str = ""):
+        self.crawler.stats.inc_value("finews/post_pages")
         try:
             page = parse_post_page(response.text)
         except PageError as error:
@@ -63,6 +75,11 @@ class CategorySpider(SiteSpider):
             category=_category_of(response.url),
             tags=page.tags,
         )
+
+
+def _stem_of(url: str) -> str:
+    """Jekyll names a post page after its file: ``…/<infoCode>.html``."""
+    return unquote(urlsplit(url).path.rsplit("/", 1)[-1]).removesuffix(".html")
 
 
 def _category_of(url: str) -> str:

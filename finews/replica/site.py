@@ -115,10 +115,15 @@ class ReplicaSite:
         return cls(posts, titles, **kwargs)
 
     def add(self, posts: list[PostFile]) -> list[Entry]:
-        """Add posts while serving (listings stay newest first)."""
+        """Add posts while serving (listings stay newest first); a post at an
+        existing URL replaces the one there, as an edited file would."""
         new = [Entry(post) for post in posts]
         with self._lock:
             for entry in new:
+                old = self.by_path.get(unquote(entry.path))
+                if old is not None:
+                    self.entries.remove(old)
+                    self.by_category[old.post.category].remove(old)
                 self.entries.append(entry)
                 self.by_path[unquote(entry.path)] = entry
                 self.by_category.setdefault(entry.post.category, []).append(entry)
