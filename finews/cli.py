@@ -35,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     replica.add_argument("--host", default="127.0.0.1")
     replica.add_argument("--port", type=int, default=8000)
     replica.add_argument("--posts", type=Path, help="corpus or post folder (default: bundled corpus)")
+    replica.add_argument("--scale", type=int, default=0,
+                         help="serve N posts synthesized from the corpus instead of the corpus itself")
+    replica.add_argument("--grow", type=float, default=0,
+                         help="add synthesized posts at this many per second while serving")
     replica.set_defaults(handler=cmd_replica)
 
     db = commands.add_parser("db", help="the embedded database")
@@ -55,8 +59,10 @@ def cmd_replica(args) -> int:
     from finews.replica.server import ReplicaServer
     from finews.replica.site import ReplicaSite
 
-    site = ReplicaSite.from_folder(args.posts)
+    site = ReplicaSite.scaled(args.scale, args.posts) if args.scale else ReplicaSite.from_folder(args.posts)
     server = ReplicaServer(site, args.host, args.port)
+    if args.grow:
+        server.grow(args.grow)
     print(f"Serving {len(site.entries)} posts at {server.url} (Ctrl-C to stop)", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     try:

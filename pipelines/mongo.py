@@ -29,6 +29,7 @@ from tenacity import (
 )
 
 from finews.db import POST_VERSIONS, POSTS, REJECTS
+from finews.neardup import NearDuplicateIndex
 from pipelines.normalize import KIND_RANK
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class PostStore:
             reraise=True,
         )
         self._on_retry = on_retry
+        self.near_duplicates = NearDuplicateIndex(db)
 
     def _log_retry(self, state: RetryCallState) -> None:
         logger.warning("Database write failed (%s), retry %d", state.outcome.exception(), state.attempt_number)
@@ -97,10 +99,11 @@ class PostStore:
                 lambda: list(self.posts.find({"_id": {"$in": list(batch)}}, {"content_hash": 1, "kind": 1}))
             )
         }
-        ops, changed = [], []
+        ops, changed, fresh_docs = [], [], []
         for code, doc in batch.items():
             old = existing.get(code)
             if old is None:
+                fresh_docs.append(doc)
                 fresh = {**doc, "_id": code, "version": 1, "first_seen_at": now, "crawled_at": now}
                 ops.append(UpdateOne({"_id": code}, {"$setOnInsert": fresh}, upsert=True))
             elif old.get("content_hash") == doc["content_hash"] or _rank(old) > _rank(doc):
@@ -113,7 +116,11 @@ class PostStore:
             counts["inserted"] += result.upserted_count
             counts["unchanged"] += len(batch) - len(existing) - result.upserted_count
         for doc in changed:
-            counts[self._call(self._revise, doc, now)] += 1
+            outcome = self._call(self._revise, doc, now)
+            counts[outcome] += 1
+            if outcome == "updated":
+                fresh_docs.append(doc)
+        counts["near_duplicate_pairs"] += self._call(self.near_duplicates.flag, fresh_docs)
         return +counts  # drop zero counts
 
     def _revise(self, doc: dict, now: datetime, attempts: int = 5) -> str:

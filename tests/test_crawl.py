@@ -29,6 +29,10 @@ def test_category_crawl_stores_every_valid_post_exactly_once(crawl, replica, db)
     assert rejects["/sitenews/2021/12/01/init.html"]["reason"] == "missing_link"
     assert all(isinstance(r["last_seen_at"], datetime) for r in rejects.values())
 
+    flagged = {d["_id"]: d["near_duplicates"] for d in db.posts.find({"near_duplicates": {"$exists": True}})}
+    assert flagged == {"NW202112082206781916": ["NW202112082206672930"],
+                       "NW202112082206672930": ["NW202112082206781916"]}
+
     twin = db.posts.find_one({"_id": "NW202204212352227421"})
     assert (twin["kind"], twin["category"], twin["media"]) == ("media", "yangshixinwenkehuduan", "央视新闻客户端")
 

@@ -118,3 +118,21 @@ def test_concurrent_revisions_lose_none(own_replica, db, mongo_uri, tmp_path):
     assert post["version"] == 2 and post["body_text"] == "改写后的正文"
     assert [v["version"] for v in db.post_versions.find({"info_code": "NW202203012292975846"})] == [1]
     assert sum(stat(log, "finews/posts/updated") for log in logs) == 1
+
+
+def test_after_adding_k_posts_the_next_run_fetches_exactly_k(crawl, db):
+    import json
+    import urllib.request
+
+    with ReplicaServer(ReplicaSite.scaled(600)) as server:
+        first = crawl("category", f"site={server.url}")
+        assert stat(first.stderr, "finews/posts/inserted") == 600
+        unchanged = crawl("category", f"site={server.url}")
+        assert post_requests(unchanged.stderr) == 0
+        request = urllib.request.Request(server.url + "/_admin/add?n=25", method="POST")
+        codes = json.loads(urllib.request.urlopen(request, timeout=10).read())["codes"]
+        grown = crawl("category", f"site={server.url}")
+    assert post_requests(grown.stderr) == 25
+    assert stat(grown.stderr, "finews/posts/inserted") == 25
+    assert db.posts.count_documents({"_id": {"$in": codes}}) == 25
+    assert db.posts.count_documents({}) == 625

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from http import HTTPStatus
@@ -42,6 +43,16 @@ class ReplicaHandler(BaseHTTPRequestHandler):
         entry = site.post_at(path)
         return self._send(site.post_page(entry) if entry else None)
 
+    def do_POST(self) -> None:  # noqa: N802
+        """``POST /_admin/add?n=K`` adds K synthesized posts (scale tests)."""
+        parts = urlsplit(self.path)
+        if parts.path != "/_admin/add":
+            return self._send(None)
+        count = _int(parse_qs(parts.query).get("n", ["1"])[0])
+        added = self.server.site.synthesize(count)
+        codes = [entry.post.raw_code for entry in added]
+        return self._send(json.dumps({"added": len(codes), "codes": codes}), JSON)
+
     def _send(self, body: str | None, content_type: str = HTML) -> None:
         if body is None:
             payload, status, content_type = b"not found\n", HTTPStatus.NOT_FOUND, "text/plain"
@@ -66,6 +77,7 @@ class ReplicaServer(ThreadingHTTPServer):
         super().__init__((host, port), ReplicaHandler)
         self.site = site
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     @property
     def url(self) -> str:
@@ -78,7 +90,19 @@ class ReplicaServer(ThreadingHTTPServer):
         self._thread.start()
         return self
 
+    def grow(self, per_second: float) -> threading.Thread:
+        """Keep adding synthesized posts at a steady rate while serving."""
+
+        def add_forever():
+            while not self._stopping.wait(1.0 / per_second if per_second < 1 else 1.0):
+                self.site.synthesize(max(1, int(per_second)))
+
+        thread = threading.Thread(target=add_forever, name="replica-grow", daemon=True)
+        thread.start()
+        return thread
+
     def stop(self) -> None:
+        self._stopping.set()
         self.shutdown()
         self.server_close()
         if self._thread:

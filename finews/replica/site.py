@@ -99,7 +99,17 @@ class ReplicaSite:
         self.by_path: dict[str, Entry] = {}
         self.by_category: dict[str, list[Entry]] = {}
         self.by_code: dict[str, Entry] = {}
+        self._synthesizer = None
+        self._synthesized = 0
         self.add(posts)
+
+    @classmethod
+    def scaled(cls, count: int, folder: Path | None = None, **kwargs) -> "ReplicaSite":
+        """A site of ``count`` synthesized posts (no corpus posts of its own)."""
+        corpus = cls.from_folder(folder)
+        site = cls([], corpus.category_titles, **kwargs)
+        site.synthesize(count, [e.post for e in corpus.entries])
+        return site
 
     @classmethod
     def from_folder(cls, folder: Path | None = None, **kwargs) -> "ReplicaSite":
@@ -113,6 +123,16 @@ class ReplicaSite:
             titles[page.stem] = meta.title
         posts = [read_post_file(path) for path in sorted(posts_dir.glob("*.md"))]
         return cls(posts, titles, **kwargs)
+
+    def synthesize(self, count: int, corpus: list[PostFile] | None = None) -> list[Entry]:
+        """Add ``count`` synthesized posts, continuing the sequence (scale mode)."""
+        from finews.replica.synth import PostSynthesizer
+
+        with self._lock:
+            if self._synthesizer is None:
+                self._synthesizer = PostSynthesizer(corpus or [e.post for e in self.entries], total_hint=max(count, 1))
+            start, self._synthesized = self._synthesized, self._synthesized + count
+        return self.add(self._synthesizer.batch(start, count))
 
     def add(self, posts: list[PostFile]) -> list[Entry]:
         """Add posts while serving (listings stay newest first); a post at an
