@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -217,12 +218,20 @@ class Spool:
 
 
 class MongoPipeline:
-    """Buffer items and write them to MongoDB in bulk."""
+    """Buffer items and write them to MongoDB in bulk from a writer thread.
+
+    Database round-trips would otherwise block the reactor, and no page is
+    downloaded while a batch is written. One writer thread keeps batches in
+    order; at most ``MONGO_MAX_PENDING_BATCHES`` wait for it before the
+    pipeline waits too (backpressure). Counts come back to the reactor thread,
+    which alone touches the stats.
+    """
 
     def __init__(self, database, batch_size: int, data_dir: Path, retry_attempts: int,
-                 retry_max_wait: float, stats=None):
+                 retry_max_wait: float, max_pending: int = 4, stats=None):
         self.database = database
         self.batch_size = max(1, batch_size)
+        self.max_pending = max(1, max_pending)
         self.spool = Spool(Path(data_dir) / "spool")
         self.retry_attempts = retry_attempts
         self.retry_max_wait = retry_max_wait
@@ -230,6 +239,8 @@ class MongoPipeline:
         self.store: PostStore | None = None
         self.posts: list[dict] = []
         self.rejects: list[dict] = []
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="finews-writer")
+        self.pending: deque[Future] = deque()
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -242,12 +253,12 @@ class MongoPipeline:
             data_dir=Path(s.get("FINEWS_DATA_DIR", "var")),
             retry_attempts=s.getint("MONGO_RETRY_ATTEMPTS", 5),
             retry_max_wait=s.getfloat("MONGO_RETRY_MAX_WAIT", 8.0),
+            max_pending=s.getint("MONGO_MAX_PENDING_BATCHES", 4),
             stats=crawler.stats,
         )
 
     def open_spider(self, spider=None):
-        self.store = PostStore(self.database.db, self.retry_attempts, self.retry_max_wait,
-                               on_retry=lambda: self._inc("finews/db/retries"))
+        self.store = PostStore(self.database.db, self.retry_attempts, self.retry_max_wait)
         replayed = self.spool.replay(self.store)
         if replayed:
             logger.info("Replayed spooled writes: %s", dict(replayed))
@@ -255,6 +266,9 @@ class MongoPipeline:
 
     def close_spider(self, spider=None):
         self.flush()
+        while self.pending:
+            self._collect(self.pending.popleft().result())
+        self.writer.shutdown()
 
     def process_item(self, item, spider=None):
         adapter = ItemAdapter(item)
@@ -271,10 +285,18 @@ class MongoPipeline:
         return item
 
     def flush(self) -> None:
+        """Hand the buffered batch to the writer thread."""
         posts, rejects, self.posts, self.rejects = self.posts, self.rejects, [], []
-        if not (posts or rejects):
-            return
+        if posts or rejects:
+            self.pending.append(self.writer.submit(self._write, posts, rejects))
+        while self.pending and (self.pending[0].done() or len(self.pending) > self.max_pending):
+            self._collect(self.pending.popleft().result())
+
+    def _write(self, posts: list[dict], rejects: list[dict]) -> Counter:
+        """Runs in the writer thread; returns what to count."""
         started = time.perf_counter()
+        retries = Counter()
+        self.store._on_retry = lambda: retries.update(retries=1)
         try:
             counts = self.store.write_posts(posts)
             self.store.write_rejects(rejects)
@@ -282,11 +304,15 @@ class MongoPipeline:
             path = self.spool.append(posts, rejects)
             logger.error("Database unavailable (%s): %d posts and %d rejects spooled to %s for replay",
                          exc, len(posts), len(rejects), path)
-            self._inc("finews/db/spooled", len(posts) + len(rejects))
-            return
+            return Counter({"db/spooled": len(posts) + len(rejects), "db/retries": retries["retries"]})
+        result = Counter({f"posts/{key}": value for key, value in counts.items()})
+        result["db/retries"] += retries["retries"]
+        result["db/write_seconds"] += time.perf_counter() - started
+        return +result
+
+    def _collect(self, counts: Counter) -> None:
         for key, value in counts.items():
-            self._inc(f"finews/posts/{key}", value)
-        self._inc("finews/db/write_seconds", time.perf_counter() - started)
+            self._inc(f"finews/{key}", value)
 
     def _inc(self, key: str, count: float = 1) -> None:
         if self.stats:
