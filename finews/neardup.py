@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+import zlib
 from functools import lru_cache
 
 import numpy as np
 from bson import Binary
 from datasketch import MinHash, MinHashLSH
 from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError
 
 INDEX = "near_duplicate_index"
 NUM_PERM = 128
@@ -48,7 +50,9 @@ def signature(text: str) -> np.ndarray | None:
     if not grams:
         return None
     _, _, permutations = _layout()
-    minhash = MinHash(num_perm=NUM_PERM, permutations=permutations, scheme=_SCHEME)
+    # crc32: stable across processes (signatures are stored) and cheaper per
+    # shingle than datasketch's default SHA-1.
+    minhash = MinHash(num_perm=NUM_PERM, permutations=permutations, scheme=_SCHEME, hashfunc=zlib.crc32)
     minhash.update_batch(list(grams))
     return minhash.hashvalues
 
@@ -76,26 +80,34 @@ class NearDuplicateIndex:
         self.posts = db[posts]
         self.index.create_index("lsh")
 
-    def flag(self, docs: list[dict]) -> int:
+    def flag(self, inserted: list[dict], revised: list[dict] = ()) -> int:
         """Index the posts' signatures and flag every near-duplicate pair.
 
-        One query finds the candidates of the whole batch. Returns the number
-        of pairs flagged (each pair once).
+        ``inserted`` are posts new to the database, ``revised`` posts whose
+        text changed (their old signature is replaced). One query finds the
+        candidates of the whole batch. Returns the number of pairs flagged.
         """
         signed = {}
-        for doc in docs:
+        for doc in [*inserted, *revised]:
             values = signature(doc.get("body_text", ""))
             if values is not None:
                 signed[doc["info_code"]] = (values.astype(np.uint32), band_keys(values))
         if not signed:
             return 0
-        self.index.bulk_write([
-            UpdateOne({"_id": code}, {"$set": {"lsh": keys, "minhash": Binary(values.tobytes())}}, upsert=True)
-            for code, (values, keys) in signed.items()
-        ], ordered=False)
         all_keys = sorted({key for _, keys in signed.values() for key in keys})
+        # Stored candidates first, then the batch itself (compared in memory).
         candidates = {c["_id"]: (_values(c["minhash"]), set(c["lsh"]))
-                      for c in self.index.find({"lsh": {"$in": all_keys}})}
+                      for c in self.index.find({"lsh": {"$in": all_keys}, "_id": {"$nin": list(signed)}})}
+        candidates.update({code: (values, set(keys)) for code, (values, keys) in signed.items()})
+        replaced = [doc["info_code"] for doc in revised]
+        if replaced:
+            self.index.delete_many({"_id": {"$in": replaced}})
+        rows = [{"_id": code, "lsh": keys, "minhash": Binary(values.tobytes())} for code, (values, keys) in signed.items()]
+        try:
+            self.index.insert_many(rows, ordered=False)
+        except BulkWriteError as error:  # already indexed (a replayed or retried batch)
+            if any(e.get("code") != 11000 for e in error.details.get("writeErrors", [])):
+                raise
         pairs = set()
         for code, (values, keys) in signed.items():
             key_set = set(keys)

@@ -61,7 +61,8 @@ def is_transient(exc: BaseException) -> bool:
 class PostStore:
     """Writes normalized posts and rejects; counts what each write did."""
 
-    def __init__(self, db, retry_attempts: int = 5, retry_max_wait: float = 8.0, on_retry=None):
+    def __init__(self, db, retry_attempts: int = 5, retry_max_wait: float = 8.0, on_retry=None,
+                 near_duplicates: bool = True):
         self.db = db
         self.posts, self.rejects, self.versions = db[POSTS], db[REJECTS], db[POST_VERSIONS]
         self._retrying = Retrying(
@@ -72,7 +73,7 @@ class PostStore:
             reraise=True,
         )
         self._on_retry = on_retry
-        self.near_duplicates = NearDuplicateIndex(db)
+        self.near_duplicates = NearDuplicateIndex(db) if near_duplicates else None
 
     def _log_retry(self, state: RetryCallState) -> None:
         logger.warning("Database write failed (%s), retry %d", state.outcome.exception(), state.attempt_number)
@@ -83,7 +84,7 @@ class PostStore:
         return self._retrying(fn, *args, **kwargs)
 
     def write_posts(self, docs: list[dict]) -> Counter:
-        """Upsert posts by infoCode. New posts are inserted, unchanged ones
+        """Store posts by infoCode. New posts are inserted, unchanged ones
         only get ``crawled_at``, changed ones become a new version."""
         counts: Counter = Counter()
         if not docs:
@@ -100,29 +101,46 @@ class PostStore:
                 lambda: list(self.posts.find({"_id": {"$in": list(batch)}}, {"content_hash": 1, "kind": 1}))
             )
         }
-        ops, changed, fresh_docs = [], [], []
+        fresh, touched, changed = [], [], []
         for code, doc in batch.items():
             old = existing.get(code)
             if old is None:
-                fresh_docs.append(doc)
-                fresh = {**doc, "_id": code, "version": 1, "first_seen_at": now, "crawled_at": now}
-                ops.append(UpdateOne({"_id": code}, {"$setOnInsert": fresh}, upsert=True))
+                fresh.append(doc)
             elif old.get("content_hash") == doc["content_hash"] or _rank(old) > _rank(doc):
                 counts["unchanged" if old.get("content_hash") == doc["content_hash"] else "twin_kept"] += 1
-                ops.append(UpdateOne({"_id": code}, {"$set": {"crawled_at": now}}))
+                touched.append(code)
             else:
                 changed.append(doc)
-        if ops:
-            result = self._call(self.posts.bulk_write, ops, ordered=False)
-            counts["inserted"] += result.upserted_count
-            counts["unchanged"] += len(batch) - len(existing) - result.upserted_count
+        inserted, raced = self._call(self._insert, fresh, now)
+        counts["inserted"] += len(inserted)
+        changed += raced  # stored by another crawler meanwhile: compare like any re-fetch
+        if touched:
+            self._call(self.posts.update_many, {"_id": {"$in": touched}}, {"$set": {"crawled_at": now}})
+        revised = []
         for doc in changed:
             outcome = self._call(self._revise, doc, now)
             counts[outcome] += 1
             if outcome == "updated":
-                fresh_docs.append(doc)
-        counts["near_duplicate_pairs"] += self._call(self.near_duplicates.flag, fresh_docs)
+                revised.append(doc)
+        if self.near_duplicates:
+            counts["near_duplicate_pairs"] += self._call(self.near_duplicates.flag, inserted, revised)
         return +counts  # drop zero counts
+
+    def _insert(self, docs: list[dict], now: datetime) -> tuple[list[dict], list[dict]]:
+        """Insert new posts; a duplicate key means another crawler stored the
+        post first (or a retried batch already did), which is not an error."""
+        if not docs:
+            return [], []
+        rows = [{**doc, "_id": doc["info_code"], "version": 1, "first_seen_at": now, "crawled_at": now} for doc in docs]
+        try:
+            self.posts.insert_many(rows, ordered=False)
+            return docs, []
+        except BulkWriteError as error:
+            errors = error.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            lost = {e["index"] for e in errors}
+            return ([d for i, d in enumerate(docs) if i not in lost], [d for i, d in enumerate(docs) if i in lost])
 
     def _revise(self, doc: dict, now: datetime, attempts: int = 5) -> str:
         """Replace a changed post atomically, keeping the old text as a version.
@@ -135,8 +153,8 @@ class PostStore:
         for _ in range(attempts):
             old = self.posts.find_one({"_id": code}, {"content_hash": 1, "version": 1, "title": 1, "body_html": 1, "kind": 1})
             if old is None:
-                self.posts.update_one({"_id": code}, {"$setOnInsert": {**doc, "_id": code, "version": 1,
-                                                                       "first_seen_at": now, "crawled_at": now}}, upsert=True)
+                if self._insert([doc], now)[0]:
+                    return "inserted"
                 continue
             if old.get("content_hash") == doc["content_hash"]:
                 return "unchanged"
@@ -155,6 +173,7 @@ class PostStore:
             )
             if result.modified_count:
                 return "updated"
+        self.posts.update_one({"_id": code}, {"$set": {"crawled_at": now}})
         raise RuntimeError(f"could not revise {code}: it kept changing under us")
 
     def write_rejects(self, rejects: list[dict]) -> int:
@@ -228,13 +247,14 @@ class MongoPipeline:
     """
 
     def __init__(self, database, batch_size: int, data_dir: Path, retry_attempts: int,
-                 retry_max_wait: float, max_pending: int = 4, stats=None):
+                 retry_max_wait: float, max_pending: int = 4, near_duplicates: bool = True, stats=None):
         self.database = database
         self.batch_size = max(1, batch_size)
         self.max_pending = max(1, max_pending)
         self.spool = Spool(Path(data_dir) / "spool")
         self.retry_attempts = retry_attempts
         self.retry_max_wait = retry_max_wait
+        self.near_duplicates = near_duplicates
         self.stats = stats
         self.store: PostStore | None = None
         self.posts: list[dict] = []
@@ -254,11 +274,13 @@ class MongoPipeline:
             retry_attempts=s.getint("MONGO_RETRY_ATTEMPTS", 5),
             retry_max_wait=s.getfloat("MONGO_RETRY_MAX_WAIT", 8.0),
             max_pending=s.getint("MONGO_MAX_PENDING_BATCHES", 4),
+            near_duplicates=s.getbool("FINEWS_NEAR_DUPLICATES", True),
             stats=crawler.stats,
         )
 
     def open_spider(self, spider=None):
-        self.store = PostStore(self.database.db, self.retry_attempts, self.retry_max_wait)
+        self.store = PostStore(self.database.db, self.retry_attempts, self.retry_max_wait,
+                               near_duplicates=self.near_duplicates)
         replayed = self.spool.replay(self.store)
         if replayed:
             logger.info("Replayed spooled writes: %s", dict(replayed))

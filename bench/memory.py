@@ -1,0 +1,72 @@
+"""Peak resident memory of a crawl with 10,000 and with 100,000 posts already
+stored: what a scheduled run costs must not grow with the database.
+
+    python bench/memory.py [--stored 10000,100000] [--site-posts 2000]
+
+Each crawl runs over the same replica; the database is pre-filled with
+synthesized posts that include all but 100 of the replica's, so the crawl
+finds most posts known and fetches the new ones, as a scheduled run does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from _common import crawl, start_replica, stat, table
+
+from finews.db import EmbeddedMongo, connect, ensure_indexes
+from finews.replica.site import ReplicaSite
+from finews.replica.synth import PostSynthesizer
+
+
+NEW_ON_SITE = 100
+
+
+def fill(db, count: int, site_posts: int) -> None:
+    """Stored posts shaped like real ones: the replica's sequence, all but its
+    first ``NEW_ON_SITE`` posts, so the crawl finds a few new and most known."""
+    corpus = [entry.post for entry in ReplicaSite.from_folder().entries]
+    synthesizer = PostSynthesizer(corpus, total_hint=site_posts)
+    ensure_indexes(db)
+    for start in range(NEW_ON_SITE, NEW_ON_SITE + count, 2000):
+        batch = []
+        for post in synthesizer.batch(start, min(2000, NEW_ON_SITE + count - start)):
+            code = post.raw_code
+            batch.append({"_id": code, "info_code": code, "title": post.title, "kind": "media",
+                          "category": post.category, "body_html": post.body, "content_hash": "x"})
+        db.posts.insert_many(batch, ordered=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--stored", default="10000,100000")
+    parser.add_argument("--site-posts", type=int, default=2000)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="finews-bench-"))
+    replica, site = start_replica(scale=args.site_posts)
+    rows = []
+    try:
+        with EmbeddedMongo(work / "db") as database, connect(database.uri) as client:
+            for stored in (int(n) for n in args.stored.split(",")):
+                name = f"bench_mem_{stored}"
+                client.drop_database(name)
+                fill(client[name], stored, args.site_posts)
+                env = {"MONGO_URI": database.uri, "MONGO_DATABASE": name, "FINEWS_DATA_DIR": str(work / name)}
+                log, peak_kib = crawl("category", [f"site={site}", "refresh=new"], env)
+                rows.append((f"{stored:,} stored", client[name].posts.count_documents({}),
+                             int(stat(log, "finews/post_pages")), int(stat(log, "finews/skipped_known")),
+                             peak_kib / 1024))
+                client.drop_database(name)
+    finally:
+        replica.terminate()
+        replica.wait()
+    table(f"Peak resident memory of a crawl over a {args.site_posts:,}-post replica",
+          ("database before", "posts after", "article requests", "skipped as known", "peak RSS MiB"), rows)
+    if len(rows) > 1:
+        print(f"growth from {rows[0][0]} to {rows[-1][0]}: {rows[-1][-1] - rows[0][-1]:+.1f} MiB (target < 50 MiB)")
+
+
+if __name__ == "__main__":
+    main()
