@@ -61,8 +61,7 @@ def is_transient(exc: BaseException) -> bool:
 class PostStore:
     """Writes normalized posts and rejects; counts what each write did."""
 
-    def __init__(self, db, retry_attempts: int = 5, retry_max_wait: float = 8.0, on_retry=None,
-                 near_duplicates: bool = True):
+    def __init__(self, db, retry_attempts: int = 5, retry_max_wait: float = 8.0, near_duplicates: bool = True):
         self.db = db
         self.posts, self.rejects, self.versions = db[POSTS], db[REJECTS], db[POST_VERSIONS]
         self._retrying = Retrying(
@@ -72,13 +71,12 @@ class PostStore:
             before_sleep=self._log_retry,
             reraise=True,
         )
-        self._on_retry = on_retry
+        self.retries = 0
         self.near_duplicates = NearDuplicateIndex(db) if near_duplicates else None
 
     def _log_retry(self, state: RetryCallState) -> None:
+        self.retries += 1
         logger.warning("Database write failed (%s), retry %d", state.outcome.exception(), state.attempt_number)
-        if self._on_retry:
-            self._on_retry()
 
     def _call(self, fn, *args, **kwargs):
         return self._retrying(fn, *args, **kwargs)
@@ -316,9 +314,7 @@ class MongoPipeline:
 
     def _write(self, posts: list[dict], rejects: list[dict]) -> Counter:
         """Runs in the writer thread; returns what to count."""
-        started = time.perf_counter()
-        retries = Counter()
-        self.store._on_retry = lambda: retries.update(retries=1)
+        started, retries_before = time.perf_counter(), self.store.retries
         try:
             counts = self.store.write_posts(posts)
             self.store.write_rejects(rejects)
@@ -326,10 +322,11 @@ class MongoPipeline:
             path = self.spool.append(posts, rejects)
             logger.error("Database unavailable (%s): %d posts and %d rejects spooled to %s for replay",
                          exc, len(posts), len(rejects), path)
-            return Counter({"db/spooled": len(posts) + len(rejects), "db/retries": retries["retries"]})
-        result = Counter({f"posts/{key}": value for key, value in counts.items()})
-        result["db/retries"] += retries["retries"]
-        result["db/write_seconds"] += time.perf_counter() - started
+            counts, result = Counter(), Counter({"db/spooled": len(posts) + len(rejects)})
+        else:
+            result = Counter({"db/write_seconds": time.perf_counter() - started})
+        result.update({f"posts/{key}": value for key, value in counts.items()})
+        result["db/retries"] += self.store.retries - retries_before
         return +result
 
     def _collect(self, counts: Counter) -> None:
