@@ -1,10 +1,17 @@
-"""Spider middleware that keeps a scheduled run's cost to what is new."""
+"""Middlewares: skip posts already stored; honour Retry-After."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
+from pymongo.errors import PyMongoError
 from scrapy import Request
+from scrapy.downloadermiddlewares.retry import get_retry_request
+from scrapy.exceptions import IgnoreRequest
 
 from crawler.database import CrawlDatabase
 from finews.db import POSTS
@@ -64,7 +71,16 @@ class SkipKnownPostsMiddleware:
             yield from requests
             return
         codes = list({r.meta["known_check"][0] for r in requests})
-        stored = {doc["_id"]: doc for doc in self.database.db[POSTS].find({"_id": {"$in": codes}}, {"title": 1, "kind": 1})}
+        try:
+            stored = {doc["_id"]: doc for doc in
+                      self.database.db[POSTS].find({"_id": {"$in": codes}}, {"title": 1, "kind": 1})}
+        except PyMongoError as error:
+            # Without the database every post looks new: fetch them all (storage
+            # is idempotent) rather than lose any.
+            logger.warning("Cannot check known posts (%s); fetching all %d", error, len(requests))
+            self.stats.inc_value("finews/known_check_failed")
+            yield from requests
+            return
         skipped = 0
         for request in requests:
             code, kind, listing_title = request.meta["known_check"]
@@ -78,3 +94,90 @@ class SkipKnownPostsMiddleware:
                 skipped += 1
         if skipped:
             self.stats.inc_value("finews/skipped_known", skipped)
+
+
+class RetryAfterMiddleware:
+    """Back off on 429 and 503 for as long as the server's ``Retry-After`` asks
+    (capped), then retry; Scrapy's own retry would come back at once."""
+
+    STATUSES = (429, 503)
+
+    def __init__(self, crawler, max_wait: float):
+        self.crawler = crawler
+        self.max_wait = max_wait
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler, crawler.settings.getfloat("FINEWS_RETRY_AFTER_MAX", 120.0))
+
+    async def process_response(self, request, response, spider=None):
+        if response.status not in self.STATUSES or request.meta.get("dont_retry"):
+            return response
+        wait = retry_after_seconds(response.headers.get("Retry-After", b"").decode("latin-1"))
+        if wait is None:
+            return response  # RetryMiddleware handles it like any 5xx
+        retry = get_retry_request(request, spider=self.crawler.spider, reason=f"{response.status} Retry-After")
+        if retry is None:
+            return response  # out of retries: the errback records the failure
+        self.crawler.stats.inc_value("finews/retry_after_waits")
+        await asyncio.sleep(min(wait, self.max_wait))
+        return retry
+
+
+def retry_after_seconds(value: str) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or HTTP date."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+class StayOnSiteMiddleware:
+    """Nothing is fetched off the configured hosts, and no post is lost to a
+    redirect that points there.
+
+    Scrapy's offsite filter lets ``dont_filter`` and ``allow_offsite``
+    requests through; this guard has no exceptions. A redirect off the site is
+    caught before RedirectMiddleware follows it (where the offsite filter
+    would drop it without calling the errback): the page is asked again, and
+    when retries run out the errback records the failure.
+    """
+
+    def __init__(self, crawler):
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    def _on_site(self, url: str) -> bool:
+        host = (urlsplit(url).hostname or "").lower()
+        allowed = [d.lower() for d in getattr(self.crawler.spider, "allowed_domains", None) or []]
+        return not allowed or any(host == d or host.endswith("." + d) for d in allowed)
+
+    def process_request(self, request, spider=None):
+        if not self._on_site(request.url):
+            self.crawler.stats.inc_value("finews/offsite_blocked")
+            raise IgnoreRequest(f"offsite request blocked: {urlsplit(request.url).hostname}")
+        return None
+
+    def process_response(self, request, response, spider=None):
+        location = response.headers.get("Location")
+        if not (300 <= response.status < 400 and location):
+            return response
+        target = response.urljoin(location.decode("latin-1"))
+        if self._on_site(target):
+            return response
+        self.crawler.stats.inc_value("finews/offsite_redirects")
+        retry = get_retry_request(request, spider=self.crawler.spider, reason="redirect_offsite")
+        if retry is not None:
+            return retry
+        raise IgnoreRequest(f"redirect_offsite: {request.url} redirects to {target}")

@@ -27,8 +27,10 @@ DOWNLOAD_DELAY = float(_env("FINEWS_DOWNLOAD_DELAY", 0))
 DOWNLOAD_TIMEOUT = int(_env("FINEWS_DOWNLOAD_TIMEOUT", 30))
 DOWNLOAD_MAXSIZE = int(_env("FINEWS_DOWNLOAD_MAXSIZE", 8 * 1024 * 1024))
 RETRY_ENABLED = True
-RETRY_TIMES = int(_env("FINEWS_RETRY_TIMES", 3))
+RETRY_TIMES = int(_env("FINEWS_RETRY_TIMES", 5))
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+FINEWS_RETRY_AFTER_MAX = float(_env("FINEWS_RETRY_AFTER_MAX", 120))
+DOWNLOAD_FAIL_ON_DATALOSS = True
 AUTOTHROTTLE_ENABLED = _env("FINEWS_AUTOTHROTTLE", "1") == "1"
 AUTOTHROTTLE_START_DELAY = 0.5
 AUTOTHROTTLE_MAX_DELAY = 30
@@ -39,6 +41,15 @@ COOKIES_ENABLED = False
 SPIDER_MIDDLEWARES = {
     "crawler.middlewares.SkipKnownPostsMiddleware": 950,
 }
+# StayOnSite at 650 sees responses before RedirectMiddleware (600) follows
+# them; RetryAfter at 560 sees them before RetryMiddleware (550).
+DOWNLOADER_MIDDLEWARES = {
+    "crawler.middlewares.StayOnSiteMiddleware": 650,
+    "crawler.middlewares.RetryAfterMiddleware": 560,
+}
+# No duplicate filter: SkipKnownPostsMiddleware decides what to fetch, and a
+# resumed job (JOBDIR) must not skip a URL whose post was never stored.
+DUPEFILTER_CLASS = "scrapy.dupefilters.BaseDupeFilter"
 
 ITEM_PIPELINES = {
     "pipelines.clean.CleanPipeline": 100,

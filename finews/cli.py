@@ -39,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
                          help="serve N posts synthesized from the corpus instead of the corpus itself")
     replica.add_argument("--grow", type=float, default=0,
                          help="add synthesized posts at this many per second while serving")
+    replica.add_argument("--faults", default="",
+                         help="fault modes and rates, e.g. status500=0.1,status429=0.05,timeout=0.05,"
+                              "truncate=0.02,gbk=0.05,garbage=0.02,redirect_offsite=0.01,slow=0.05")
+    replica.add_argument("--seed", type=int, default=0, help="seed for --faults (same seed, same faults)")
+    replica.add_argument("--hang-seconds", type=float, default=60.0, help="how long a 'timeout' fault hangs")
     replica.set_defaults(handler=cmd_replica)
 
     db = commands.add_parser("db", help="the embedded database")
@@ -59,11 +64,19 @@ def cmd_replica(args) -> int:
     from finews.replica.server import ReplicaServer
     from finews.replica.site import ReplicaSite
 
+    from finews.replica.faults import FaultPlan
+
+    try:
+        faults = FaultPlan.parse(args.faults, seed=args.seed, hang_seconds=args.hang_seconds)
+    except ValueError as error:
+        print(f"finews replica: {error}", file=sys.stderr)
+        return 2
     site = ReplicaSite.scaled(args.scale, args.posts) if args.scale else ReplicaSite.from_folder(args.posts)
-    server = ReplicaServer(site, args.host, args.port)
+    server = ReplicaServer(site, args.host, args.port, faults=faults)
     if args.grow:
         server.grow(args.grow)
-    print(f"Serving {len(site.entries)} posts at {server.url} (Ctrl-C to stop)", flush=True)
+    print(f"Serving {len(site.entries)} posts at {server.url}"
+          f"{' with faults ' + args.faults if faults else ''} (Ctrl-C to stop)", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     try:
         server.serve_forever()

@@ -14,6 +14,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import lxml.html
 from lxml import etree
 from parsel import Selector
+from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
 
 from finews.slugs import listing_path
 
@@ -52,6 +53,44 @@ class ShareText:
     showtime: str
     media: str
     body_html: str
+
+
+RETRYABLE = {"not_text", "truncated", "bad_json", "empty_page"}
+_TEXT_TYPES = {"application/json", "application/xml", "application/xhtml+xml", "application/atom+xml"}
+_HTML_END = re.compile(rb"</html\s*>\s*$", re.I)
+
+
+def decode_page(body: bytes, content_type: str | None = None, expect_html: bool = True) -> str:
+    """Page text, however the server encoded it.
+
+    A charset in the header, a BOM or (for HTML) a ``<meta charset>`` decides;
+    with none, UTF-8 is tried strictly and GB18030 (a superset of GBK, which
+    Chinese servers send undeclared) is the fallback. Raises ``PageError``
+    for a binary body and for HTML cut off before ``</html>``.
+    """
+    kind = (content_type or "").split(";")[0].strip().lower()
+    if (kind and not kind.startswith("text/") and kind not in _TEXT_TYPES) or b"\x00" in body[:2048]:
+        raise PageError("not_text", f"binary body ({content_type or 'no content type'})")
+    if expect_html and not _HTML_END.search(body[-512:]):
+        raise PageError("truncated", f"no </html> after {len(body)} bytes")
+    bom, _ = read_bom(body)
+    declared = bom or http_content_type_encoding(content_type or "") or (
+        html_body_declared_encoding(body) if expect_html else None)
+    if declared:
+        try:
+            return body.decode(_codec(declared), errors="replace")
+        except LookupError:
+            pass
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body.decode("gb18030", errors="replace")
+
+
+def _codec(name: str) -> str:
+    """Decode GB2312/GBK declarations as GB18030, which contains both."""
+    name = name.lower().replace("_", "-")
+    return "gb18030" if name in ("gbk", "gb2312", "gb-2312", "cp936", "x-gbk") else name
 
 
 def category_listing_urls(home_html: str, base_url: str) -> list[str]:

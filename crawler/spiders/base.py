@@ -1,17 +1,28 @@
-"""What both spiders share: the configured site and failure reporting."""
+"""What both spiders share: the configured site, reading pages, and turning
+every failure into a retry or a reject with its reason."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
 import scrapy
+from scrapy.downloadermiddlewares.retry import get_retry_request
+from scrapy.exceptions import IgnoreRequest
 from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawler.items import PostItem
+from finews.pages import RETRYABLE, PageError, decode_page
 
 
 class SiteSpider(scrapy.Spider):
-    """A spider bound to one base URL (``-a site=…``), never leaving its host."""
+    """A spider bound to one base URL (``-a site=…``), never leaving its host.
+
+    Scrapy's duplicate filter is off (``DUPEFILTER_CLASS``): the skip-known
+    middleware decides what is fetched, and a URL remembered as seen by a
+    killed run (``JOBDIR``) must not hide a post that was never stored.
+    ``dont_filter`` is never used, since it would also bypass the offsite
+    filter.
+    """
 
     default_site = ""
 
@@ -26,18 +37,36 @@ class SiteSpider(scrapy.Spider):
     def url(self, path: str) -> str:
         return self.site + path
 
+    def page_text(self, response, expect_html: bool = True) -> str:
+        """The response as text; ``PageError`` for binary or cut-off bodies."""
+        content_type = response.headers.get("Content-Type", b"").decode("latin-1")
+        return decode_page(response.body, content_type, expect_html)
+
+    def retry_or_reject(self, response, error: PageError, **fields):
+        """Transient-looking damage (truncated, binary, bad JSON) is retried
+        like a network error; anything else, or the last retry, is a reject."""
+        if error.reason in RETRYABLE:
+            retry = get_retry_request(response.request, spider=self, reason=error.reason)
+            if retry is not None:
+                return retry
+        self.crawler.stats.inc_value(f"finews/page_failed/{error.reason}")
+        return self.rejected(response.url, error.reason, str(error), **fields)
+
     def failed(self, failure):
-        """Errback: a page that finally failed becomes a reject, not a silence."""
+        """Errback: a request that finally failed becomes a reject, not a silence."""
         request = failure.request
+        url = request.url
         if failure.check(HttpError):
             reason = f"http_{failure.value.response.status}"
+        elif failure.check(IgnoreRequest):
+            reason = str(failure.value).split(":", 1)[0].replace(" ", "_")
         else:
             reason = f"fetch_{type(failure.value).__name__}"
         self.crawler.stats.inc_value(f"finews/fetch_failed/{reason}")
-        self.logger.warning("Giving up on %s: %s", request.url, failure.getErrorMessage())
+        self.logger.warning("Giving up on %s: %s", url, failure.getErrorMessage())
         yield PostItem(
             spider=self.name,
-            url=request.url,
+            url=url,
             raw_code=request.cb_kwargs.get("code", ""),
             listing_title=request.cb_kwargs.get("listing_title", ""),
             reject_reason=reason,

@@ -40,11 +40,21 @@ class CategorySpider(SiteSpider):
             yield scrapy.Request(self.url(listing_path(slug)), callback=self.parse_listing, errback=self.failed)
 
     def parse_home(self, response):
-        for url in category_listing_urls(response.text, response.url):
+        try:
+            text = self.page_text(response)
+        except PageError as error:
+            yield self.retry_or_reject(response, error)
+            return
+        for url in category_listing_urls(text, response.url):
             yield response.follow(url, callback=self.parse_listing, errback=self.failed)
 
     def parse_listing(self, response):
-        listing = parse_listing(response.text, response.url)
+        try:
+            text = self.page_text(response)
+        except PageError as error:
+            yield self.retry_or_reject(response, error)
+            return
+        listing = parse_listing(text, response.url)
         self.crawler.stats.inc_value("finews/listing_links", len(listing.links))
         for url, title in listing.links:
             meta = {}
@@ -60,9 +70,9 @@ class CategorySpider(SiteSpider):
     def parse_post(self, response, listing_title: str = ""):
         self.crawler.stats.inc_value("finews/post_pages")
         try:
-            page = parse_post_page(response.text)
+            page = parse_post_page(self.page_text(response))
         except PageError as error:
-            yield self.rejected(response.url, error.reason, str(error), listing_title=listing_title)
+            yield self.retry_or_reject(response, error, listing_title=listing_title)
             return
         yield PostItem(
             spider=self.name,

@@ -44,21 +44,28 @@ class NewsShareSpider(SiteSpider):
             if not normalize_info_code(code):
                 yield self.rejected(url, "bad_info_code", f"not an infoCode: {code[:100]!r}", raw_code=code[:100])
                 continue
-            yield scrapy.Request(url, callback=self.parse_share_page, errback=self.failed, cb_kwargs={"code": code})
+            yield scrapy.Request(url, callback=self.parse_share_page, errback=self.failed,
+                                 cb_kwargs={"code": code})
 
     def parse_share_page(self, response, code: str):
+        try:
+            title = share_page_title(self.page_text(response))
+        except PageError as error:
+            yield self.retry_or_reject(response, error, raw_code=code)
+            return
         yield scrapy.Request(
             self.url(SHARE_TEXT.format(quote(code))),
             callback=self.parse_share_text,
             errback=self.failed,
-            cb_kwargs={"code": code, "page_url": response.url, "page_title": share_page_title(response.text)},
+           
+            cb_kwargs={"code": code, "page_url": response.url, "page_title": title},
         )
 
     def parse_share_text(self, response, code: str, page_url: str, page_title: str):
         try:
-            text = parse_share_text(response.text)
+            text = parse_share_text(self.page_text(response, expect_html=False))
         except PageError as error:
-            yield self.rejected(page_url, error.reason, str(error), raw_code=code, title=page_title)
+            yield self.retry_or_reject(response, error, raw_code=code, title=page_title)
             return
         yield PostItem(
             spider=self.name,

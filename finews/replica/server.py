@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from finews.replica.faults import OFFSITE_HOST, FaultPlan
 from finews.replica.site import ReplicaSite
 from finews.slugs import ROLLING_NEWS_SLUG
 
@@ -23,6 +25,27 @@ class ReplicaHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        self.fault = self.server.fault_for(self.path)
+        if self.fault in ("status500", "status503", "status429"):
+            return self._fail(int(self.fault[-3:]))
+        if self.fault == "timeout":
+            self.server.stopping.wait(self.server.faults.hang_seconds)
+            self.close_connection = True
+            return None
+        if self.fault == "redirect_offsite":
+            self.send_response(HTTPStatus.FOUND)
+            self.send_header("Location", f"http://{OFFSITE_HOST}{self.path}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
+        if self.fault == "garbage":
+            return self._write(bytes(random.Random(self.path).randrange(256) for _ in range(2048)),
+                               HTTPStatus.OK, "application/octet-stream")
+        if self.fault == "slow":
+            self.server.stopping.wait(self.server.faults.slow_seconds)
+        return self._route()
+
+    def _route(self) -> None:
         parts = urlsplit(self.path)
         query = parse_qs(parts.query)
         path = unquote(parts.path)
@@ -55,9 +78,38 @@ class ReplicaHandler(BaseHTTPRequestHandler):
 
     def _send(self, body: str | None, content_type: str = HTML) -> None:
         if body is None:
-            payload, status, content_type = b"not found\n", HTTPStatus.NOT_FOUND, "text/plain"
-        else:
-            payload, status = body.encode("utf-8"), HTTPStatus.OK
+            return self._write(b"not found\n", HTTPStatus.NOT_FOUND, "text/plain")
+        fault = getattr(self, "fault", None)
+        if fault == "gbk":
+            body = body.replace('<meta charset="utf-8">', '<meta charset="gbk">')
+            declared = self.server.faults.variant(self.path, 0)
+            content_type = content_type.replace("utf-8", "gbk") if declared else content_type.split(";")[0]
+            return self._write(body.encode("gbk", errors="xmlcharrefreplace"), HTTPStatus.OK, content_type)
+        if fault == "truncate":
+            cut = body[: max(1, len(body) // 2)]
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(cut.encode("utf-8"))
+            self.close_connection = True
+            return None
+        if fault == "oversize":
+            padding = "<!-- " + "x" * self.server.faults.oversize_bytes + " -->"
+            body = body.replace("</body>", padding + "</body>", 1)
+        return self._write(body.encode("utf-8"), HTTPStatus.OK, content_type)
+
+    def _fail(self, status: int) -> None:
+        self.send_response(status)
+        if status in (429, 503):
+            self.send_header("Retry-After", str(self.server.faults.retry_after))
+        payload = f"{status}\n".encode()
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _write(self, payload: bytes, status: int, content_type: str) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
@@ -73,11 +125,28 @@ class ReplicaServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, site: ReplicaSite, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, site: ReplicaSite, host: str = "127.0.0.1", port: int = 0,
+                 faults: FaultPlan | None = None):
         super().__init__((host, port), ReplicaHandler)
         self.site = site
+        self.faults = faults or FaultPlan()
+        self.attempts: dict[str, int] = {}
+        self.faults_served: dict[str, int] = {}
+        self._attempts_lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
+        self.stopping = threading.Event()
+
+    def fault_for(self, path: str) -> str | None:
+        """Count the request and draw its fault; robots.txt is always served."""
+        if not self.faults or path.startswith(("/robots.txt", "/_admin")):
+            return None
+        with self._attempts_lock:
+            attempt = self.attempts.get(path, 0)
+            self.attempts[path] = attempt + 1
+            fault = self.faults.choose(path, attempt)
+            if fault:
+                self.faults_served[fault] = self.faults_served.get(fault, 0) + 1
+        return fault
 
     @property
     def url(self) -> str:
@@ -94,7 +163,7 @@ class ReplicaServer(ThreadingHTTPServer):
         """Keep adding synthesized posts at a steady rate while serving."""
 
         def add_forever():
-            while not self._stopping.wait(1.0 / per_second if per_second < 1 else 1.0):
+            while not self.stopping.wait(1.0 / per_second if per_second < 1 else 1.0):
                 self.site.synthesize(max(1, int(per_second)))
 
         thread = threading.Thread(target=add_forever, name="replica-grow", daemon=True)
@@ -102,7 +171,7 @@ class ReplicaServer(ThreadingHTTPServer):
         return thread
 
     def stop(self) -> None:
-        self._stopping.set()
+        self.stopping.set()
         self.shutdown()
         self.server_close()
         if self._thread:
