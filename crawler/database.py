@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from pymongo.errors import PyMongoError
 from scrapy import signals
 
 from finews.db import EmbeddedMongo, connect, ensure_indexes, redact_uri
@@ -24,6 +25,7 @@ class CrawlDatabase:
         self.name = settings.get("MONGO_DATABASE", "finews")
         data_dir = Path(settings.get("FINEWS_DATA_DIR", "var"))
         self.server_path = Path(settings.get("FINEWS_DB_PATH") or data_dir / "db")
+        self.timeout_ms = settings.getint("MONGO_TIMEOUT_MS", 10_000)
         self.server: EmbeddedMongo | None = None
         self.client = None
         self._db = None
@@ -45,9 +47,13 @@ class CrawlDatabase:
                 self.server = EmbeddedMongo(self.server_path).start()
                 self.uri = self.server.uri
             logger.info("Using MongoDB at %s, database %r", redact_uri(self.uri), self.name)
-            self.client = connect(self.uri)
+            self.client = connect(self.uri, serverSelectionTimeoutMS=self.timeout_ms,
+                                  connectTimeoutMS=self.timeout_ms, socketTimeoutMS=max(self.timeout_ms, 30_000))
             self._db = self.client[self.name]
-            ensure_indexes(self._db)
+            try:
+                ensure_indexes(self._db)
+            except PyMongoError as error:
+                logger.error("Database unreachable at start (%s): writes will be spooled until it is back", error)
         return self._db
 
     def close(self) -> None:

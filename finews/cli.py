@@ -54,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--data-dir", default=os.environ.get("FINEWS_DATA_DIR", "var"))
     serve.set_defaults(handler=cmd_db_serve)
 
+    replay = commands.add_parser("replay", help="write batches spooled while the database was down")
+    replay.add_argument("--data-dir", default=os.environ.get("FINEWS_DATA_DIR", "var"))
+    replay.set_defaults(handler=cmd_replay)
+
     args = parser.parse_args(argv)
     if args.command != "demo":  # crawls configure logging through Scrapy's settings
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
@@ -103,6 +107,31 @@ def cmd_db_serve(args) -> int:
         pass
     finally:
         server.stop()
+    return 0
+
+
+def cmd_replay(args) -> int:
+    from pymongo.errors import PyMongoError
+
+    from finews.db import ensure_indexes
+    from pipelines.mongo import PostStore, Spool
+
+    data_dir = Path(args.data_dir)
+    spool = Spool(data_dir / "spool")
+    uri = os.environ.get("MONGO_URI")
+    server = None if uri else EmbeddedMongo(data_dir / "db").start()
+    try:
+        with connect(uri or server.uri) as client:
+            db = client[os.environ.get("MONGO_DATABASE", "finews")]
+            ensure_indexes(db)
+            counts = spool.replay(PostStore(db))
+    except PyMongoError as error:
+        print(f"finews replay: database unavailable ({error}); the spool is kept in {spool.folder}", file=sys.stderr)
+        return 1
+    finally:
+        if server:
+            server.stop()
+    print("replayed: " + (", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "nothing spooled"))
     return 0
 
 

@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_DATABASE = "finews"
 STATE_FILE = "finews-server.json"
 POSTS, REJECTS, POST_VERSIONS = "posts", "rejects", "post_versions"
+NEAR_DUPLICATE_INDEX = "near_duplicate_index"
 
 INDEXES = {
     POSTS: [
@@ -43,6 +44,9 @@ INDEXES = {
     ],
     POST_VERSIONS: [
         IndexModel([("info_code", ASCENDING), ("version", ASCENDING)], unique=True, name="code_version_unique"),
+    ],
+    NEAR_DUPLICATE_INDEX: [
+        IndexModel([("lsh", ASCENDING)], name="lsh"),
     ],
 }
 

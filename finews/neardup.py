@@ -20,7 +20,7 @@ from datasketch import MinHash, MinHashLSH
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
-INDEX = "near_duplicate_index"
+from finews.db import NEAR_DUPLICATE_INDEX as INDEX
 NUM_PERM = 128
 THRESHOLD = 0.7
 SHINGLE = 3
@@ -76,9 +76,8 @@ class NearDuplicateIndex:
     """Signatures in ``near_duplicate_index``; flags land on ``posts``."""
 
     def __init__(self, db, posts="posts"):
-        self.index = db[INDEX]
+        self.index = db[INDEX]  # its "lsh" index is made by finews.db.ensure_indexes
         self.posts = db[posts]
-        self.index.create_index("lsh")
 
     def flag(self, inserted: list[dict], revised: list[dict] = ()) -> int:
         """Index the posts' signatures and flag every near-duplicate pair.

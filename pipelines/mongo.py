@@ -216,22 +216,51 @@ class Spool:
         return path
 
     def replay(self, store: PostStore) -> Counter:
-        """Write every spooled batch, deleting each file once it is stored."""
+        """Write every spooled batch, deleting each file once it is stored.
+
+        A file is renamed while it is replayed, so two processes never replay
+        the same one; if the database fails again it gets its name back, and
+        a file left half-replayed by a process that died is taken over.
+        """
         counts: Counter = Counter()
-        for path in sorted(self.folder.glob("spool-*.jsonl")) if self.folder.is_dir() else []:
-            claimed = path.with_suffix(f".replaying-{os.getpid()}")
+        for path in self._claimable():
+            claimed = self.folder / f"{path.name.split('.')[0]}.replaying-{os.getpid()}"
             try:
                 path.rename(claimed)
             except FileNotFoundError:
                 continue  # another process took it
-            with open(claimed, encoding="utf-8") as handle:
-                for line in handle:
-                    if line.strip():
-                        batch = json_util.loads(line)
-                        counts.update(store.write_posts(batch.get("posts", [])))
-                        counts["rejects"] += store.write_rejects(batch.get("rejects", []))
+            try:
+                with open(claimed, encoding="utf-8") as handle:
+                    for line in handle:
+                        if line.strip():
+                            batch = json_util.loads(line)
+                            counts.update(store.write_posts(batch.get("posts", [])))
+                            counts["rejects"] += store.write_rejects(batch.get("rejects", []))
+            except BaseException:
+                claimed.rename(self.folder / f"{claimed.name.split('.')[0]}.jsonl")
+                raise
             claimed.unlink()
         return counts
+
+    def _claimable(self) -> list[Path]:
+        if not self.folder.is_dir():
+            return []
+        paths = sorted(self.folder.glob("spool-*.jsonl"))
+        for path in sorted(self.folder.glob("spool-*.replaying-*")):
+            pid = path.name.rsplit("-", 1)[-1]
+            if pid.isdigit() and not _alive(int(pid)):
+                paths.append(path)
+        return paths
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class MongoPipeline:
@@ -245,7 +274,8 @@ class MongoPipeline:
     """
 
     def __init__(self, database, batch_size: int, data_dir: Path, retry_attempts: int,
-                 retry_max_wait: float, max_pending: int = 4, near_duplicates: bool = True, stats=None):
+                 retry_max_wait: float, max_pending: int = 4, near_duplicates: bool = True,
+                 outage_cooldown: float = 30.0, stats=None):
         self.database = database
         self.batch_size = max(1, batch_size)
         self.max_pending = max(1, max_pending)
@@ -253,6 +283,8 @@ class MongoPipeline:
         self.retry_attempts = retry_attempts
         self.retry_max_wait = retry_max_wait
         self.near_duplicates = near_duplicates
+        self.outage_cooldown = outage_cooldown
+        self.down_until = 0.0  # while the database is down, batches go straight to the spool
         self.stats = stats
         self.store: PostStore | None = None
         self.posts: list[dict] = []
@@ -273,22 +305,32 @@ class MongoPipeline:
             retry_max_wait=s.getfloat("MONGO_RETRY_MAX_WAIT", 8.0),
             max_pending=s.getint("MONGO_MAX_PENDING_BATCHES", 4),
             near_duplicates=s.getbool("FINEWS_NEAR_DUPLICATES", True),
+            outage_cooldown=s.getfloat("MONGO_OUTAGE_COOLDOWN", 30.0),
             stats=crawler.stats,
         )
 
     def open_spider(self, spider=None):
         self.store = PostStore(self.database.db, self.retry_attempts, self.retry_max_wait,
                                near_duplicates=self.near_duplicates)
-        replayed = self.spool.replay(self.store)
-        if replayed:
-            logger.info("Replayed spooled writes: %s", dict(replayed))
-            self._inc("finews/db/replayed", sum(replayed.values()))
+        self._replay("start")
 
     def close_spider(self, spider=None):
         self.flush()
         while self.pending:
             self._collect(self.pending.popleft().result())
         self.writer.shutdown()
+        if self.stats and self.stats.get_value("finews/db/spooled"):
+            self._replay("end")  # the database may be back already
+
+    def _replay(self, when: str) -> None:
+        try:
+            replayed = self.spool.replay(self.store)
+        except PyMongoError as error:
+            logger.error("Spooled writes not replayed at %s (%s); they stay in %s", when, error, self.spool.folder)
+            return
+        if replayed:
+            logger.info("Replayed spooled writes at %s: %s", when, dict(replayed))
+            self._inc("finews/db/replayed", sum(replayed.values()))
 
     def process_item(self, item, spider=None):
         adapter = ItemAdapter(item)
@@ -316,9 +358,12 @@ class MongoPipeline:
         """Runs in the writer thread; returns what to count."""
         started, retries_before = time.perf_counter(), self.store.retries
         try:
+            if time.monotonic() < self.down_until:
+                raise ConnectionFailure("database marked down after a failed write")
             counts = self.store.write_posts(posts)
             self.store.write_rejects(rejects)
         except PyMongoError as exc:
+            self.down_until = time.monotonic() + self.outage_cooldown
             path = self.spool.append(posts, rejects)
             logger.error("Database unavailable (%s): %d posts and %d rejects spooled to %s for replay",
                          exc, len(posts), len(rejects), path)

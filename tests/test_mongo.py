@@ -77,3 +77,28 @@ def test_spooled_batches_replay_once(db, tmp_path):
     assert db.posts.count_documents({}) == 1 and db.rejects.count_documents({}) == 1
     assert list((tmp_path / "spool").iterdir()) == []
     assert spool.replay(PostStore(db)) == {}
+
+
+def test_a_failed_replay_keeps_the_spool(db, tmp_path):
+    from pymongo.errors import AutoReconnect
+
+    class DeadStore:
+        def write_posts(self, posts):
+            raise AutoReconnect("down")
+
+    spool = Spool(tmp_path / "spool")
+    spool.append([_post()], [])
+    try:
+        spool.replay(DeadStore())
+    except AutoReconnect:
+        pass
+    assert [p.suffix for p in (tmp_path / "spool").iterdir()] == [".jsonl"]
+    assert spool.replay(PostStore(db))["inserted"] == 1
+
+
+def test_a_spool_left_mid_replay_by_a_dead_process_is_taken_over(db, tmp_path):
+    spool = Spool(tmp_path / "spool")
+    path = spool.append([_post()], [])
+    path.rename(path.with_name(f"{path.name.split('.')[0]}.replaying-999999999"))
+    assert spool.replay(PostStore(db))["inserted"] == 1
+    assert list((tmp_path / "spool").iterdir()) == []
