@@ -51,6 +51,11 @@ DOWNLOADER_MIDDLEWARES = {
 # resumed job (JOBDIR) must not skip a URL whose post was never stored.
 DUPEFILTER_CLASS = "scrapy.dupefilters.BaseDupeFilter"
 
+EXTENSIONS = {
+    "crawler.extensions.RunRecord": 500,
+}
+COMMANDS_MODULE = "crawler.commands"
+
 ITEM_PIPELINES = {
     "pipelines.clean.CleanPipeline": 100,
     "pipelines.normalize.NormalizePipeline": 200,
@@ -70,6 +75,12 @@ MONGO_MAX_PENDING_BATCHES = int(_env("MONGO_MAX_PENDING_BATCHES", 4))
 FINEWS_NEAR_DUPLICATES = _env("FINEWS_NEAR_DUPLICATES", "1") == "1"
 FINEWS_DATA_DIR = _env("FINEWS_DATA_DIR", "var")
 FINEWS_DB_PATH = _env("FINEWS_DB_PATH", os.path.join(FINEWS_DATA_DIR, "db"))
+
+# Runs of one job never overlap; a lease left by a killed run expires after
+# this many seconds (at once if its process is gone from this host).
+FINEWS_LOCK_TTL = float(_env("FINEWS_LOCK_TTL", 900))
+# Each job keeps Scrapy's JOBDIR under $FINEWS_DATA_DIR/jobs/ to resume after a crash.
+FINEWS_RESUMABLE = _env("FINEWS_RESUMABLE", "1") == "1"
 
 LOG_LEVEL = _env("FINEWS_LOG_LEVEL", "INFO")
 FEED_EXPORT_ENCODING = "utf-8"

@@ -58,7 +58,11 @@ def parse_post_file(text: str, name: str = "") -> PostFile:
     match = _FRONT_MATTER.match(text)
     if not match:
         raise ValueError(f"{name or 'post'}: no front matter")
-    meta = yaml.load(match.group(1), Loader=yaml.BaseLoader) or {}
+    try:
+        meta = yaml.load(match.group(1), Loader=yaml.BaseLoader) or {}
+    except yaml.YAMLError as error:
+        problem = getattr(error, "problem", None) or error
+        raise ValueError(f"{name or 'post'}: front matter is not YAML ({problem})") from error
     if not isinstance(meta, dict):
         raise ValueError(f"{name or 'post'}: front matter is not a mapping")
     body = text[match.end():]

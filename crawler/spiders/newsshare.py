@@ -38,6 +38,8 @@ class NewsShareSpider(SiteSpider):
                         yield line
 
     async def start(self):
+        if self.locked:
+            return
         for raw in self.codes():
             code = raw.strip()
             url = self.url(SHARE_PAGE.format(quote(code)))

@@ -1,0 +1,131 @@
+"""Run records and the job lease: every run leaves a ``crawl_runs`` document,
+and two runs of the same job never overlap."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import uuid
+from collections import Counter
+
+from itemadapter import ItemAdapter
+from pymongo.errors import PyMongoError
+from scrapy import signals
+from twisted.internet.task import LoopingCall
+
+from crawler.database import CrawlDatabase
+from finews.lease import Lease
+from pipelines.mongo import utcnow
+
+logger = logging.getLogger(__name__)
+
+CRAWL_RUNS = "crawl_runs"
+MAX_LISTED_FAILURES = 1000
+# Reject reasons that mean a page could not be fetched or read (the run was
+# partial), as opposed to a page that was read and is not a valid post.
+FETCH_FAILURES = ("http_", "fetch_", "redirect_offsite", "offsite", "not_text", "truncated", "bad_json",
+                  "empty_page")
+
+
+class RunRecord:
+    def __init__(self, crawler):
+        self.crawler = crawler
+        self.database = CrawlDatabase.of(crawler)
+        self.ttl = crawler.settings.getfloat("FINEWS_LOCK_TTL", 900)
+        self.run_id = uuid.uuid4().hex
+        self.lease: Lease | None = None
+        self.renewal: LoopingCall | None = None
+        self.failures: Counter = Counter()
+        self.failed_pages: list[dict] = []
+        self.locked = False
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        extension = cls(crawler)
+        crawler.signals.connect(extension.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(extension.spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(extension.item_scraped, signal=signals.item_scraped)
+        return extension
+
+    @property
+    def job(self) -> str:
+        spider = self.crawler.spider
+        return self.crawler.settings.get("FINEWS_JOB_KEY") or f"{spider.name}-{getattr(spider, 'site', '')}"
+
+    def spider_opened(self, spider):
+        arguments = json.loads(self.crawler.settings.get("FINEWS_JOB_ARGS") or "{}")
+        self.crawler.stats.set_value("finews/run_id", self.run_id)
+        try:
+            db = self.database.db
+            db[CRAWL_RUNS].insert_one({
+                "_id": self.run_id, "job": self.job, "spider": spider.name, "arguments": arguments,
+                "started_at": utcnow(), "outcome": "running", "host": socket.gethostname(), "pid": os.getpid(),
+            })
+            self.lease = Lease(db, self.job, self.run_id, self.ttl)
+            took_over = self.lease.acquire()
+        except PyMongoError as error:
+            logger.error("No run record or lease (database unavailable: %s); running anyway", error)
+            self.lease = None
+            return
+        if took_over is None:
+            holder = self.lease.holder() or {}
+            logger.error("Job %s is already running (run %s on %s, pid %s, lease until %s); not starting",
+                         self.job, holder.get("owner"), holder.get("host"), holder.get("pid"), holder.get("expires_at"))
+            self.locked = spider.locked = True
+            self.lease = None
+            self.crawler.engine.close_spider(spider, "locked")
+            return
+        if took_over:
+            logger.warning("Took over the lease of run %s, which stopped without releasing it", took_over.get("owner"))
+            db[CRAWL_RUNS].update_one({"_id": took_over.get("owner"), "outcome": "running"},
+                                      {"$set": {"outcome": "abandoned", "ended_at": utcnow()}})
+        self.renewal = LoopingCall(self._renew)
+        self.renewal.start(max(1.0, self.ttl / 3), now=False)
+
+    def _renew(self):
+        try:
+            if not self.lease.renew():
+                logger.error("Lost the lease of job %s", self.job)
+        except PyMongoError as error:
+            logger.warning("Could not renew the lease of job %s: %s", self.job, error)
+
+    def item_scraped(self, item, response=None, spider=None):
+        adapter = ItemAdapter(item)
+        reason = adapter.get("reject_reason")
+        if reason:
+            self.failures[reason] += 1
+            if len(self.failed_pages) < MAX_LISTED_FAILURES:
+                self.failed_pages.append({"url": adapter.get("url"), "reason": reason})
+
+    def spider_closed(self, spider, reason):
+        if self.renewal and self.renewal.running:
+            self.renewal.stop()
+        stats = self.crawler.stats.get_stats()
+        outcome = self.outcome(reason, stats)
+        self.crawler.stats.set_value("finews/outcome", outcome)
+        try:
+            db = self.database.db
+            db[CRAWL_RUNS].update_one({"_id": self.run_id}, {"$set": {
+                "ended_at": utcnow(), "outcome": outcome, "finish_reason": reason,
+                "pages_attempted": stats.get("downloader/request_count", 0),
+                "failures_by_reason": dict(self.failures), "failed_pages": self.failed_pages,
+                "stats": {key.replace(".", "_"): value for key, value in stats.items()},
+            }})
+            if self.lease:
+                self.lease.release()
+        except PyMongoError as error:
+            logger.error("Run record %s not closed (database unavailable: %s)", self.run_id, error)
+
+    def outcome(self, reason: str, stats: dict) -> str:
+        if self.locked:
+            return "locked"
+        if reason == "shutdown":
+            return "interrupted"  # stopped by a signal; the job's JOBDIR resumes it
+        if reason != "finished" or stats.get("log_count/CRITICAL"):
+            return "failed"
+        fetch_failures = sum(n for r, n in self.failures.items() if r.startswith(FETCH_FAILURES))
+        if fetch_failures or stats.get("finews/db/spooled") or stats.get("spider_exceptions/count"):
+            return "partial"
+        return "clean"
