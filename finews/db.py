@@ -24,6 +24,8 @@ import pymongo
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.errors import PyMongoError
 
+from finews.process import alive
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_DATABASE = "finews"
@@ -150,13 +152,14 @@ class EmbeddedMongo:
     def _running_server(self) -> dict | None:
         try:
             state = json.loads(self.state_file.read_text())
-            os.kill(int(state["pid"]), 0)
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError):
+            return None
+        if not isinstance(state, dict) or not alive(state.get("pid")):
             return None
         try:
             with connect(f"mongodb://{state['host']}:{state['port']}/", serverSelectionTimeoutMS=2000) as client:
                 client.admin.command("ping")
-        except PyMongoError:
+        except (PyMongoError, KeyError):
             return None
         return state
 

@@ -10,6 +10,8 @@ from datetime import datetime, timedelta, timezone
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from finews.process import alive
+
 LOCKS = "locks"
 
 
@@ -33,7 +35,7 @@ class Lease:
         previous = self.collection.find_one({"_id": self.key})
         stale = previous is not None and (
             _aware(previous["expires_at"]) < now
-            or (previous.get("host") == self.host and not _alive(previous.get("pid", 0)))
+            or (previous.get("host") == self.host and not alive(previous.get("pid", 0)))
         )
         match = {"_id": self.key}
         if previous is not None:
@@ -67,14 +69,3 @@ class Lease:
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
-
-def _alive(pid: int) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -31,6 +31,7 @@ from tenacity import (
 
 from finews.db import POST_VERSIONS, POSTS, REJECTS
 from finews.neardup import NearDuplicateIndex
+from finews.process import alive
 from pipelines.normalize import KIND_RANK
 
 logger = logging.getLogger(__name__)
@@ -248,19 +249,9 @@ class Spool:
         paths = sorted(self.folder.glob("spool-*.jsonl"))
         for path in sorted(self.folder.glob("spool-*.replaying-*")):
             pid = path.name.rsplit("-", 1)[-1]
-            if pid.isdigit() and not _alive(int(pid)):
+            if pid.isdigit() and not alive(int(pid)):
                 paths.append(path)
         return paths
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class MongoPipeline:
