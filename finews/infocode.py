@@ -29,9 +29,17 @@ def normalize_info_code(raw: str | None) -> str | None:
     return "NW" + digits
 
 
+MEDIA, ROLLING = "media", "rolling"
+
+
 def is_rolling_news_code(raw: str) -> bool:
     """Rolling news (东财滚动新闻) uses the bare 18-digit id."""
     return bool(_ROLLING.match(raw.strip()))
+
+
+def code_kind(raw: str) -> str:
+    """``rolling`` for a bare 18-digit id, ``media`` for an ``NW`` code."""
+    return ROLLING if is_rolling_news_code(raw) else MEDIA
 
 
 def info_code_from_url(url: str | None) -> str | None:

@@ -15,10 +15,9 @@ from urllib.parse import urljoin
 from itemadapter import ItemAdapter
 
 from finews.dates import parse_published
-from finews.infocode import info_code_from_url, is_rolling_news_code, normalize_info_code
+from finews.infocode import MEDIA, ROLLING, code_kind, info_code_from_url, normalize_info_code
 from finews.slugs import ROLLING_NEWS_SLUG, TAG_SUFFIX, media_from_tag, media_slug
 
-MEDIA, ROLLING = "media", "rolling"
 # When the same article is found as rolling news and as media news, the media
 # version (its own category, media name and article text) is the one kept.
 KIND_RANK = {ROLLING: 0, MEDIA: 1}
@@ -54,7 +53,7 @@ def normalize_post(fields: dict) -> dict:
     if reasons:
         raise Rejected(reasons)
 
-    kind = ROLLING if is_rolling_news_code(raw_code) else MEDIA
+    kind = code_kind(raw_code)
     tags = [t for t in (fields.get("tags") or []) if t]
     media = (fields.get("media") or "").strip() or (media_from_tag(tags[0]) if tags else "")
     category = (fields.get("category") or "").strip()

@@ -9,7 +9,7 @@ import scrapy
 from crawler.items import PostItem
 from crawler.middlewares import REFRESH_MODES
 from crawler.spiders.base import SiteSpider
-from finews.infocode import is_rolling_news_code, normalize_info_code
+from finews.infocode import code_kind, normalize_info_code
 from finews.pages import PageError, category_listing_urls, parse_listing, parse_post_page
 from finews.slugs import listing_path, media_slug
 
@@ -63,7 +63,7 @@ class CategorySpider(SiteSpider):
             stem = _stem_of(url)
             code = normalize_info_code(stem)
             if code:
-                meta["known_check"] = (code, "rolling" if is_rolling_news_code(stem) else "media", title)
+                meta["known_check"] = (code, code_kind(stem), title)
             yield response.follow(url, callback=self.parse_post, errback=self.failed, meta=meta,
                                   cb_kwargs={"listing_title": title})
         if listing.next_url:

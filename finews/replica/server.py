@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -135,6 +136,13 @@ class ReplicaServer(ThreadingHTTPServer):
         self._attempts_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.stopping = threading.Event()
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that gave up (a timeout fault does that) is not an error."""
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            logger.debug("client %s went away", client_address)
+            return
+        super().handle_error(request, client_address)
 
     def fault_for(self, path: str) -> str | None:
         """Count the request and draw its fault; robots.txt is always served."""
