@@ -31,6 +31,9 @@ RETRY_TIMES = int(_env("FINEWS_RETRY_TIMES", 5))
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
 FINEWS_RETRY_AFTER_MAX = float(_env("FINEWS_RETRY_AFTER_MAX", 120))
 DOWNLOAD_FAIL_ON_DATALOSS = True
+# Damaged pages are retried from callbacks with get_retry_request, which
+# carries the retry count in meta on purpose.
+META_COPY_WARN_SKIP_KEYS = ["retry_times"]
 AUTOTHROTTLE_ENABLED = _env("FINEWS_AUTOTHROTTLE", "1") == "1"
 AUTOTHROTTLE_START_DELAY = 0.5
 AUTOTHROTTLE_MAX_DELAY = 30

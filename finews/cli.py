@@ -54,12 +54,20 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--data-dir", default=os.environ.get("FINEWS_DATA_DIR", "var"))
     serve.set_defaults(handler=cmd_db_serve)
 
+    run = commands.add_parser("run", help="run every configured job once, or again every INTERVAL")
+    run.add_argument("--config", type=Path, default=os.environ.get("FINEWS_CONFIG") or None,
+                     help="finews.toml (default: $FINEWS_CONFIG; without one, the category spider on the real site)")
+    run.add_argument("--every", nargs="?", const="config", metavar="INTERVAL",
+                     help="keep running, one run every INTERVAL (e.g. 5m); without a value, the config's [run] every")
+    run.add_argument("--log-level", default=os.environ.get("FINEWS_LOG_LEVEL", "INFO"))
+    run.set_defaults(handler=cmd_run)
+
     replay = commands.add_parser("replay", help="write batches spooled while the database was down")
     replay.add_argument("--data-dir", default=os.environ.get("FINEWS_DATA_DIR", "var"))
     replay.set_defaults(handler=cmd_replay)
 
     args = parser.parse_args(argv)
-    if args.command != "demo":  # crawls configure logging through Scrapy's settings
+    if args.command not in ("demo", "run"):  # crawls configure logging through Scrapy's settings
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     return args.handler(args) or 0
 
@@ -107,6 +115,69 @@ def cmd_db_serve(args) -> int:
         pass
     finally:
         server.stop()
+    return 0
+
+
+def cmd_run(args) -> int:
+    from finews.config import ConfigError, load_config, parse_interval
+
+    try:
+        config = load_config(args.config)
+        every = (config.every if args.every == "config" else parse_interval(args.every)) if args.every else None
+    except ConfigError as error:
+        print(f"finews run: {error}", file=sys.stderr)
+        return 2
+    if args.every and not every:
+        print("finews run: --every needs an interval (or [run] every in the config)", file=sys.stderr)
+        return 2
+    return run_every(args, every) if every else run_once(config, args.log_level)
+
+
+def run_once(config, log_level: str) -> int:
+    """Every configured job, one after another, in this process."""
+    from finews.jobs import run_exit_code, worst
+    from finews.runner import project_settings, run_spiders
+    from finews.summary import summarize
+
+    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
+    server = None if config.mongo_uri else EmbeddedMongo(Path(config.data_dir) / "db").start()
+    try:
+        settings = project_settings({**config.scrapy_settings(), "MONGO_URI": config.mongo_uri or server.uri,
+                                     "LOG_LEVEL": log_level.upper()})
+        runs = run_spiders([(job.spider, job.arguments) for job in config.jobs], settings)
+    finally:
+        if server:
+            server.stop()
+    outcome = worst([run.outcome for run in runs])
+    print(summarize(runs), flush=True)
+    print(f"outcome: {outcome} ({', '.join(f'{r.spider}={r.outcome}' for r in runs)})", flush=True)
+    return run_exit_code(outcome)
+
+
+def run_every(args, every: float) -> int:
+    """Start a run every ``every`` seconds (start to start, never two at
+    once), each in a fresh process, until SIGTERM or Ctrl-C."""
+    import subprocess
+    import time
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    command = [sys.executable, "-m", "finews.cli", "run", "--log-level", args.log_level]
+    if args.config:
+        command += ["--config", str(args.config)]
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s finews %(levelname)s: %(message)s")
+    try:
+        while not stop.is_set():
+            started = time.monotonic()
+            child = subprocess.Popen(command)
+            while child.poll() is None:
+                if stop.wait(0.5):
+                    child.send_signal(signal.SIGTERM)  # the job stops cleanly and resumes next time
+                    child.wait()
+            logger.info("run finished with exit code %s in %.0fs", child.returncode, time.monotonic() - started)
+            stop.wait(max(0.0, every - (time.monotonic() - started)))
+    except KeyboardInterrupt:
+        pass
     return 0
 
 

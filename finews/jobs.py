@@ -20,6 +20,33 @@ def job_dir(data_dir: str | Path, key: str) -> Path:
     return Path(data_dir) / "jobs" / key
 
 
+EXIT_PARTIAL = 3
+
+
 def exit_code(outcome: str | None) -> int:
-    """``scrapy crawl`` and ``finews`` exit codes for a run's outcome."""
+    """``scrapy crawl`` exit code for a run's outcome (a partial run is 0)."""
     return {"clean": 0, "partial": 0, "locked": EXIT_LOCKED}.get(outcome or "", EXIT_FAILED)
+
+
+def run_exit_code(outcome: str) -> int:
+    """``finews run``: 0 clean, 3 partial, 75 locked, 1 failed."""
+    return {"clean": 0, "partial": EXIT_PARTIAL, "locked": EXIT_LOCKED}.get(outcome, EXIT_FAILED)
+
+
+def configure_job(settings, spider: str, arguments: dict) -> str:
+    """Name the job and give it its JOBDIR (unless one was set explicitly)."""
+    key = job_key(spider, arguments)
+    settings.set("FINEWS_JOB_KEY", key, priority="cmdline")
+    settings.set("FINEWS_JOB_ARGS", json.dumps(arguments, ensure_ascii=False), priority="cmdline")
+    if not settings.get("JOBDIR") and settings.getbool("FINEWS_RESUMABLE", True):
+        settings.set("JOBDIR", str(job_dir(settings.get("FINEWS_DATA_DIR", "var"), key)), priority="cmdline")
+    return key
+
+
+SEVERITY = ("clean", "partial", "locked", "failed")
+
+
+def worst(outcomes: list[str]) -> str:
+    """The outcome of a run of several jobs: its worst job's."""
+    ranked = [o if o in SEVERITY else "failed" for o in outcomes] or ["failed"]
+    return max(ranked, key=SEVERITY.index)

@@ -15,6 +15,8 @@ from scrapy.utils.log import configure_logging
 from scrapy.utils.project import get_project_settings
 from scrapy.utils.reactor import install_reactor
 
+from finews.jobs import configure_job
+
 logger = logging.getLogger(__name__)
 
 ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
@@ -33,6 +35,10 @@ class SpiderRun:
     def rejected(self) -> dict[str, int]:
         prefix = "finews/rejected/"
         return {k[len(prefix):]: v for k, v in self.stats.items() if k.startswith(prefix)}
+
+    @property
+    def outcome(self) -> str:
+        return self.stats.get("finews/outcome") or "failed"
 
     @property
     def pages(self) -> int:
@@ -64,6 +70,7 @@ def run_spiders(jobs: list[tuple[str, dict]], settings: Settings) -> list[Spider
         try:
             for name, arguments in jobs:
                 crawler = runner.create_crawler(name)
+                configure_job(crawler.settings, name, arguments)
                 run = SpiderRun(name, arguments)
                 runs.append(run)
                 yield runner.crawl(crawler, **arguments)

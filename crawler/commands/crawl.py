@@ -3,12 +3,10 @@ in the data folder, and an exit code that says how the run went."""
 
 from __future__ import annotations
 
-import json
-
 from scrapy.commands.crawl import Command as ScrapyCrawl
 from scrapy.exceptions import UsageError
 
-from finews.jobs import exit_code, job_dir, job_key
+from finews.jobs import configure_job, exit_code
 
 
 class Command(ScrapyCrawl):
@@ -25,11 +23,3 @@ class Command(ScrapyCrawl):
         outcome = crawler.stats.get_value("finews/outcome") if crawler.stats else None
         self.exitcode = 1 if self.crawler_process.bootstrap_failed else exit_code(outcome)
 
-
-def configure_job(settings, spider: str, arguments: dict) -> None:
-    """Name the job and give it its JOBDIR (unless one was set explicitly)."""
-    key = job_key(spider, arguments)
-    settings.set("FINEWS_JOB_KEY", key, priority="cmdline")
-    settings.set("FINEWS_JOB_ARGS", json.dumps(arguments, ensure_ascii=False), priority="cmdline")
-    if not settings.get("JOBDIR") and settings.getbool("FINEWS_RESUMABLE", True):
-        settings.set("JOBDIR", str(job_dir(settings.get("FINEWS_DATA_DIR", "var"), key)), priority="cmdline")

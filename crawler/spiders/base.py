@@ -49,6 +49,7 @@ class SiteSpider(scrapy.Spider):
         if error.reason in RETRYABLE:
             retry = get_retry_request(response.request, spider=self, reason=error.reason)
             if retry is not None:
+                retry.meta.pop("download_latency", None)  # belongs to the damaged response
                 return retry
         self.crawler.stats.inc_value(f"finews/page_failed/{error.reason}")
         return self.rejected(response.url, error.reason, str(error), **fields)

@@ -1,0 +1,109 @@
+"""``finews.toml``: the jobs of a scheduled run, the database and the schedule.
+
+    [database]
+    uri = "mongodb://mongo:27017/"     # MONGO_URI overrides; unset: embedded server
+    name = "finews"                    # MONGO_DATABASE overrides
+
+    [run]
+    data_dir = "var"                   # FINEWS_DATA_DIR overrides
+    every = "5m"                       # FINEWS_EVERY overrides; used by `finews run --every`
+
+    [[jobs]]
+    spider = "category"
+    site = "https://finews.withounder.com"
+    categories = ["hebeiribao", "emnews"]   # omitted: every category on the home page
+
+    [[jobs]]
+    spider = "newsshare"
+    site = "http://finews.zning.xyz"
+    codes_file = "codes.txt"
+
+    [settings]                         # any Scrapy or finews setting
+    FINEWS_CONCURRENT_REQUESTS = 8
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SPIDERS = ("category", "newsshare")
+DEFAULT_JOBS = [{"spider": "category"}]
+_INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$", re.I)
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class Job:
+    spider: str
+    arguments: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Config:
+    jobs: list[Job]
+    mongo_uri: str | None = None
+    database: str = "finews"
+    data_dir: str = "var"
+    every: float | None = None
+    settings: dict = field(default_factory=dict)
+
+    def scrapy_settings(self) -> dict:
+        return {**self.settings, "MONGO_URI": self.mongo_uri, "MONGO_DATABASE": self.database,
+                "FINEWS_DATA_DIR": self.data_dir, "FINEWS_DB_PATH": str(Path(self.data_dir) / "db")}
+
+
+def parse_interval(text: str | int | float | None) -> float | None:
+    """Seconds in ``"5m"``, ``"90s"``, ``"1h"`` or a bare number of seconds."""
+    if text in (None, ""):
+        return None
+    if isinstance(text, (int, float)):
+        seconds = float(text)
+    else:
+        match = _INTERVAL.match(str(text))
+        if not match:
+            raise ConfigError(f"not an interval: {text!r} (use e.g. 90s, 5m, 1h)")
+        seconds = float(match.group(1)) * _UNITS[(match.group(2) or "s").lower()]
+    if seconds <= 0:
+        raise ConfigError("the interval must be positive")
+    return seconds
+
+
+def load_config(path: str | Path | None = None, environ: dict | None = None) -> Config:
+    environ = os.environ if environ is None else environ
+    data = {}
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"no config file at {path}") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{path}: {error}") from None
+    database, run = data.get("database", {}), data.get("run", {})
+    jobs = [_job(entry, number) for number, entry in enumerate(data.get("jobs") or DEFAULT_JOBS, start=1)]
+    return Config(
+        jobs=jobs,
+        mongo_uri=environ.get("MONGO_URI") or database.get("uri") or None,
+        database=environ.get("MONGO_DATABASE") or database.get("name") or "finews",
+        data_dir=environ.get("FINEWS_DATA_DIR") or run.get("data_dir") or "var",
+        every=parse_interval(environ.get("FINEWS_EVERY") or run.get("every")),
+        settings=dict(data.get("settings", {})),
+    )
+
+
+def _job(entry: dict, number: int) -> Job:
+    if not isinstance(entry, dict) or entry.get("spider") not in SPIDERS:
+        raise ConfigError(f"job {number}: 'spider' must be one of {', '.join(SPIDERS)}")
+    arguments = {}
+    for key, value in entry.items():
+        if key == "spider":
+            continue
+        arguments[key] = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+    return Job(entry["spider"], arguments)
