@@ -68,7 +68,10 @@ def connect(uri: str, **options) -> pymongo.MongoClient:
 
 
 def ensure_indexes(db) -> None:
-    """Create the indexes readers and writers rely on (idempotent)."""
+    """Create the validator and indexes readers and writers rely on (idempotent)."""
+    from finews.schema import apply_validator
+
+    apply_validator(db, POSTS)
     for name, models in INDEXES.items():
         db[name].create_indexes(models)
 
