@@ -110,6 +110,7 @@ class RunRecord:
             db[CRAWL_RUNS].update_one({"_id": self.run_id}, {"$set": {
                 "ended_at": utcnow(), "outcome": outcome, "finish_reason": reason,
                 "pages_attempted": stats.get("downloader/request_count", 0),
+                "stored": stats.get("finews/posts/inserted", 0) + stats.get("finews/posts/updated", 0),
                 "failures_by_reason": dict(self.failures), "failed_pages": self.failed_pages,
                 "stats": {key.replace(".", "_"): value for key, value in stats.items()},
             }})

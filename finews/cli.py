@@ -62,6 +62,20 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--log-level", default=os.environ.get("FINEWS_LOG_LEVEL", "INFO"))
     run.set_defaults(handler=cmd_run)
 
+    stats = commands.add_parser("stats", help="posts per category and day, and the last runs")
+    stats.add_argument("--days", type=int, default=14, help="how many days of posts to count (0: all)")
+    stats.add_argument("--runs", type=int, default=10, help="how many recent runs to show")
+    stats.add_argument("--data-dir", default=os.environ.get("FINEWS_DATA_DIR", "var"))
+    stats.set_defaults(handler=cmd_stats)
+
+    export = commands.add_parser("export", help="write stored posts to a file")
+    export.add_argument("out", help="output file, or - for standard output")
+    export.add_argument("--format", choices=["jsonl"], default="jsonl")
+    export.add_argument("--since", help="only posts published on or after this date (e.g. 2022-03-01)")
+    export.add_argument("--category", help="only this category slug")
+    export.add_argument("--data-dir", default=os.environ.get("FINEWS_DATA_DIR", "var"))
+    export.set_defaults(handler=cmd_export)
+
     replay = commands.add_parser("replay", help="write batches spooled while the database was down")
     replay.add_argument("--data-dir", default=os.environ.get("FINEWS_DATA_DIR", "var"))
     replay.set_defaults(handler=cmd_replay)
@@ -178,6 +192,72 @@ def run_every(args, every: float) -> int:
             stop.wait(max(0.0, every - (time.monotonic() - started)))
     except KeyboardInterrupt:
         pass
+    return 0
+
+
+def _database(data_dir: str):
+    """The configured database, or the embedded one on the data folder
+    (started for the command if no ``finews db serve`` runs there)."""
+    uri = os.environ.get("MONGO_URI")
+    server = None if uri else EmbeddedMongo(Path(data_dir) / "db").start()
+    client = connect(uri or server.uri)
+    return client, client[os.environ.get("MONGO_DATABASE", "finews")], server
+
+
+def cmd_stats(args) -> int:
+    from datetime import datetime, timedelta, timezone
+
+    from finews.reading import posts_per_category_and_day, recent_runs, table
+
+    client, db, server = _database(args.data_dir)
+    try:
+        since = datetime.now(timezone.utc) - timedelta(days=args.days) if args.days else None
+        counts = posts_per_category_and_day(db, since)
+        runs = recent_runs(db, args.runs)
+        total = db.posts.estimated_document_count()
+    finally:
+        client.close()
+        if server:
+            server.stop()
+    window = f"last {args.days} days" if args.days else "all days"
+    print(f"Posts per category and day ({window}; {total} posts stored)")
+    print(table(("day", "category", "posts"), counts) if counts else "(none)")
+    print(f"\nLast {len(runs)} runs")
+    print(table(("started (UTC)", "spider", "outcome", "pages", "stored", "failures"), [
+        (f"{r['started_at']:%Y-%m-%d %H:%M:%S}", r.get("spider"), r.get("outcome"), r.get("pages_attempted"),
+         r.get("stored"), ", ".join(f"{k}={v}" for k, v in sorted((r.get("failures_by_reason") or {}).items())))
+        for r in runs]) if runs else "(none)")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from finews.dates import parse_published
+    from finews.reading import export_query, iter_posts, open_output, write_jsonl
+
+    since = parse_published(args.since) if args.since else None
+    if args.since and not since:
+        print(f"finews export: not a date: {args.since!r}", file=sys.stderr)
+        return 2
+    client, db, server = _database(args.data_dir)
+    try:
+        query = export_query(since, args.category)
+        total = db.posts.count_documents(query)
+        out = open_output(args.out)
+        try:
+            posts = iter_posts(db, query)
+            if args.out != "-":
+                from tqdm import tqdm
+
+                posts = tqdm(posts, total=total, unit="post", desc="export", file=sys.stderr)
+            written = write_jsonl(posts, out)
+        finally:
+            if out is not sys.stdout:
+                out.close()
+    finally:
+        client.close()
+        if server:
+            server.stop()
+    print(f"exported {written} posts to {args.out}", file=sys.stderr)
     return 0
 
 

@@ -1,0 +1,75 @@
+"""Reading the database for people: counts, recent runs, exports."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Iterator
+
+from finews.db import POSTS
+from finews.dates import SITE_TZ
+
+CRAWL_RUNS = "crawl_runs"
+
+
+def posts_per_category_and_day(db, since: datetime | None = None) -> list[tuple[str, str, int]]:
+    """(day in Asia/Shanghai, category, posts), newest day first."""
+    match = {"published_at": {"$gte": since}} if since else {}
+    pipeline = [
+        {"$match": match},
+        {"$group": {"_id": {"day": {"$dateToString": {"format": "%Y-%m-%d", "date": "$published_at",
+                                                       "timezone": str(SITE_TZ)}},
+                            "category": "$category"}, "posts": {"$sum": 1}}},
+        {"$sort": {"_id.day": -1, "_id.category": 1}},
+    ]
+    return [(row["_id"]["day"], row["_id"]["category"], row["posts"]) for row in db[POSTS].aggregate(pipeline)]
+
+
+def recent_runs(db, limit: int = 10) -> list[dict]:
+    return list(db[CRAWL_RUNS].find({}, {"stats": 0, "failed_pages": 0}).sort("started_at", -1).limit(limit))
+
+
+def table(header: tuple, rows: list[tuple]) -> str:
+    cells = [tuple(str(c) for c in header)] + [tuple("" if c is None else str(c) for c in row) for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def export_query(since: datetime | None, category: str | None) -> dict:
+    query = {}
+    if since:
+        query["published_at"] = {"$gte": since}
+    if category:
+        query["category"] = category
+    return query
+
+
+def iter_posts(db, query: dict) -> Iterator[dict]:
+    """Posts oldest first, streamed (the cursor never holds the collection)."""
+    return db[POSTS].find(query).sort("published_at", 1).batch_size(500)
+
+
+def write_jsonl(posts, out: IO[str]) -> int:
+    written = 0
+    for post in posts:
+        out.write(json.dumps(post, ensure_ascii=False, default=_json_value, sort_keys=True) + "\n")
+        written += 1
+    return written
+
+
+def _json_value(value):
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    raise TypeError(f"cannot export {type(value).__name__}")
+
+
+def open_output(path: str) -> IO[str]:
+    if path == "-":
+        import sys
+
+        return sys.stdout
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return open(path, "w", encoding="utf-8")

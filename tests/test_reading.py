@@ -1,0 +1,66 @@
+"""``finews stats`` and ``finews export`` over a crawled database."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from finews.dates import parse_published
+from finews.reading import posts_per_category_and_day
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def crawled(crawl, replica, db):
+    crawl("category", f"site={replica.url}")
+    return db
+
+
+def _finews(db, mongo_uri, *args):
+    env = {**os.environ, "MONGO_URI": mongo_uri, "MONGO_DATABASE": db.name}
+    return subprocess.run([sys.executable, "-m", "finews.cli", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_counts_per_category_and_day_use_shanghai_days(crawled):
+    counts = posts_per_category_and_day(crawled)
+    assert sum(n for _, _, n in counts) == 49
+    assert ("2022-03-01", "hebeiribao", 1) in counts
+    # 2022-05-26 00:19:55 in Shanghai is 2022-05-25 in UTC: the day is the site's.
+    assert ("2022-05-26", "shanghaizhengquanbao", 1) in counts
+    assert [day for day, _, _ in counts] == sorted((day for day, _, _ in counts), reverse=True)
+
+
+def test_stats_command_shows_counts_and_runs(crawled, mongo_uri):
+    result = _finews(crawled, mongo_uri, "stats", "--days", "0")
+    assert result.returncode == 0, result.stderr
+    assert "49 posts stored" in result.stdout
+    assert "2022-03-01  hebeiribao" in result.stdout
+    run_line = next(line for line in result.stdout.splitlines() if "category" in line and "clean" in line)
+    assert "49" in run_line and "missing_link=1" in run_line
+
+
+def test_export_jsonl_streams_every_post(crawled, mongo_uri, tmp_path):
+    out = tmp_path / "posts.jsonl"
+    result = _finews(crawled, mongo_uri, "export", "--format", "jsonl", str(out))
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 49 and len({r["_id"] for r in rows}) == 49
+    reference = next(r for r in rows if r["_id"] == "NW202203012292975846")
+    assert reference["published_at"] == "2022-03-01T08:46:38Z"
+    assert reference["title"].startswith("《河北省制造业高质量发展")
+    assert [r["published_at"] for r in rows] == sorted(r["published_at"] for r in rows)
+
+
+def test_export_filters_by_date_and_category(crawled, mongo_uri, tmp_path):
+    out = tmp_path / "emnews.jsonl"
+    result = _finews(crawled, mongo_uri, "export", "--since", "2022-04-21", "--category", "emnews", str(out))
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    since = parse_published("2022-04-21")
+    expected = crawled.posts.count_documents({"category": "emnews", "published_at": {"$gte": since}})
+    assert len(rows) == expected > 0
+    assert all(r["category"] == "emnews" and r["published_at"] >= "2022-04-20T16:00:00Z" for r in rows)
+    assert _finews(crawled, mongo_uri, "export", "--since", "yesterday-ish", str(out)).returncode == 2
