@@ -10,7 +10,8 @@ class PostItem(scrapy.Item):
     listing_title = scrapy.Field()  # the title on the listing that led here
     title = scrapy.Field()
     time_text = scrapy.Field()  # publication time as the page writes it
-    raw_html = scrapy.Field()  # article HTML before cleaning
+    raw_html = scrapy.Field()  # article HTML before cleaning (re-serialized)
+    raw_article = scrapy.Field()  # article source exactly as served, kept for export and reprocessing
     source_url = scrapy.Field()  # link to the original article
     raw_code = scrapy.Field()  # infoCode as written in the link or request
     category = scrapy.Field()

@@ -69,8 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     stats.set_defaults(handler=cmd_stats)
 
     export = commands.add_parser("export", help="write stored posts to a file")
-    export.add_argument("out", help="output file, or - for standard output")
-    export.add_argument("--format", choices=["jsonl"], default="jsonl")
+    export.add_argument("out", help="jsonl: output file or - ; jekyll: output folder (gets _posts/)")
+    export.add_argument("--format", choices=["jsonl", "jekyll"], default="jsonl")
     export.add_argument("--since", help="only posts published on or after this date (e.g. 2022-03-01)")
     export.add_argument("--category", help="only this category slug")
     export.add_argument("--data-dir", default=os.environ.get("FINEWS_DATA_DIR", "var"))
@@ -232,7 +232,7 @@ def cmd_stats(args) -> int:
 
 def cmd_export(args) -> int:
     from finews.dates import parse_published
-    from finews.reading import export_query, iter_posts, open_output, write_jsonl
+    from finews.reading import export_query, iter_posts, open_output, write_jekyll, write_jsonl
 
     since = parse_published(args.since) if args.since else None
     if args.since and not since:
@@ -242,17 +242,20 @@ def cmd_export(args) -> int:
     try:
         query = export_query(since, args.category)
         total = db.posts.count_documents(query)
-        out = open_output(args.out)
-        try:
-            posts = iter_posts(db, query)
-            if args.out != "-":
-                from tqdm import tqdm
+        posts = iter_posts(db, query)
+        if args.out != "-":
+            from tqdm import tqdm
 
-                posts = tqdm(posts, total=total, unit="post", desc="export", file=sys.stderr)
-            written = write_jsonl(posts, out)
-        finally:
-            if out is not sys.stdout:
-                out.close()
+            posts = tqdm(posts, total=total, unit="post", desc="export", file=sys.stderr)
+        if args.format == "jekyll":
+            written = write_jekyll(db, posts, Path(args.out))
+        else:
+            out = open_output(args.out)
+            try:
+                written = write_jsonl(posts, out)
+            finally:
+                if out is not sys.stdout:
+                    out.close()
     finally:
         client.close()
         if server:

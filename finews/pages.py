@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import escape
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -45,6 +46,7 @@ class PostPage:
     body_html: str
     source_url: str
     tags: list[str]
+    raw_article: str = ""  # the article exactly as written in the page source
 
 
 @dataclass
@@ -153,7 +155,23 @@ def parse_post_page(html: str) -> PostPage:
         source_url = anchor.get("href", "").strip() if anchor is not None else ""
         body = body[:-1]
     body_html = "".join(_outer_html(node) for node in body)
-    return PostPage(heading.text_content().strip(), time_text, body_html, source_url, tags)
+    return PostPage(heading.text_content().strip(), time_text, body_html, source_url, tags,
+                    raw_article_source(html, source_url))
+
+
+def raw_article_source(html: str, source_url: str) -> str:
+    """The article's source text between the title and the article link,
+    byte for byte (parsing and serializing would normalize the markup)."""
+    start = html.find("</h1>", max(0, html.find("<section")))  # the post's title, not the site's
+    if start < 0:
+        return ""
+    start += len("</h1>")
+    ends = [html.rfind(f'<p><a href="{form}"') for form in {source_url, escape(source_url)}] if source_url else []
+    ends.append(html.rfind("<p>&lt;&gt;</p>"))
+    end = max(ends)
+    if end < start:
+        end = html.rfind("<small>tags:")
+    return html[start:end].strip("\n") if end > start else ""
 
 
 def share_page_title(html: str) -> str:

@@ -73,3 +73,28 @@ def open_output(path: str) -> IO[str]:
         return sys.stdout
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return open(path, "w", encoding="utf-8")
+
+
+def write_jekyll(db, posts, folder: Path, batch: int = 500) -> int:
+    """Post files under ``folder/_posts``; article sources fetched a batch at a time."""
+    from finews.jekyll import post_file, post_path
+    from pipelines.mongo import RAW_ARTICLES, read_raw
+
+    written, pending = 0, []
+
+    def flush():
+        raws = {d["_id"]: read_raw(d) for d in db[RAW_ARTICLES].find({"_id": {"$in": [p["_id"] for p in pending]}})}
+        for post in pending:
+            path = folder / post_path(post)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(post_file(post, raws.get(post["_id"])).encode("utf-8"))
+        pending.clear()
+
+    for post in posts:
+        pending.append(post)
+        written += 1
+        if len(pending) >= batch:
+            flush()
+    if pending:
+        flush()
+    return written

@@ -12,12 +12,13 @@ from __future__ import annotations
 import logging
 import os
 import time
+import zlib
 from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bson import json_util
+from bson import Binary, json_util
 from itemadapter import ItemAdapter
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError
@@ -37,6 +38,8 @@ from pipelines.normalize import KIND_RANK
 logger = logging.getLogger(__name__)
 
 DUPLICATE_KEY = 11000
+RAW_ARTICLES = "raw_articles"
+RAW_FIELD = "raw_article"  # travels with a post to the store, kept apart from it
 # Fields a revision replaces; identity and bookkeeping fields are never $set.
 _KEEP_ON_UPDATE = {"_id", "version", "first_seen_at"}
 
@@ -90,10 +93,12 @@ class PostStore:
             return counts
         now = utcnow()
         batch: dict[str, dict] = {}
+        raw: dict[str, str] = {}
         for doc in docs:
             code = doc["info_code"]
             if code not in batch or _rank(doc) >= _rank(batch[code]):
-                batch[code] = doc
+                batch[code] = {k: v for k, v in doc.items() if k != RAW_FIELD}
+                raw[code] = doc.get(RAW_FIELD) or ""
         existing = {
             old["_id"]: old
             for old in self._call(
@@ -121,9 +126,25 @@ class PostStore:
             counts[outcome] += 1
             if outcome == "updated":
                 revised.append(doc)
+        stored = [doc["info_code"] for doc in [*inserted, *revised] if raw.get(doc["info_code"])]
+        if stored:
+            self._call(self._keep_raw, {code: raw[code] for code in stored}, now)
         if self.near_duplicates:
             counts["near_duplicate_pairs"] += self._call(self.near_duplicates.flag, inserted, revised)
         return +counts  # drop zero counts
+
+    def _keep_raw(self, articles: dict[str, str], now: datetime) -> None:
+        """The article source of each stored post, compressed, for export
+        and for reprocessing after the cleaner improves."""
+        self.db[RAW_ARTICLES].bulk_write([
+            UpdateOne({"_id": code}, {"$set": {"raw": Binary(zlib.compress(text.encode("utf-8"), 6)),
+                                               "encoding": "zlib+utf-8", "stored_at": now}}, upsert=True)
+            for code, text in articles.items()
+        ], ordered=False)
+
+    def raw_article(self, code: str) -> str | None:
+        doc = self.db[RAW_ARTICLES].find_one({"_id": code})
+        return read_raw(doc)
 
     def _insert(self, docs: list[dict], now: datetime) -> tuple[list[dict], list[dict]]:
         """Insert new posts; a duplicate key means another crawler stored the
@@ -191,6 +212,10 @@ class PostStore:
         ]
         self._call(self.rejects.bulk_write, ops, ordered=False)
         return len(ops)
+
+
+def read_raw(doc: dict | None) -> str | None:
+    return zlib.decompress(doc["raw"]).decode("utf-8") if doc and doc.get("raw") else None
 
 
 def _rank(doc: dict) -> int:
@@ -381,7 +406,10 @@ _POST_FIELDS = (
 
 
 def _post_doc(adapter: ItemAdapter) -> dict:
-    return {field: adapter.get(field) for field in _POST_FIELDS}
+    doc = {field: adapter.get(field) for field in _POST_FIELDS}
+    if adapter.get("raw_article"):
+        doc[RAW_FIELD] = adapter["raw_article"]
+    return doc
 
 
 def _reject_doc(adapter: ItemAdapter) -> dict:

@@ -9,7 +9,7 @@ import pytest
 
 from finews.dates import parse_published
 from finews.reading import posts_per_category_and_day
-from tests.conftest import ROOT
+from tests.conftest import POSTS, REFERENCE, ROOT
 
 
 @pytest.fixture
@@ -64,3 +64,25 @@ def test_export_filters_by_date_and_category(crawled, mongo_uri, tmp_path):
     assert len(rows) == expected > 0
     assert all(r["category"] == "emnews" and r["published_at"] >= "2022-04-20T16:00:00Z" for r in rows)
     assert _finews(crawled, mongo_uri, "export", "--since", "yesterday-ish", str(out)).returncode == 2
+
+
+def test_jekyll_export_reproduces_the_reference_post_byte_for_byte(crawled, mongo_uri, tmp_path):
+    result = _finews(crawled, mongo_uri, "export", "--format", "jekyll", str(tmp_path / "site"))
+    assert result.returncode == 0, result.stderr
+    exported = tmp_path / "site" / "_posts" / REFERENCE.name
+    assert exported.read_bytes() == REFERENCE.read_bytes()
+    files = list((tmp_path / "site" / "_posts").glob("*.md"))
+    assert len(files) == 49
+    # Every media post whose article is raw HTML in its file comes back exactly.
+    exact = [p.name for p in files if (POSTS / p.name).exists() and p.read_bytes() == (POSTS / p.name).read_bytes()]
+    assert len(exact) >= 8
+
+
+def test_raw_articles_are_kept_compressed(crawled):
+    from pipelines.mongo import RAW_ARTICLES, read_raw
+
+    doc = crawled[RAW_ARTICLES].find_one({"_id": "NW202203012292975846"})
+    raw = read_raw(doc)
+    assert raw.startswith("<p>近日，省政府新闻办") and raw.endswith('<p class="em_media">（文章来源：河北日报）</p>')
+    assert len(doc["raw"]) < len(raw.encode("utf-8")) / 2
+    assert crawled[RAW_ARTICLES].count_documents({}) == 49

@@ -83,6 +83,7 @@ class CategorySpider(SiteSpider):
             title=page.title,
             time_text=page.time_text,
             raw_html=page.body_html,
+            raw_article=page.raw_article,
             source_url=page.source_url,
             category=_category_of(response.url),
             tags=page.tags,

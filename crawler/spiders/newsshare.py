@@ -75,6 +75,7 @@ class NewsShareSpider(SiteSpider):
             title=text.title or page_title,
             time_text=text.showtime,
             raw_html=text.body_html,
+            raw_article=text.body_html.strip("\n"),
             source_url=page_url,
             raw_code=code,
             media=text.media,
