@@ -76,6 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--data-dir", default=os.environ.get("FINEWS_DATA_DIR", "var"))
     export.set_defaults(handler=cmd_export)
 
+    redo = commands.add_parser("reprocess", help="clean stored posts again from their kept source (no crawl)")
+    redo.add_argument("--since", help="only posts published on or after this date")
+    redo.add_argument("--category", help="only this category slug")
+    redo.add_argument("--data-dir", default=os.environ.get("FINEWS_DATA_DIR", "var"))
+    redo.set_defaults(handler=cmd_reprocess)
+
     replay = commands.add_parser("replay", help="write batches spooled while the database was down")
     replay.add_argument("--data-dir", default=os.environ.get("FINEWS_DATA_DIR", "var"))
     replay.set_defaults(handler=cmd_replay)
@@ -261,6 +267,30 @@ def cmd_export(args) -> int:
         if server:
             server.stop()
     print(f"exported {written} posts to {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_reprocess(args) -> int:
+    from tqdm import tqdm
+
+    from finews.dates import parse_published
+    from finews.reading import export_query, iter_posts, reprocess
+
+    since = parse_published(args.since) if args.since else None
+    if args.since and not since:
+        print(f"finews reprocess: not a date: {args.since!r}", file=sys.stderr)
+        return 2
+    client, db, server = _database(args.data_dir)
+    try:
+        query = export_query(since, args.category)
+        posts = tqdm(iter_posts(db, query), total=db.posts.count_documents(query), unit="post", desc="reprocess",
+                     file=sys.stderr)
+        counts = reprocess(db, posts)
+    finally:
+        client.close()
+        if server:
+            server.stop()
+    print("reprocessed: " + (", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "nothing"))
     return 0
 
 

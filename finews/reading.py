@@ -98,3 +98,48 @@ def write_jekyll(db, posts, folder: Path, batch: int = 500) -> int:
     if pending:
         flush()
     return written
+
+
+def reprocess(db, posts, batch: int = 100) -> dict:
+    """Clean stored posts again from their kept article source.
+
+    A post whose cleaned content changes becomes a new version, exactly as a
+    changed re-fetch would; posts without a kept source are counted and left.
+    """
+    from collections import Counter
+
+    from pipelines.clean import clean_article
+    from pipelines.mongo import RAW_ARTICLES, PostStore, read_raw
+    from pipelines.normalize import Rejected, normalize_post
+
+    store, counts, pending = PostStore(db), Counter(), []
+
+    def flush():
+        raws = {d["_id"]: read_raw(d) for d in db[RAW_ARTICLES].find({"_id": {"$in": [p["_id"] for p in pending]}})}
+        docs = []
+        for post in pending:
+            raw = raws.get(post["_id"])
+            if raw is None:
+                counts["no_source"] += 1
+                continue
+            article = clean_article(raw)
+            try:
+                docs.append(normalize_post({
+                    "url": post["url"], "title": post["title"], "time_text": post["published_at"].isoformat(),
+                    "source_url": post["source_url"], "tags": post["tags"], "category": post["category"],
+                    "media": post["media"], "body_html": article.body_html, "body_text": article.body_text,
+                    "images": article.images,
+                    "raw_code": post["info_code"] if post.get("kind") != "rolling" else post["info_code"][2:],
+                }))
+            except Rejected as rejected:
+                counts[f"rejected_{rejected.reason}"] += 1
+        counts.update(store.write_posts(docs))
+        pending.clear()
+
+    for post in posts:
+        pending.append(post)
+        if len(pending) >= batch:
+            flush()
+    if pending:
+        flush()
+    return dict(counts)

@@ -86,3 +86,29 @@ def test_raw_articles_are_kept_compressed(crawled):
     assert raw.startswith("<p>近日，省政府新闻办") and raw.endswith('<p class="em_media">（文章来源：河北日报）</p>')
     assert len(doc["raw"]) < len(raw.encode("utf-8")) / 2
     assert crawled[RAW_ARTICLES].count_documents({}) == 49
+
+
+def test_reprocess_changes_nothing_when_the_cleaner_is_the_same(crawled, mongo_uri):
+    result = _finews(crawled, mongo_uri, "reprocess")
+    assert result.returncode == 0, result.stderr
+    assert "unchanged=49" in result.stdout and "updated" not in result.stdout
+    assert crawled.post_versions.count_documents({}) == 0
+
+
+def test_reprocess_brings_an_old_cleaning_up_to_date(crawled, mongo_uri):
+    """A post cleaned by an older cleaner (widget markup left in) is cleaned
+    again from its kept source, as a new version, without a crawl."""
+    from pipelines.normalize import content_hash
+
+    code = "NW202205262391921712"
+    current = crawled.posts.find_one({"_id": code})
+    stale_html = current["body_html"] + '<p style="display:none">EM widget</p>'
+    crawled.posts.update_one({"_id": code}, {"$set": {
+        "body_html": stale_html,
+        "content_hash": content_hash(current["title"], current["published_at"].isoformat(), stale_html)}})
+    result = _finews(crawled, mongo_uri, "reprocess", "--category", "shanghaizhengquanbao")
+    assert result.returncode == 0, result.stderr
+    assert "updated=1" in result.stdout
+    after = crawled.posts.find_one({"_id": code})
+    assert after["body_html"] == current["body_html"] and after["version"] == 2
+    assert crawled.post_versions.find_one({"info_code": code})["body_html"] == stale_html
