@@ -16,12 +16,12 @@ from scrapy import signals
 from twisted.internet.task import LoopingCall
 
 from crawler.database import CrawlDatabase
+from finews.db import CRAWL_RUNS
 from finews.lease import Lease
 from pipelines.mongo import utcnow
 
 logger = logging.getLogger(__name__)
 
-CRAWL_RUNS = "crawl_runs"
 MAX_LISTED_FAILURES = 1000
 # Reject reasons that mean a page could not be fetched or read (the run was
 # partial), as opposed to a page that was read and is not a valid post.

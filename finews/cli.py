@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from contextlib import contextmanager
 import os
 import signal
 import sys
@@ -201,13 +202,44 @@ def run_every(args, every: float) -> int:
     return 0
 
 
-def _database(data_dir: str):
+@contextmanager
+def _opened_database(data_dir: str):
     """The configured database, or the embedded one on the data folder
     (started for the command if no ``finews db serve`` runs there)."""
     uri = os.environ.get("MONGO_URI")
     server = None if uri else EmbeddedMongo(Path(data_dir) / "db").start()
     client = connect(uri or server.uri)
-    return client, client[os.environ.get("MONGO_DATABASE", "finews")], server
+    try:
+        yield client[os.environ.get("MONGO_DATABASE", "finews")]
+    finally:
+        client.close()
+        if server:
+            server.stop()
+
+
+def _since(args, command: str):
+    """``--since`` as a UTC datetime; ``False`` (after saying why) if it is not a date."""
+    from finews.dates import parse_published
+
+    since = parse_published(args.since) if args.since else None
+    if args.since and not since:
+        print(f"finews {command}: not a date: {args.since!r}", file=sys.stderr)
+        return False
+    return since
+
+
+def _selected_posts(db, since, category: str | None, label: str | None):
+    """Posts chosen by --since/--category, oldest first, with a progress bar
+    on stderr unless ``label`` is None."""
+    from tqdm import tqdm
+
+    from finews.reading import export_query, iter_posts
+
+    query = export_query(since, category)
+    posts = iter_posts(db, query)
+    if label is None:
+        return posts
+    return tqdm(posts, total=db.posts.count_documents(query), unit="post", desc=label, file=sys.stderr)
 
 
 def cmd_stats(args) -> int:
@@ -215,16 +247,11 @@ def cmd_stats(args) -> int:
 
     from finews.reading import posts_per_category_and_day, recent_runs, table
 
-    client, db, server = _database(args.data_dir)
-    try:
-        since = datetime.now(timezone.utc) - timedelta(days=args.days) if args.days else None
+    since = datetime.now(timezone.utc) - timedelta(days=args.days) if args.days else None
+    with _opened_database(args.data_dir) as db:
         counts = posts_per_category_and_day(db, since)
         runs = recent_runs(db, args.runs)
         total = db.posts.estimated_document_count()
-    finally:
-        client.close()
-        if server:
-            server.stop()
     window = f"last {args.days} days" if args.days else "all days"
     print(f"Posts per category and day ({window}; {total} posts stored)")
     print(table(("day", "category", "posts"), counts) if counts else "(none)")
@@ -237,22 +264,13 @@ def cmd_stats(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from finews.dates import parse_published
-    from finews.reading import export_query, iter_posts, open_output, write_jekyll, write_jsonl
+    from finews.reading import open_output, write_jekyll, write_jsonl
 
-    since = parse_published(args.since) if args.since else None
-    if args.since and not since:
-        print(f"finews export: not a date: {args.since!r}", file=sys.stderr)
+    since = _since(args, "export")
+    if since is False:
         return 2
-    client, db, server = _database(args.data_dir)
-    try:
-        query = export_query(since, args.category)
-        total = db.posts.count_documents(query)
-        posts = iter_posts(db, query)
-        if args.out != "-":
-            from tqdm import tqdm
-
-            posts = tqdm(posts, total=total, unit="post", desc="export", file=sys.stderr)
+    with _opened_database(args.data_dir) as db:
+        posts = _selected_posts(db, since, args.category, None if args.out == "-" else "export")
         if args.format == "jekyll":
             written = write_jekyll(db, posts, Path(args.out))
         else:
@@ -262,34 +280,18 @@ def cmd_export(args) -> int:
             finally:
                 if out is not sys.stdout:
                     out.close()
-    finally:
-        client.close()
-        if server:
-            server.stop()
     print(f"exported {written} posts to {args.out}", file=sys.stderr)
     return 0
 
 
 def cmd_reprocess(args) -> int:
-    from tqdm import tqdm
+    from finews.reading import reprocess
 
-    from finews.dates import parse_published
-    from finews.reading import export_query, iter_posts, reprocess
-
-    since = parse_published(args.since) if args.since else None
-    if args.since and not since:
-        print(f"finews reprocess: not a date: {args.since!r}", file=sys.stderr)
+    since = _since(args, "reprocess")
+    if since is False:
         return 2
-    client, db, server = _database(args.data_dir)
-    try:
-        query = export_query(since, args.category)
-        posts = tqdm(iter_posts(db, query), total=db.posts.count_documents(query), unit="post", desc="reprocess",
-                     file=sys.stderr)
-        counts = reprocess(db, posts)
-    finally:
-        client.close()
-        if server:
-            server.stop()
+    with _opened_database(args.data_dir) as db:
+        counts = reprocess(db, _selected_posts(db, since, args.category, "reprocess"))
     print("reprocessed: " + (", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "nothing"))
     return 0
 

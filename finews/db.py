@@ -32,6 +32,7 @@ DEFAULT_DATABASE = "finews"
 STATE_FILE = "finews-server.json"
 POSTS, REJECTS, POST_VERSIONS = "posts", "rejects", "post_versions"
 NEAR_DUPLICATE_INDEX = "near_duplicate_index"
+CRAWL_RUNS = "crawl_runs"
 
 INDEXES = {
     POSTS: [

@@ -7,10 +7,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Iterator
 
-from finews.db import POSTS
 from finews.dates import SITE_TZ
-
-CRAWL_RUNS = "crawl_runs"
+from finews.db import CRAWL_RUNS, POSTS
 
 
 def posts_per_category_and_day(db, since: datetime | None = None) -> list[tuple[str, str, int]]:

@@ -126,6 +126,8 @@ class PostStore:
             counts[outcome] += 1
             if outcome == "updated":
                 revised.append(doc)
+            elif outcome == "inserted":
+                inserted.append(doc)
         stored = [doc["info_code"] for doc in [*inserted, *revised] if raw.get(doc["info_code"])]
         if stored:
             self._call(self._keep_raw, {code: raw[code] for code in stored}, now)
@@ -141,10 +143,6 @@ class PostStore:
                                                "encoding": "zlib+utf-8", "stored_at": now}}, upsert=True)
             for code, text in articles.items()
         ], ordered=False)
-
-    def raw_article(self, code: str) -> str | None:
-        doc = self.db[RAW_ARTICLES].find_one({"_id": code})
-        return read_raw(doc)
 
     def _insert(self, docs: list[dict], now: datetime) -> tuple[list[dict], list[dict]]:
         """Insert new posts; a duplicate key means another crawler stored the
@@ -193,8 +191,8 @@ class PostStore:
             )
             if result.modified_count:
                 return "updated"
-        self.posts.update_one({"_id": code}, {"$set": {"crawled_at": now}})
-        raise RuntimeError(f"could not revise {code}: it kept changing under us")
+        logger.warning("Post %s kept changing under concurrent writers; this fetch is not kept", code)
+        return "revise_conflicts"
 
     def write_rejects(self, rejects: list[dict]) -> int:
         """Keep each rejected page once per (url, reason), counting sightings."""
@@ -384,6 +382,11 @@ class MongoPipeline:
             logger.error("Database unavailable (%s): %d posts and %d rejects spooled to %s for replay",
                          exc, len(posts), len(rejects), path)
             counts, result = Counter(), Counter({"db/spooled": len(posts) + len(rejects)})
+        except Exception:  # a bug must not lose the batch either
+            path = self.spool.append(posts, rejects)
+            logger.exception("Writing a batch failed; %d posts and %d rejects spooled to %s",
+                             len(posts), len(rejects), path)
+            counts, result = Counter(), Counter({"db/spooled": len(posts) + len(rejects), "db/write_errors": 1})
         else:
             result = Counter({"db/write_seconds": time.perf_counter() - started})
         result.update({f"posts/{key}": value for key, value in counts.items()})
