@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from finews.db import free_port  # noqa: E402
+from finews.tables import format_table  # noqa: E402
 
 
 def start_replica(scale: int = 0, extra: list[str] | None = None) -> tuple[subprocess.Popen, str]:
@@ -62,14 +63,8 @@ def stat(log: str, key: str, default: float = 0) -> float:
 
 
 def table(title: str, header: tuple, rows: list[tuple]) -> None:
-    cells = [tuple(str(c) for c in header)] + [tuple(_fmt(c) for c in row) for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     print(f"\n{title}")
-    for n, row in enumerate(cells):
-        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
-    sys.stdout.flush()
+    print(format_table(header, rows, fmt=_fmt), flush=True)
 
 
 def _fmt(value) -> str:

@@ -67,12 +67,12 @@ def main() -> None:
             rows.append((label, int(stat(log, "downloader/request_count")), int(stat(log, "retry/count")),
                          by_prefix(log, "finews/fetch_failed/") + "; " + by_prefix(log, "finews/page_failed/"),
                          len(expected), len(stored & expected), len(expected - stored)))
-        rows.append(database_killed(work, expected))
+        rows.append(database_killed(work))
     table("Fault scenarios (corpus replica: 55 pages, 49 storable posts)",
           ("scenario", "requests", "retries", "failed by reason", "expected", "stored", "missing"), rows)
 
 
-def database_killed(work: Path, expected: set[str]) -> tuple:
+def database_killed(work: Path) -> tuple:
     """Kill the database mid-crawl of an 800-post replica; replay; count."""
     port = free_port()
     server = EmbeddedMongo(work / "killed-db", port=port).start()

@@ -140,6 +140,14 @@ def retry_after_seconds(value: str) -> float | None:
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
+class OffSite(IgnoreRequest):
+    """A request dropped for leaving the site; ``reason`` names how."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
 class StayOnSiteMiddleware:
     """Nothing is fetched off the configured hosts, and no post is lost to a
     redirect that points there.
@@ -153,20 +161,22 @@ class StayOnSiteMiddleware:
 
     def __init__(self, crawler):
         self.crawler = crawler
+        self._allowed: list[str] | None = None
 
     @classmethod
     def from_crawler(cls, crawler):
         return cls(crawler)
 
     def _on_site(self, url: str) -> bool:
+        if self._allowed is None:  # the spider's hosts are fixed once it exists
+            self._allowed = [d.lower() for d in getattr(self.crawler.spider, "allowed_domains", None) or []]
         host = (urlsplit(url).hostname or "").lower()
-        allowed = [d.lower() for d in getattr(self.crawler.spider, "allowed_domains", None) or []]
-        return not allowed or any(host == d or host.endswith("." + d) for d in allowed)
+        return not self._allowed or any(host == d or host.endswith("." + d) for d in self._allowed)
 
     def process_request(self, request, spider=None):
         if not self._on_site(request.url):
             self.crawler.stats.inc_value("finews/offsite_blocked")
-            raise IgnoreRequest(f"offsite request blocked: {urlsplit(request.url).hostname}")
+            raise OffSite("offsite", f"request to {urlsplit(request.url).hostname} blocked")
         return None
 
     def process_response(self, request, response, spider=None):
@@ -180,4 +190,4 @@ class StayOnSiteMiddleware:
         retry = get_retry_request(request, spider=self.crawler.spider, reason="redirect_offsite")
         if retry is not None:
             return retry
-        raise IgnoreRequest(f"redirect_offsite: {request.url} redirects to {target}")
+        raise OffSite("redirect_offsite", f"{request.url} redirects to {target}")

@@ -11,7 +11,7 @@ import sys
 import threading
 from pathlib import Path
 
-from finews.db import EmbeddedMongo, connect, redact_uri
+from finews.db import EmbeddedMongo, connect, database_uri, redact_uri
 
 logger = logging.getLogger("finews")
 
@@ -161,14 +161,9 @@ def run_once(config, log_level: str) -> int:
     from finews.summary import summarize
 
     os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
-    server = None if config.mongo_uri else EmbeddedMongo(Path(config.data_dir) / "db").start()
-    try:
-        settings = project_settings({**config.scrapy_settings(), "MONGO_URI": config.mongo_uri or server.uri,
-                                     "LOG_LEVEL": log_level.upper()})
+    with database_uri(config.mongo_uri, Path(config.data_dir) / "db") as uri:
+        settings = project_settings({**config.scrapy_settings(), "MONGO_URI": uri, "LOG_LEVEL": log_level.upper()})
         runs = run_spiders([(job.spider, job.arguments) for job in config.jobs], settings)
-    finally:
-        if server:
-            server.stop()
     outcome = worst([run.outcome for run in runs])
     print(summarize(runs), flush=True)
     print(f"outcome: {outcome} ({', '.join(f'{r.spider}={r.outcome}' for r in runs)})", flush=True)
@@ -204,17 +199,10 @@ def run_every(args, every: float) -> int:
 
 @contextmanager
 def _opened_database(data_dir: str):
-    """The configured database, or the embedded one on the data folder
-    (started for the command if no ``finews db serve`` runs there)."""
-    uri = os.environ.get("MONGO_URI")
-    server = None if uri else EmbeddedMongo(Path(data_dir) / "db").start()
-    client = connect(uri or server.uri)
-    try:
+    """The configured database (``MONGO_URI``, ``MONGO_DATABASE``), or the
+    embedded one on the data folder."""
+    with database_uri(os.environ.get("MONGO_URI"), Path(data_dir) / "db") as uri, connect(uri) as client:
         yield client[os.environ.get("MONGO_DATABASE", "finews")]
-    finally:
-        client.close()
-        if server:
-            server.stop()
 
 
 def _since(args, command: str):
@@ -245,7 +233,8 @@ def _selected_posts(db, since, category: str | None, label: str | None):
 def cmd_stats(args) -> int:
     from datetime import datetime, timedelta, timezone
 
-    from finews.reading import posts_per_category_and_day, recent_runs, table
+    from finews.reading import posts_per_category_and_day, recent_runs
+    from finews.tables import format_table as table
 
     since = datetime.now(timezone.utc) - timedelta(days=args.days) if args.days else None
     with _opened_database(args.data_dir) as db:
@@ -302,21 +291,14 @@ def cmd_replay(args) -> int:
     from finews.db import ensure_indexes
     from pipelines.mongo import PostStore, Spool
 
-    data_dir = Path(args.data_dir)
-    spool = Spool(data_dir / "spool")
-    uri = os.environ.get("MONGO_URI")
-    server = None if uri else EmbeddedMongo(data_dir / "db").start()
+    spool = Spool(Path(args.data_dir) / "spool")
     try:
-        with connect(uri or server.uri) as client:
-            db = client[os.environ.get("MONGO_DATABASE", "finews")]
+        with _opened_database(args.data_dir) as db:
             ensure_indexes(db)
             counts = spool.replay(PostStore(db))
     except PyMongoError as error:
         print(f"finews replay: database unavailable ({error}); the spool is kept in {spool.folder}", file=sys.stderr)
         return 1
-    finally:
-        if server:
-            server.stop()
     print("replayed: " + (", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "nothing spooled"))
     return 0
 
@@ -329,40 +311,35 @@ def cmd_demo(args) -> int:
 
     os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
     data_dir = Path(args.data_dir)
-    uri = os.environ.get("MONGO_URI")
-    server = None if uri else EmbeddedMongo(data_dir / "db").start()
-    uri = uri or server.uri
     site = ReplicaSite.from_folder(args.posts)
+    codes_file = data_dir / "demo" / "share-codes.txt"
+    codes_file.parent.mkdir(parents=True, exist_ok=True)
+    codes_file.write_text("".join(f"{code}\n" for code in site.share_codes()), encoding="utf-8")
     try:
         replica = ReplicaServer(site, port=args.port).start()
     except OSError:
         replica = ReplicaServer(site).start()
     try:
-        codes_file = data_dir / "demo" / "share-codes.txt"
-        codes_file.parent.mkdir(parents=True, exist_ok=True)
-        codes_file.write_text("".join(f"{code}\n" for code in site.share_codes()), encoding="utf-8")
-        settings = project_settings({
-            "MONGO_URI": uri,
-            "FINEWS_DATA_DIR": str(data_dir),
-            "AUTOTHROTTLE_ENABLED": False,
-            "LOG_LEVEL": args.log_level.upper(),
-        })
-        print(f"Replica with {len(site.entries)} posts at {replica.url}; database {redact_uri(uri)}", flush=True)
-        runs = run_spiders([
-            ("category", {"site": replica.url}),
-            ("newsshare", {"site": replica.url, "codes_file": str(codes_file)}),
-        ], settings)
-        with connect(uri) as client:
-            db = client[settings.get("MONGO_DATABASE")]
-            totals = {"posts": db.posts.count_documents({}), "rejects": db.rejects.count_documents({})}
-        print(summarize(runs, totals), flush=True)
-        failed = [r.spider for r in runs if r.stat("finish_reason", "") != "finished"]
-        return 1 if failed else 0
+        with database_uri(os.environ.get("MONGO_URI"), data_dir / "db") as uri:
+            settings = project_settings({
+                "MONGO_URI": uri,
+                "FINEWS_DATA_DIR": str(data_dir),
+                "AUTOTHROTTLE_ENABLED": False,
+                "LOG_LEVEL": args.log_level.upper(),
+            })
+            print(f"Replica with {len(site.entries)} posts at {replica.url}; database {redact_uri(uri)}", flush=True)
+            runs = run_spiders([
+                ("category", {"site": replica.url}),
+                ("newsshare", {"site": replica.url, "codes_file": str(codes_file)}),
+            ], settings)
+            with connect(uri) as client:
+                db = client[settings.get("MONGO_DATABASE")]
+                totals = {"posts": db.posts.count_documents({}), "rejects": db.rejects.count_documents({})}
     finally:
         replica.stop()
-        if server:
-            server.stop()
-
+    print(summarize(runs, totals), flush=True)
+    failed = [r.spider for r in runs if r.stat("finish_reason", "") != "finished"]
+    return 1 if failed else 0
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -18,7 +18,9 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pymongo
 from pymongo import ASCENDING, DESCENDING, IndexModel
@@ -75,6 +77,17 @@ def ensure_indexes(db) -> None:
     apply_validator(db, POSTS)
     for name, models in INDEXES.items():
         db[name].create_indexes(models)
+
+
+@contextmanager
+def database_uri(uri: str | None, storage_path: str | os.PathLike) -> Iterator[str]:
+    """``uri``, or for the duration an embedded server on ``storage_path``
+    (one already serving that folder is used and left running)."""
+    if uri:
+        yield uri
+        return
+    with EmbeddedMongo(storage_path) as server:
+        yield server.uri
 
 
 def free_port(host: str = "127.0.0.1") -> int:

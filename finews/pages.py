@@ -78,21 +78,12 @@ def decode_page(body: bytes, content_type: str | None = None, expect_html: bool 
     bom, _ = read_bom(body)
     declared = bom or http_content_type_encoding(content_type or "") or (
         html_body_declared_encoding(body) if expect_html else None)
-    if declared:
-        try:
-            return body.decode(_codec(declared), errors="replace")
-        except LookupError:
-            pass
+    if declared:  # w3lib resolves it (GBK and GB2312 to GB18030) or drops an unknown one
+        return body.decode(declared, errors="replace")
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError:
         return body.decode("gb18030", errors="replace")
-
-
-def _codec(name: str) -> str:
-    """Decode GB2312/GBK declarations as GB18030, which contains both."""
-    name = name.lower().replace("_", "-")
-    return "gb18030" if name in ("gbk", "gb2312", "gb-2312", "cp936", "x-gbk") else name
 
 
 def category_listing_urls(home_html: str, base_url: str) -> list[str]:

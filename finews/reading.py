@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Iterator
@@ -26,14 +27,6 @@ def posts_per_category_and_day(db, since: datetime | None = None) -> list[tuple[
 
 def recent_runs(db, limit: int = 10) -> list[dict]:
     return list(db[CRAWL_RUNS].find({}, {"stats": 0, "failed_pages": 0}).sort("started_at", -1).limit(limit))
-
-
-def table(header: tuple, rows: list[tuple]) -> str:
-    cells = [tuple(str(c) for c in header)] + [tuple("" if c is None else str(c) for c in row) for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def export_query(since: datetime | None, category: str | None) -> dict:
@@ -66,8 +59,6 @@ def _json_value(value):
 
 def open_output(path: str) -> IO[str]:
     if path == "-":
-        import sys
-
         return sys.stdout
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return open(path, "w", encoding="utf-8")

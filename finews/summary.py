@@ -1,8 +1,9 @@
-"""The run summary printed by ``finews demo`` (and later ``finews run``)."""
+"""The run summary printed by ``finews demo`` and ``finews run``."""
 
 from __future__ import annotations
 
 from finews.runner import SpiderRun
+from finews.tables import format_table
 
 COLUMNS = ("stored", "updated", "unchanged", "duplicates", "rejected", "pages", "pages/s")
 
@@ -19,11 +20,9 @@ def summarize(runs: list[SpiderRun], totals: dict[str, int] | None = None) -> st
             run.stat("finews/duplicates_dropped"),
             run.stat("finews/rejected"),
             run.pages,
-            f"{pages_per_second:.1f}",
+            pages_per_second,
         ))
-    widths = [max(len(str(r[i])) for r in rows + [("spider",) + COLUMNS]) for i in range(len(COLUMNS) + 1)]
-    line = lambda cells: "  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
-    out = [line(("spider",) + COLUMNS)] + [line(r) for r in rows]
+    out = [format_table(("spider",) + COLUMNS, rows)]
     reasons: dict[str, int] = {}
     for run in runs:
         for reason, count in run.rejected.items():

@@ -140,13 +140,6 @@ def _paragraphs(root) -> list[str]:
 class CleanPipeline:
     """Replace the raw article HTML of each item with its clean form."""
 
-    def __init__(self, stats=None):
-        self.stats = stats
-
-    @classmethod
-    def from_crawler(cls, crawler):
-        return cls(crawler.stats)
-
     def process_item(self, item, spider=None):
         adapter = ItemAdapter(item)
         if adapter.get("reject_reason"):

@@ -86,12 +86,7 @@ def content_hash(*parts: str) -> str:
 
 
 class NormalizePipeline:
-    def __init__(self, stats=None):
-        self.stats = stats
-
-    @classmethod
-    def from_crawler(cls, crawler):
-        return cls(crawler.stats)
+    """Give each item its stored fields, or the reasons it cannot be stored."""
 
     def process_item(self, item, spider=None):
         adapter = ItemAdapter(item)

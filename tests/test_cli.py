@@ -7,7 +7,6 @@ import sys
 import time
 
 from finews.db import connect, free_port
-from tests.conftest import ROOT
 
 
 def _finews(*args, cwd, env=None, timeout=300):

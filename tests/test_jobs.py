@@ -12,7 +12,7 @@ from finews.lease import Lease
 from finews.replica.faults import FaultPlan
 from finews.replica.server import ReplicaServer
 from finews.replica.site import ReplicaSite
-from tests.conftest import CORPUS, ROOT, valid_corpus_codes
+from tests.conftest import CORPUS, ROOT
 from tests.test_crawl import stat
 
 
@@ -51,7 +51,7 @@ def test_a_run_with_failed_pages_is_partial_and_lists_them(crawl, db):
     assert run["failed_pages"] == [{"url": f"{server.url}/category/hebeiribao.html", "reason": "http_500"}]
 
 
-def test_a_second_run_of_the_same_job_exits_at_once(mongo_uri, db, tmp_path, replica):
+def test_a_second_run_of_the_same_job_exits_at_once(mongo_uri, db, tmp_path):
     plan = FaultPlan.parse("slow=1.0", slow_seconds=0.3)
     env = _env(mongo_uri, db, tmp_path, FINEWS_CONCURRENT_REQUESTS="1")
     with ReplicaServer(ReplicaSite.from_folder(CORPUS), faults=plan) as server:

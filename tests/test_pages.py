@@ -33,7 +33,7 @@ def test_listing_lists_posts_newest_first(site):
     assert listing.next_url is None
 
 
-def test_long_listings_paginate(site):
+def test_long_listings_paginate():
     from finews.replica.site import ReplicaSite
     small = ReplicaSite(corpus_posts(), page_size=10)
     first = parse_listing(small.listing("emnews"), f"{BASE}/emnews/")

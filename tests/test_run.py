@@ -59,7 +59,7 @@ def test_a_run_with_failed_pages_exits_partial(tmp_path, mongo_uri, db):
     assert "outcome: partial" in result.stdout
 
 
-def test_environment_overrides_the_config(tmp_path, monkeypatch):
+def test_environment_overrides_the_config(tmp_path):
     config = _config(tmp_path, "http://127.0.0.1:9", settings="")
     config.write_text(config.read_text() + '\n[database]\nuri = "mongodb://from-config/"\nname = "cfg"\n')
     loaded = load_config(config, {"MONGO_URI": "mongodb://from-env/", "FINEWS_EVERY": "90s"})

@@ -61,7 +61,7 @@ class SiteSpider(scrapy.Spider):
         if failure.check(HttpError):
             reason = f"http_{failure.value.response.status}"
         elif failure.check(IgnoreRequest):
-            reason = str(failure.value).split(":", 1)[0].replace(" ", "_")
+            reason = getattr(failure.value, "reason", "ignored")
         else:
             reason = f"fetch_{type(failure.value).__name__}"
         self.crawler.stats.inc_value(f"finews/fetch_failed/{reason}")

@@ -22,7 +22,7 @@ from markdown_it import MarkdownIt
 from finews.dates import SITE_TZ, parse_published
 from finews.infocode import is_rolling_news_code, normalize_info_code
 from finews.postfile import PostFile, read_post_file, parse_post_file
-from finews.slugs import ROLLING_NEWS_SLUG, listing_path, media_from_tag
+from finews.slugs import listing_path, media_from_tag
 
 BUNDLED_CORPUS = Path(__file__).resolve().parent.parent / "corpus" / "finews"
 MIRROR_TITLE = "金融消息"
@@ -300,4 +300,4 @@ def _page(title: str, content: str) -> str:
     )
 
 
-__all__ = ["BUNDLED_CORPUS", "Entry", "ReplicaSite", "ROLLING_NEWS_SLUG"]
+__all__ = ["BUNDLED_CORPUS", "Entry", "ReplicaSite"]
