@@ -1,5 +1,6 @@
 """Run records and the job lease: every run leaves a ``crawl_runs`` document,
-and two runs of the same job never overlap."""
+and two runs of the same job never overlap, unless they are workers sharing
+one run through Redis (``crawler/scheduler.py``), which is what they are for."""
 
 from __future__ import annotations
 
@@ -59,10 +60,16 @@ class RunRecord:
         self.crawler.stats.set_value("finews/run_id", self.run_id)
         try:
             db = self.database.db
-            db[CRAWL_RUNS].insert_one({
+            record = {
                 "_id": self.run_id, "job": self.job, "spider": spider.name, "arguments": arguments,
                 "started_at": utcnow(), "outcome": "running", "host": socket.gethostname(), "pid": os.getpid(),
-            })
+            }
+            shared_run = self.crawler.stats.get_value("finews/shared_run")
+            if shared_run:
+                record.update(shared_run=shared_run, worker=self.crawler.stats.get_value("finews/worker"))
+            db[CRAWL_RUNS].insert_one(record)
+            if shared_run:
+                return  # workers of a shared run are many at once by design
             self.lease = Lease(db, self.job, self.run_id, self.ttl)
             took_over = self.lease.acquire()
         except PyMongoError as error:

@@ -82,6 +82,13 @@ FINEWS_DB_PATH = _env("FINEWS_DB_PATH", os.path.join(FINEWS_DATA_DIR, "db"))
 # Runs of one job never overlap; a lease left by a killed run expires after
 # this many seconds (at once if its process is gone from this host).
 FINEWS_LOCK_TTL = float(_env("FINEWS_LOCK_TTL", 900))
+# Scale-out: with a Redis URL, every process running the same job shares one
+# request queue and seen-set (crawler/scheduler.py); a worker's heartbeat
+# key expires this many seconds after it dies.
+FINEWS_REDIS_URL = _env("FINEWS_REDIS_URL")
+FINEWS_REDIS_WORKER_TTL = float(_env("FINEWS_REDIS_WORKER_TTL", 60))
+# How often an idle worker looks for its peers' requests (Scrapy's own: 5 s).
+FINEWS_REDIS_POLL = float(_env("FINEWS_REDIS_POLL", 1.0))
 # Each job keeps Scrapy's JOBDIR under $FINEWS_DATA_DIR/jobs/ to resume after a crash.
 FINEWS_RESUMABLE = _env("FINEWS_RESUMABLE", "1") == "1"
 

@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
                               "truncate=0.02,gbk=0.05,garbage=0.02,redirect_offsite=0.01,slow=0.05")
     replica.add_argument("--seed", type=int, default=0, help="seed for --faults (same seed, same faults)")
     replica.add_argument("--hang-seconds", type=float, default=60.0, help="how long a 'timeout' fault hangs")
+    replica.add_argument("--slow-seconds", type=float, default=1.5, help="how late a 'slow' fault answers")
     replica.set_defaults(handler=cmd_replica)
 
     db = commands.add_parser("db", help="the embedded database")
@@ -100,7 +101,8 @@ def cmd_replica(args) -> int:
     from finews.replica.faults import FaultPlan
 
     try:
-        faults = FaultPlan.parse(args.faults, seed=args.seed, hang_seconds=args.hang_seconds)
+        faults = FaultPlan.parse(args.faults, seed=args.seed, hang_seconds=args.hang_seconds,
+                                 slow_seconds=args.slow_seconds)
     except ValueError as error:
         print(f"finews replica: {error}", file=sys.stderr)
         return 2

@@ -33,12 +33,19 @@ def run_exit_code(outcome: str) -> int:
     return {"clean": 0, "partial": EXIT_PARTIAL, "locked": EXIT_LOCKED}.get(outcome, EXIT_FAILED)
 
 
+SHARED_SCHEDULER = "crawler.scheduler.SharedScheduler"
+
+
 def configure_job(settings, spider: str, arguments: dict) -> str:
-    """Name the job and give it its JOBDIR (unless one was set explicitly)."""
+    """Name the job and say where its requests wait: in Redis, shared with
+    the job's other workers, when ``FINEWS_REDIS_URL`` is set; otherwise in
+    the job's JOBDIR (unless one was set explicitly)."""
     key = job_key(spider, arguments)
     settings.set("FINEWS_JOB_KEY", key, priority="cmdline")
     settings.set("FINEWS_JOB_ARGS", json.dumps(arguments, ensure_ascii=False), priority="cmdline")
-    if not settings.get("JOBDIR") and settings.getbool("FINEWS_RESUMABLE", True):
+    if settings.get("FINEWS_REDIS_URL"):
+        settings.set("SCHEDULER", SHARED_SCHEDULER, priority="cmdline")
+    elif not settings.get("JOBDIR") and settings.getbool("FINEWS_RESUMABLE", True):
         settings.set("JOBDIR", str(job_dir(settings.get("FINEWS_DATA_DIR", "var"), key)), priority="cmdline")
     return key
 

@@ -67,3 +67,27 @@ def test_systemd_service_and_timer():
     timer = configparser.ConfigParser(strict=False, interpolation=None)
     timer.read(DEPLOY / "systemd" / "finews.timer")
     assert timer["Timer"]["OnUnitActiveSec"] == "5min"
+
+
+def test_compose_scale_out_adds_redis_and_workers():
+    base = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    scale = yaml.safe_load((DEPLOY / "docker-compose.scale.yml").read_text())
+    assert scale["services"]["redis"]["image"].startswith("redis:")
+    crawler = scale["services"]["crawler"]
+    assert "crawler" in base["services"], "the override extends the base file's crawler"
+    assert crawler["environment"]["FINEWS_REDIS_URL"].startswith("redis://redis:")
+    assert crawler["deploy"]["replicas"] > 1
+    data = base["services"]["crawler"]["volumes"][0].split(":")[1]
+    assert [v["target"] for v in crawler["volumes"]] == [data], "each worker keeps its own data folder"
+
+
+def test_kubernetes_scale_out_runs_parallel_workers_on_redis():
+    job = yaml.safe_load((DEPLOY / "kubernetes" / "cronjob-scale-out.yaml").read_text())
+    assert job["kind"] == "CronJob" and job["spec"]["concurrencyPolicy"] == "Forbid"
+    spec = job["spec"]["jobTemplate"]["spec"]
+    assert spec["parallelism"] == spec["completions"] > 1
+    pod = spec["template"]["spec"]
+    container = pod["containers"][0]
+    assert "FINEWS_REDIS_URL" in {e["name"] for e in container["env"]}
+    assert "emptyDir" in pod["volumes"][0]
+    finews_accepts(container["args"])

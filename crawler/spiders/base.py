@@ -19,7 +19,9 @@ class SiteSpider(scrapy.Spider):
 
     Scrapy's duplicate filter is off (``DUPEFILTER_CLASS``): the skip-known
     middleware decides what is fetched, and a URL remembered as seen by a
-    killed run (``JOBDIR``) must not hide a post that was never stored.
+    killed run (``JOBDIR``) must not hide a post that was never stored. A
+    shared crawl (``FINEWS_REDIS_URL``) does filter, so that workers do not
+    fetch a page twice, with a seen-set that every run starts empty.
     ``dont_filter`` is never used, since it would also bypass the offsite
     filter.
     """

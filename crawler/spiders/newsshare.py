@@ -59,7 +59,6 @@ class NewsShareSpider(SiteSpider):
             self.url(SHARE_TEXT.format(quote(code))),
             callback=self.parse_share_text,
             errback=self.failed,
-           
             cb_kwargs={"code": code, "page_url": response.url, "page_title": title},
         )
 

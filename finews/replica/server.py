@@ -145,13 +145,14 @@ class ReplicaServer(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
     def fault_for(self, path: str) -> str | None:
-        """Count the request and draw its fault; robots.txt is always served."""
-        if not self.faults or path.startswith(("/robots.txt", "/_admin")):
+        """Count the request (``attempts``: how often each path was asked for)
+        and draw its fault; robots.txt is always served."""
+        if path.startswith(("/robots.txt", "/_admin")):
             return None
         with self._attempts_lock:
             attempt = self.attempts.get(path, 0)
             self.attempts[path] = attempt + 1
-            fault = self.faults.choose(path, attempt)
+            fault = self.faults.choose(path, attempt) if self.faults else None
             if fault:
                 self.faults_served[fault] = self.faults_served.get(fault, 0) + 1
         return fault
