@@ -8,7 +8,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -17,16 +19,21 @@ from finews.db import free_port  # noqa: E402
 from finews.tables import format_table  # noqa: E402
 
 
-def start_replica(scale: int = 0, extra: list[str] | None = None) -> tuple[subprocess.Popen, str]:
+@contextmanager
+def replica(scale: int = 0, extra: list[str] | None = None) -> Iterator[str]:
     """``finews replica`` as its own process, so it does not share the
-    crawler's CPU time in measurements."""
+    crawler's CPU time in measurements; yields its URL, stops it after."""
     port = free_port()
     command = [sys.executable, "-m", "finews.cli", "replica", "--port", str(port)]
     if scale:
         command += ["--scale", str(scale)]
     process = subprocess.Popen(command + (extra or []), cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    process.stdout.readline()  # "Serving N posts at …" once it listens
-    return process, f"http://127.0.0.1:{port}"
+    try:
+        process.stdout.readline()  # "Serving N posts at …" once it listens
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait()
 
 
 def add_posts(site: str, count: int) -> None:

@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import ROOT, crawl, start_replica, stat, table
+from _common import ROOT, crawl, replica, stat, table
 
 from finews.db import EmbeddedMongo
 
@@ -62,15 +62,10 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="finews-bench-"))
-    replica, site = start_replica(scale=args.posts)
-    try:
-        with EmbeddedMongo(work / "db") as database:
-            env = {"MONGO_URI": database.uri, "MONGO_DATABASE": "bench", "FINEWS_DATA_DIR": str(work / "var")}
-            profile = work / "crawl.prof" if args.profile else None
-            log, _ = crawl("category", [f"site={site}"], env, profile=profile)
-    finally:
-        replica.terminate()
-        replica.wait()
+    with replica(scale=args.posts) as site, EmbeddedMongo(work / "db") as database:
+        env = {"MONGO_URI": database.uri, "MONGO_DATABASE": "bench", "FINEWS_DATA_DIR": str(work / "var")}
+        profile = work / "crawl.prof" if args.profile else None
+        log, _ = crawl("category", [f"site={site}"], env, profile=profile)
     pages, seconds = stat(log, "response_received_count"), stat(log, "elapsed_time_seconds")
     stored = stat(log, "finews/posts/inserted")
     bench_pages, bench_seconds = scrapy_bench()

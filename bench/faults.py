@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import ROOT, crawl, start_replica, stat, table
+from _common import ROOT, crawl, replica, stat, table
 
 from finews.db import EmbeddedMongo, connect, free_port
 from finews.infocode import normalize_info_code
@@ -51,18 +51,14 @@ def main() -> None:
         ]
         for number, (label, spider, spec, seed, extra) in enumerate(scenarios):
             name = f"faults{number}"
-            replica, site = start_replica(extra=["--faults", spec, "--seed", seed, "--hang-seconds", "5"])
-            args = [f"site={site}"]
-            if extra:
-                codes = work / "codes.txt"
-                codes.write_text("\n".join(ReplicaSite.from_folder().share_codes()), encoding="utf-8")
-                args.append(f"codes_file={codes}")
-            try:
+            with replica(extra=["--faults", spec, "--seed", seed, "--hang-seconds", "5"]) as site:
+                args = [f"site={site}"]
+                if extra:
+                    codes = work / "codes.txt"
+                    codes.write_text("\n".join(ReplicaSite.from_folder().share_codes()), encoding="utf-8")
+                    args.append(f"codes_file={codes}")
                 env = {"MONGO_URI": database.uri, "MONGO_DATABASE": name, "FINEWS_DATA_DIR": str(work / name), **SHORT}
                 log, _ = crawl(spider, args, env)
-            finally:
-                replica.terminate()
-                replica.wait()
             stored = {d["_id"] for d in client[name].posts.find({}, {"_id": 1})}
             rows.append((label, int(stat(log, "downloader/request_count")), int(stat(log, "retry/count")),
                          by_prefix(log, "finews/fetch_failed/") + "; " + by_prefix(log, "finews/page_failed/"),
@@ -77,11 +73,10 @@ def database_killed(work: Path) -> tuple:
     port = free_port()
     server = EmbeddedMongo(work / "killed-db", port=port).start()
     site_posts = 800
-    replica, site = start_replica(scale=site_posts)
     env = {**os.environ, **SHORT, "MONGO_URI": server.uri, "MONGO_DATABASE": "killed",
            "FINEWS_DATA_DIR": str(work / "killed"), "MONGO_RETRY_ATTEMPTS": "2", "MONGO_TIMEOUT_MS": "1000",
            "MONGO_OUTAGE_COOLDOWN": "2", "MONGO_BATCH_SIZE": "20", "FINEWS_CONCURRENT_REQUESTS": "2"}
-    try:
+    with replica(scale=site_posts) as site:
         process = subprocess.Popen([sys.executable, "-m", "scrapy", "crawl", "category", "-a", f"site={site}"],
                                    cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         with connect(server.uri, serverSelectionTimeoutMS=1000) as client:
@@ -90,9 +85,6 @@ def database_killed(work: Path) -> tuple:
             at_kill = client.killed.posts.count_documents({})
         server.kill()
         log = process.communicate(timeout=900)[1]
-    finally:
-        replica.terminate()
-        replica.wait()
     server.start()
     subprocess.run([sys.executable, "-m", "finews.cli", "replay", "--data-dir", str(work / "killed")], cwd=ROOT,
                    env=env, check=True, capture_output=True)

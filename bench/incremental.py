@@ -10,7 +10,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from _common import add_posts, crawl, start_replica, stat, table
+from _common import add_posts, crawl, replica, stat, table
 
 from finews.db import EmbeddedMongo
 
@@ -22,25 +22,20 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="finews-bench-"))
-    replica, site = start_replica(scale=args.posts)
     rows = []
-    try:
-        with EmbeddedMongo(work / "db") as database:
-            env = {"MONGO_URI": database.uri, "MONGO_DATABASE": "bench", "FINEWS_DATA_DIR": str(work / "var")}
+    with replica(scale=args.posts) as site, EmbeddedMongo(work / "db") as database:
+        env = {"MONGO_URI": database.uri, "MONGO_DATABASE": "bench", "FINEWS_DATA_DIR": str(work / "var")}
 
-            def run(label: str, target: str) -> None:
-                log, _ = crawl("category", [f"site={site}"], env)
-                rows.append((label, int(stat(log, "finews/post_pages")), target,
-                             int(stat(log, "finews/skipped_known")), int(stat(log, "finews/posts/inserted")),
-                             stat(log, "elapsed_time_seconds")))
+        def run(label: str, target: str) -> None:
+            log, _ = crawl("category", [f"site={site}"], env)
+            rows.append((label, int(stat(log, "finews/post_pages")), target,
+                         int(stat(log, "finews/skipped_known")), int(stat(log, "finews/posts/inserted")),
+                         stat(log, "elapsed_time_seconds")))
 
-            run("first run (empty database)", f"{args.posts:,}")
-            run("second run, replica unchanged", "0")
-            add_posts(site, args.add)
-            run(f"after adding {args.add} posts", f"{args.add:,}")
-    finally:
-        replica.terminate()
-        replica.wait()
+        run("first run (empty database)", f"{args.posts:,}")
+        run("second run, replica unchanged", "0")
+        add_posts(site, args.add)
+        run(f"after adding {args.add} posts", f"{args.add:,}")
     table(f"Incremental runs over a {args.posts:,}-post replica",
           ("run", "article requests", "target", "skipped as known", "inserted", "seconds"), rows)
 

@@ -14,7 +14,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from _common import crawl, start_replica, stat, table
+from _common import crawl, replica, stat, table
 
 from finews.db import EmbeddedMongo, connect, ensure_indexes
 from finews.replica.site import ReplicaSite
@@ -45,23 +45,19 @@ def main() -> None:
     parser.add_argument("--site-posts", type=int, default=2000)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="finews-bench-"))
-    replica, site = start_replica(scale=args.site_posts)
     rows = []
-    try:
-        with EmbeddedMongo(work / "db") as database, connect(database.uri) as client:
-            for stored in (int(n) for n in args.stored.split(",")):
-                name = f"bench_mem_{stored}"
-                client.drop_database(name)
-                fill(client[name], stored, args.site_posts)
-                env = {"MONGO_URI": database.uri, "MONGO_DATABASE": name, "FINEWS_DATA_DIR": str(work / name)}
-                log, peak_kib = crawl("category", [f"site={site}", "refresh=new"], env)
-                rows.append((f"{stored:,} stored", client[name].posts.count_documents({}),
-                             int(stat(log, "finews/post_pages")), int(stat(log, "finews/skipped_known")),
-                             peak_kib / 1024))
-                client.drop_database(name)
-    finally:
-        replica.terminate()
-        replica.wait()
+    with (replica(scale=args.site_posts) as site, EmbeddedMongo(work / "db") as database,
+          connect(database.uri) as client):
+        for stored in (int(n) for n in args.stored.split(",")):
+            name = f"bench_mem_{stored}"
+            client.drop_database(name)
+            fill(client[name], stored, args.site_posts)
+            env = {"MONGO_URI": database.uri, "MONGO_DATABASE": name, "FINEWS_DATA_DIR": str(work / name)}
+            log, peak_kib = crawl("category", [f"site={site}", "refresh=new"], env)
+            rows.append((f"{stored:,} stored", client[name].posts.count_documents({}),
+                         int(stat(log, "finews/post_pages")), int(stat(log, "finews/skipped_known")),
+                         peak_kib / 1024))
+            client.drop_database(name)
     table(f"Peak resident memory of a crawl over a {args.site_posts:,}-post replica",
           ("database before", "posts after", "article requests", "skipped as known", "peak RSS MiB"), rows)
     if len(rows) > 1:

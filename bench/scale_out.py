@@ -17,7 +17,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from _common import Timer, crawl, free_port, start_replica, stat, table
+from _common import Timer, crawl, free_port, replica, stat, table
 
 from finews.db import EmbeddedMongo, connect
 
@@ -75,12 +75,8 @@ def main() -> None:
             for label, posts, extra in sites:
                 baseline = None
                 for workers in counts:
-                    replica, site = start_replica(scale=posts, extra=extra)
-                    try:
+                    with replica(scale=posts, extra=extra) as site:
                         result = shared_run(site, workers, database.uri, f"bench_{posts}_{workers}", redis_url, work)
-                    finally:
-                        replica.terminate()
-                        replica.wait()
                     rate = posts / result["seconds"]
                     baseline = baseline or rate
                     rows.append((label, workers, result["seconds"], rate, rate / baseline,

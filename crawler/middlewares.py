@@ -1,4 +1,4 @@
-"""Middlewares: skip posts already stored; honour Retry-After."""
+"""Middlewares: skip posts already stored; honour Retry-After; never leave the site."""
 
 from __future__ import annotations
 

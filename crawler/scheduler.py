@@ -240,14 +240,13 @@ class SharedScheduler(Scheduler):
     def _forget_dead_local_workers(self) -> None:
         """A worker of this host whose process is gone (killed with -9) is
         not waited for until its key expires."""
-        for member in self.server.smembers(self.keys["workers"]):
-            key = self.keys["worker"] + member.decode()
-            value = self.server.get(key)
+        keys = [self.keys["worker"] + member.decode() for member in self.server.smembers(self.keys["workers"])]
+        for key, value in zip(keys, self.server.mget(keys) if keys else []):
             if not value:
                 continue
             _, host, pid = value.decode().split(" ")
             if host == self.host and not alive(int(pid)):
-                logger.info("Worker %s of this host is gone; not waiting for it", member.decode())
+                logger.info("Worker %s of this host is gone; not waiting for it", key.removeprefix(self.keys["worker"]))
                 self.server.delete(key)
 
     def _keys(self, *names: str) -> list[str]:

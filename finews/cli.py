@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-from contextlib import contextmanager
 import os
 import signal
 import sys
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from finews.db import EmbeddedMongo, connect, database_uri, redact_uri
@@ -22,10 +22,15 @@ DEMO_PORT = 8740
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="finews", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    data_dir = argparse.ArgumentParser(add_help=False)
+    data_dir.add_argument("--data-dir", default=os.environ.get("FINEWS_DATA_DIR", "var"),
+                          help="folder of the embedded database and run state (default: $FINEWS_DATA_DIR or ./var)")
+    selection = argparse.ArgumentParser(add_help=False)
+    selection.add_argument("--since", type=_date, help="only posts published on or after this date (e.g. 2022-03-01)")
+    selection.add_argument("--category", help="only this category slug")
 
-    demo = commands.add_parser("demo", help="crawl the bundled replica into the embedded database and report")
-    demo.add_argument("--data-dir", default=os.environ.get("FINEWS_DATA_DIR", "var"),
-                      help="folder for the embedded database and run state (default: ./var)")
+    demo = commands.add_parser("demo", parents=[data_dir],
+                               help="crawl the bundled replica into the embedded database and report")
     demo.add_argument("--posts", type=Path, help="serve these post files instead of the bundled corpus")
     demo.add_argument("--port", type=int, default=DEMO_PORT,
                       help=f"replica port; a busy port falls back to a free one (default: {DEMO_PORT})")
@@ -50,10 +55,10 @@ def main(argv: list[str] | None = None) -> int:
 
     db = commands.add_parser("db", help="the embedded database")
     db_commands = db.add_subparsers(dest="db_command", required=True)
-    serve = db_commands.add_parser("serve", help="run the embedded database for other programs to read")
+    serve = db_commands.add_parser("serve", parents=[data_dir],
+                                   help="run the embedded database for other programs to read")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=27017)
-    serve.add_argument("--data-dir", default=os.environ.get("FINEWS_DATA_DIR", "var"))
     serve.set_defaults(handler=cmd_db_serve)
 
     run = commands.add_parser("run", help="run every configured job once, or again every INTERVAL")
@@ -64,28 +69,22 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--log-level", default=os.environ.get("FINEWS_LOG_LEVEL", "INFO"))
     run.set_defaults(handler=cmd_run)
 
-    stats = commands.add_parser("stats", help="posts per category and day, and the last runs")
+    stats = commands.add_parser("stats", parents=[data_dir], help="posts per category and day, and the last runs")
     stats.add_argument("--days", type=int, default=14, help="how many days of posts to count (0: all)")
     stats.add_argument("--runs", type=int, default=10, help="how many recent runs to show")
-    stats.add_argument("--data-dir", default=os.environ.get("FINEWS_DATA_DIR", "var"))
     stats.set_defaults(handler=cmd_stats)
 
-    export = commands.add_parser("export", help="write stored posts to a file")
+    export = commands.add_parser("export", parents=[selection, data_dir], help="write stored posts to a file")
     export.add_argument("out", help="jsonl: output file or - ; jekyll: output folder (gets _posts/)")
     export.add_argument("--format", choices=["jsonl", "jekyll"], default="jsonl")
-    export.add_argument("--since", help="only posts published on or after this date (e.g. 2022-03-01)")
-    export.add_argument("--category", help="only this category slug")
-    export.add_argument("--data-dir", default=os.environ.get("FINEWS_DATA_DIR", "var"))
     export.set_defaults(handler=cmd_export)
 
-    redo = commands.add_parser("reprocess", help="clean stored posts again from their kept source (no crawl)")
-    redo.add_argument("--since", help="only posts published on or after this date")
-    redo.add_argument("--category", help="only this category slug")
-    redo.add_argument("--data-dir", default=os.environ.get("FINEWS_DATA_DIR", "var"))
+    redo = commands.add_parser("reprocess", parents=[selection, data_dir],
+                               help="clean stored posts again from their kept source (no crawl)")
     redo.set_defaults(handler=cmd_reprocess)
 
-    replay = commands.add_parser("replay", help="write batches spooled while the database was down")
-    replay.add_argument("--data-dir", default=os.environ.get("FINEWS_DATA_DIR", "var"))
+    replay = commands.add_parser("replay", parents=[data_dir],
+                                 help="write batches spooled while the database was down")
     replay.set_defaults(handler=cmd_replay)
 
     args = parser.parse_args(argv)
@@ -95,10 +94,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_replica(args) -> int:
+    from finews.replica.faults import FaultPlan
     from finews.replica.server import ReplicaServer
     from finews.replica.site import ReplicaSite
-
-    from finews.replica.faults import FaultPlan
 
     try:
         faults = FaultPlan.parse(args.faults, seed=args.seed, hang_seconds=args.hang_seconds,
@@ -207,15 +205,14 @@ def _opened_database(data_dir: str):
         yield client[os.environ.get("MONGO_DATABASE", "finews")]
 
 
-def _since(args, command: str):
-    """``--since`` as a UTC datetime; ``False`` (after saying why) if it is not a date."""
+def _date(text: str):
+    """``--since``: a date, or a date and time (site time unless it says), as UTC."""
     from finews.dates import parse_published
 
-    since = parse_published(args.since) if args.since else None
-    if args.since and not since:
-        print(f"finews {command}: not a date: {args.since!r}", file=sys.stderr)
-        return False
-    return since
+    moment = parse_published(text)
+    if moment is None:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r}")
+    return moment
 
 
 def _selected_posts(db, since, category: str | None, label: str | None):
@@ -257,11 +254,8 @@ def cmd_stats(args) -> int:
 def cmd_export(args) -> int:
     from finews.reading import open_output, write_jekyll, write_jsonl
 
-    since = _since(args, "export")
-    if since is False:
-        return 2
     with _opened_database(args.data_dir) as db:
-        posts = _selected_posts(db, since, args.category, None if args.out == "-" else "export")
+        posts = _selected_posts(db, args.since, args.category, None if args.out == "-" else "export")
         if args.format == "jekyll":
             written = write_jekyll(db, posts, Path(args.out))
         else:
@@ -278,11 +272,8 @@ def cmd_export(args) -> int:
 def cmd_reprocess(args) -> int:
     from finews.reading import reprocess
 
-    since = _since(args, "reprocess")
-    if since is False:
-        return 2
     with _opened_database(args.data_dir) as db:
-        counts = reprocess(db, _selected_posts(db, since, args.category, "reprocess"))
+        counts = reprocess(db, _selected_posts(db, args.since, args.category, "reprocess"))
     print("reprocessed: " + (", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "nothing"))
     return 0
 
@@ -342,6 +333,7 @@ def cmd_demo(args) -> int:
     print(summarize(runs, totals), flush=True)
     failed = [r.spider for r in runs if r.stat("finish_reason", "") != "finished"]
     return 1 if failed else 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

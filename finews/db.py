@@ -24,9 +24,10 @@ from typing import Iterator
 
 import pymongo
 from pymongo import ASCENDING, DESCENDING, IndexModel
-from pymongo.errors import PyMongoError
+from pymongo.errors import BulkWriteError, PyMongoError
 
 from finews.process import alive
+from finews.schema import apply_validator
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ STATE_FILE = "finews-server.json"
 POSTS, REJECTS, POST_VERSIONS = "posts", "rejects", "post_versions"
 NEAR_DUPLICATE_INDEX = "near_duplicate_index"
 CRAWL_RUNS = "crawl_runs"
+RAW_ARTICLES = "raw_articles"
+DUPLICATE_KEY = 11000
 
 INDEXES = {
     POSTS: [
@@ -72,8 +75,6 @@ def connect(uri: str, **options) -> pymongo.MongoClient:
 
 def ensure_indexes(db) -> None:
     """Create the validator and indexes readers and writers rely on (idempotent)."""
-    from finews.schema import apply_validator
-
     apply_validator(db, POSTS)
     for name, models in INDEXES.items():
         db[name].create_indexes(models)
@@ -88,6 +89,22 @@ def database_uri(uri: str | None, storage_path: str | os.PathLike) -> Iterator[s
         return
     with EmbeddedMongo(storage_path) as server:
         yield server.uri
+
+
+def insert_new(collection, rows: list[dict]) -> set[int]:
+    """Insert rows, unordered; the positions of rows whose ``_id`` is already
+    stored (another writer, or a retried batch, was first) come back instead
+    of an error. Any other write error is raised."""
+    if not rows:
+        return set()
+    try:
+        collection.insert_many(rows, ordered=False)
+    except BulkWriteError as error:
+        errors = error.details.get("writeErrors", [])
+        if any(e.get("code") != DUPLICATE_KEY for e in errors):
+            raise
+        return {e["index"] for e in errors}
+    return set()
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -42,6 +42,12 @@ def code_kind(raw: str) -> str:
     return ROLLING if is_rolling_news_code(raw) else MEDIA
 
 
+def site_code(info_code: str, kind: str | None) -> str:
+    """The code as the site writes it for a post of this kind: rolling news
+    drops the ``NW`` (the inverse of ``normalize_info_code``)."""
+    return info_code[2:] if kind == ROLLING else info_code
+
+
 def info_code_from_url(url: str | None) -> str | None:
     """The raw code an article link points at, as written in the link.
 

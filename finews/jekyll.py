@@ -2,12 +2,14 @@
 
 A post whose article is raw HTML (media news) comes back byte for byte from
 its stored source (``raw_articles``); markdown parts of rolling news (the
-``> digest`` line) come back as the HTML they were rendered to.
+``> digest`` line) come back as the HTML they were rendered to. The replica's
+synthesized posts are written with the same front matter and footer.
 """
 
 from __future__ import annotations
 
 from finews.dates import SITE_TZ
+from finews.infocode import site_code
 from finews.slugs import ROLLING_NEWS_SLUG, TAG_SUFFIX
 
 MIRROR = "//finews.withounder.com"
@@ -15,24 +17,24 @@ MIRROR = "//finews.withounder.com"
 
 def post_path(post: dict) -> str:
     local = post["published_at"].astimezone(SITE_TZ)
-    stem = post["info_code"] if post.get("kind") != "rolling" else post["info_code"][2:]
-    return f"_posts/{local:%Y-%m-%d}-{stem}.md"
+    return f"_posts/{local:%Y-%m-%d}-{site_code(post['info_code'], post.get('kind'))}.md"
 
 
 def post_file(post: dict, raw_article: str | None) -> str:
     local = post["published_at"].astimezone(SITE_TZ)
     tags = post.get("tags") or [post.get("media", "") + TAG_SUFFIX]
-    category = post["category"]
+    article = raw_article if raw_article is not None else post["body_html"]
+    return (front_matter(post["title"], f"{local:%Y-%m-%d %H:%M:%S} +0800", post["category"], tags)
+            + f"{article}\n\n" + footer(post["source_url"], tags[0], post["category"]))
+
+
+def front_matter(title: str, date: str, category: str, tags: list[str]) -> str:
+    quoted = title.replace("\\", "\\\\").replace('"', '\\"')
+    return (f'---\nlayout: post\ntitle: "{quoted}"\ndate: {date}\ncategories: {category}\n'
+            f"tags: {' '.join(tags)}\n---\n")
+
+
+def footer(source_url: str, tag: str, category: str) -> str:
+    """The article link, then the links back to the listing and the home page."""
     back = f"{MIRROR}/{ROLLING_NEWS_SLUG}/" if category == ROLLING_NEWS_SLUG else f"{MIRROR}/category/{category}.html"
-    title = post["title"].replace("\\", "\\\\").replace('"', '\\"')
-    return (
-        "---\nlayout: post\n"
-        f'title: "{title}"\n'
-        f"date: {local:%Y-%m-%d %H:%M:%S} +0800\n"
-        f"categories: {category}\n"
-        f"tags: {' '.join(tags)}\n"
-        "---\n"
-        f"{raw_article if raw_article is not None else post['body_html']}\n\n"
-        f"<{post['source_url']}>\n\n"
-        f"[返回{tags[0]}]({back})｜[返回首页]({MIRROR}/)"
-    )
+    return f"<{source_url}>\n\n[返回{tag}]({back})｜[返回首页]({MIRROR}/)"

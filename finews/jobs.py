@@ -1,5 +1,6 @@
 """Jobs: a spider with its arguments. One job's runs must not overlap, and
-each job keeps its resumable state (Scrapy's JOBDIR) in the data folder."""
+each job keeps its resumable state in the data folder (Scrapy's JOBDIR), or,
+with ``FINEWS_REDIS_URL``, in Redis, shared by the job's workers."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import hashlib
 import json
 from pathlib import Path
 
-EXIT_LOCKED = 75  # EX_TEMPFAIL: another run of the job holds the lease; try later
 EXIT_FAILED = 1
+EXIT_PARTIAL = 3
+EXIT_LOCKED = 75  # EX_TEMPFAIL: another run of the job holds the lease; try later
+SHARED_SCHEDULER = "crawler.scheduler.SharedScheduler"
 
 
 def job_key(spider: str, arguments: dict) -> str:
@@ -20,9 +23,6 @@ def job_dir(data_dir: str | Path, key: str) -> Path:
     return Path(data_dir) / "jobs" / key
 
 
-EXIT_PARTIAL = 3
-
-
 def exit_code(outcome: str | None) -> int:
     """``scrapy crawl`` exit code for a run's outcome (a partial run is 0)."""
     return {"clean": 0, "partial": 0, "locked": EXIT_LOCKED}.get(outcome or "", EXIT_FAILED)
@@ -31,9 +31,6 @@ def exit_code(outcome: str | None) -> int:
 def run_exit_code(outcome: str) -> int:
     """``finews run``: 0 clean, 3 partial, 75 locked, 1 failed."""
     return {"clean": 0, "partial": EXIT_PARTIAL, "locked": EXIT_LOCKED}.get(outcome, EXIT_FAILED)
-
-
-SHARED_SCHEDULER = "crawler.scheduler.SharedScheduler"
 
 
 def configure_job(settings, spider: str, arguments: dict) -> str:

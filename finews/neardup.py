@@ -18,9 +18,10 @@ import numpy as np
 from bson import Binary
 from datasketch import MinHash, MinHashLSH
 from pymongo import UpdateOne
-from pymongo.errors import BulkWriteError
 
 from finews.db import NEAR_DUPLICATE_INDEX as INDEX
+from finews.db import POSTS, insert_new
+
 NUM_PERM = 128
 THRESHOLD = 0.7
 SHINGLE = 3
@@ -75,7 +76,7 @@ def _values(blob: bytes) -> np.ndarray:
 class NearDuplicateIndex:
     """Signatures in ``near_duplicate_index``; flags land on ``posts``."""
 
-    def __init__(self, db, posts="posts"):
+    def __init__(self, db, posts: str = POSTS):
         self.index = db[INDEX]  # its "lsh" index is made by finews.db.ensure_indexes
         self.posts = db[posts]
 
@@ -102,11 +103,7 @@ class NearDuplicateIndex:
         if replaced:
             self.index.delete_many({"_id": {"$in": replaced}})
         rows = [{"_id": code, "lsh": keys, "minhash": Binary(values.tobytes())} for code, (values, keys) in signed.items()]
-        try:
-            self.index.insert_many(rows, ordered=False)
-        except BulkWriteError as error:  # already indexed (a replayed or retried batch)
-            if any(e.get("code") != 11000 for e in error.details.get("writeErrors", [])):
-                raise
+        insert_new(self.index, rows)  # a replayed or retried batch is already indexed
         pairs = set()
         for code, (values, keys) in signed.items():
             key_set = set(keys)

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from datetime import datetime
+from itertools import islice
 from pathlib import Path
 from typing import IO, Iterator
 
 from finews.dates import SITE_TZ
-from finews.db import CRAWL_RUNS, POSTS
+from finews.db import CRAWL_RUNS, POSTS, RAW_ARTICLES
+from finews.infocode import site_code
+from finews.jekyll import post_file, post_path
+from pipelines.clean import clean_article
+from pipelines.mongo import PostStore, read_raw
+from pipelines.normalize import Rejected, normalize_post
 
 
 def posts_per_category_and_day(db, since: datetime | None = None) -> list[tuple[str, str, int]]:
@@ -66,26 +73,13 @@ def open_output(path: str) -> IO[str]:
 
 def write_jekyll(db, posts, folder: Path, batch: int = 500) -> int:
     """Post files under ``folder/_posts``; article sources fetched a batch at a time."""
-    from finews.jekyll import post_file, post_path
-    from pipelines.mongo import RAW_ARTICLES, read_raw
-
-    written, pending = 0, []
-
-    def flush():
-        raws = {d["_id"]: read_raw(d) for d in db[RAW_ARTICLES].find({"_id": {"$in": [p["_id"] for p in pending]}})}
-        for post in pending:
+    written = 0
+    for chunk in with_sources(db, posts, batch):
+        for post, raw in chunk:
             path = folder / post_path(post)
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(post_file(post, raws.get(post["_id"])).encode("utf-8"))
-        pending.clear()
-
-    for post in posts:
-        pending.append(post)
-        written += 1
-        if len(pending) >= batch:
-            flush()
-    if pending:
-        flush()
+            path.write_bytes(post_file(post, raw).encode("utf-8"))
+            written += 1
     return written
 
 
@@ -95,19 +89,10 @@ def reprocess(db, posts, batch: int = 100) -> dict:
     A post whose cleaned content changes becomes a new version, exactly as a
     changed re-fetch would; posts without a kept source are counted and left.
     """
-    from collections import Counter
-
-    from pipelines.clean import clean_article
-    from pipelines.mongo import RAW_ARTICLES, PostStore, read_raw
-    from pipelines.normalize import Rejected, normalize_post
-
-    store, counts, pending = PostStore(db), Counter(), []
-
-    def flush():
-        raws = {d["_id"]: read_raw(d) for d in db[RAW_ARTICLES].find({"_id": {"$in": [p["_id"] for p in pending]}})}
+    store, counts = PostStore(db), Counter()
+    for chunk in with_sources(db, posts, batch):
         docs = []
-        for post in pending:
-            raw = raws.get(post["_id"])
+        for post, raw in chunk:
             if raw is None:
                 counts["no_source"] += 1
                 continue
@@ -117,18 +102,19 @@ def reprocess(db, posts, batch: int = 100) -> dict:
                     "url": post["url"], "title": post["title"], "time_text": post["published_at"].isoformat(),
                     "source_url": post["source_url"], "tags": post["tags"], "category": post["category"],
                     "media": post["media"], "body_html": article.body_html, "body_text": article.body_text,
-                    "images": article.images,
-                    "raw_code": post["info_code"] if post.get("kind") != "rolling" else post["info_code"][2:],
+                    "images": article.images, "raw_code": site_code(post["info_code"], post.get("kind")),
                 }))
             except Rejected as rejected:
                 counts[f"rejected_{rejected.reason}"] += 1
         counts.update(store.write_posts(docs))
-        pending.clear()
-
-    for post in posts:
-        pending.append(post)
-        if len(pending) >= batch:
-            flush()
-    if pending:
-        flush()
     return dict(counts)
+
+
+def with_sources(db, posts, batch: int) -> Iterator[list[tuple[dict, str | None]]]:
+    """``(post, kept article source or None)`` pairs, a batch at a time, with
+    one ``raw_articles`` query per batch."""
+    posts = iter(posts)
+    while chunk := list(islice(posts, batch)):
+        found = db[RAW_ARTICLES].find({"_id": {"$in": [post["_id"] for post in chunk]}})
+        raws = {doc["_id"]: read_raw(doc) for doc in found}
+        yield [(post, raws.get(post["_id"])) for post in chunk]

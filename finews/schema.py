@@ -9,6 +9,8 @@ import logging
 
 from pymongo.errors import CollectionInvalid, OperationFailure
 
+from finews.infocode import MEDIA, ROLLING
+
 logger = logging.getLogger(__name__)
 
 _STRING = {"bsonType": "string"}
@@ -19,7 +21,7 @@ CODE_PATTERN = "^NW[0-9]{18}$"
 POST_PROPERTIES = {
     "_id": {"bsonType": "string", "pattern": CODE_PATTERN},
     "info_code": {"bsonType": "string", "pattern": CODE_PATTERN},
-    "kind": {"enum": ["media", "rolling"]},
+    "kind": {"enum": [MEDIA, ROLLING]},
     "title": {"bsonType": "string", "minLength": 1},
     "published_at": _DATE,
     "media": _STRING,

@@ -30,15 +30,14 @@ from tenacity import (
     wait_exponential,
 )
 
-from finews.db import POST_VERSIONS, POSTS, REJECTS
+from crawler.database import CrawlDatabase
+from finews.db import DUPLICATE_KEY, POST_VERSIONS, POSTS, RAW_ARTICLES, REJECTS, insert_new
 from finews.neardup import NearDuplicateIndex
 from finews.process import alive
 from pipelines.normalize import KIND_RANK
 
 logger = logging.getLogger(__name__)
 
-DUPLICATE_KEY = 11000
-RAW_ARTICLES = "raw_articles"
 RAW_FIELD = "raw_article"  # travels with a post to the store, kept apart from it
 # Fields a revision replaces; identity and bookkeeping fields are never $set.
 _KEEP_ON_UPDATE = {"_id", "version", "first_seen_at"}
@@ -147,18 +146,9 @@ class PostStore:
     def _insert(self, docs: list[dict], now: datetime) -> tuple[list[dict], list[dict]]:
         """Insert new posts; a duplicate key means another crawler stored the
         post first (or a retried batch already did), which is not an error."""
-        if not docs:
-            return [], []
         rows = [{**doc, "_id": doc["info_code"], "version": 1, "first_seen_at": now, "crawled_at": now} for doc in docs]
-        try:
-            self.posts.insert_many(rows, ordered=False)
-            return docs, []
-        except BulkWriteError as error:
-            errors = error.details.get("writeErrors", [])
-            if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                raise
-            lost = {e["index"] for e in errors}
-            return ([d for i, d in enumerate(docs) if i not in lost], [d for i, d in enumerate(docs) if i in lost])
+        lost = insert_new(self.posts, rows)
+        return [d for i, d in enumerate(docs) if i not in lost], [d for i, d in enumerate(docs) if i in lost]
 
     def _revise(self, doc: dict, now: datetime, attempts: int = 5) -> str:
         """Replace a changed post atomically, keeping the old text as a version.
@@ -308,8 +298,6 @@ class MongoPipeline:
 
     @classmethod
     def from_crawler(cls, crawler):
-        from crawler.database import CrawlDatabase
-
         s = crawler.settings
         return cls(
             database=CrawlDatabase.of(crawler),
@@ -381,15 +369,15 @@ class MongoPipeline:
             path = self.spool.append(posts, rejects)
             logger.error("Database unavailable (%s): %d posts and %d rejects spooled to %s for replay",
                          exc, len(posts), len(rejects), path)
-            counts, result = Counter(), Counter({"db/spooled": len(posts) + len(rejects)})
+            result = Counter({"db/spooled": len(posts) + len(rejects)})
         except Exception:  # a bug must not lose the batch either
             path = self.spool.append(posts, rejects)
             logger.exception("Writing a batch failed; %d posts and %d rejects spooled to %s",
                              len(posts), len(rejects), path)
-            counts, result = Counter(), Counter({"db/spooled": len(posts) + len(rejects), "db/write_errors": 1})
+            result = Counter({"db/spooled": len(posts) + len(rejects), "db/write_errors": 1})
         else:
-            result = Counter({"db/write_seconds": time.perf_counter() - started})
-        result.update({f"posts/{key}": value for key, value in counts.items()})
+            result = Counter({f"posts/{key}": value for key, value in counts.items()})
+            result["db/write_seconds"] = time.perf_counter() - started
         result["db/retries"] += self.store.retries - retries_before
         return +result
 

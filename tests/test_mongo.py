@@ -2,6 +2,8 @@
 
 from datetime import datetime, timezone
 
+import pytest
+
 from pipelines.mongo import PostStore, Spool
 from pipelines.normalize import normalize_post
 
@@ -88,10 +90,8 @@ def test_a_failed_replay_keeps_the_spool(db, tmp_path):
 
     spool = Spool(tmp_path / "spool")
     spool.append([_post()], [])
-    try:
+    with pytest.raises(AutoReconnect):
         spool.replay(DeadStore())
-    except AutoReconnect:
-        pass
     assert [p.suffix for p in (tmp_path / "spool").iterdir()] == [".jsonl"]
     assert spool.replay(PostStore(db))["inserted"] == 1
 

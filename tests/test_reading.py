@@ -79,7 +79,8 @@ def test_jekyll_export_reproduces_the_reference_post_byte_for_byte(crawled, mong
 
 
 def test_raw_articles_are_kept_compressed(crawled):
-    from pipelines.mongo import RAW_ARTICLES, read_raw
+    from finews.db import RAW_ARTICLES
+    from pipelines.mongo import read_raw
 
     doc = crawled[RAW_ARTICLES].find_one({"_id": "NW202203012292975846"})
     raw = read_raw(doc)

@@ -68,14 +68,9 @@ class SiteSpider(scrapy.Spider):
             reason = f"fetch_{type(failure.value).__name__}"
         self.crawler.stats.inc_value(f"finews/fetch_failed/{reason}")
         self.logger.warning("Giving up on %s: %s", url, failure.getErrorMessage())
-        yield PostItem(
-            spider=self.name,
-            url=url,
-            raw_code=request.cb_kwargs.get("code", ""),
-            listing_title=request.cb_kwargs.get("listing_title", ""),
-            reject_reason=reason,
-            reject_detail=failure.getErrorMessage()[:500],
-        )
+        yield self.rejected(url, reason, failure.getErrorMessage()[:500],
+                            raw_code=request.cb_kwargs.get("code", ""),
+                            listing_title=request.cb_kwargs.get("listing_title", ""))
 
     def rejected(self, url: str, reason: str, detail: str = "", **fields) -> PostItem:
         return PostItem(spider=self.name, url=url, reject_reason=reason, reject_detail=detail or reason, **fields)

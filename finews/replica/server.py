@@ -101,17 +101,13 @@ class ReplicaHandler(BaseHTTPRequestHandler):
         return self._write(body.encode("utf-8"), HTTPStatus.OK, content_type)
 
     def _fail(self, status: int) -> None:
-        self.send_response(status)
-        if status in (429, 503):
-            self.send_header("Retry-After", str(self.server.faults.retry_after))
-        payload = f"{status}\n".encode()
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        retry_after = {"Retry-After": str(self.server.faults.retry_after)} if status in (429, 503) else {}
+        self._write(f"{status}\n".encode(), status, "text/plain", retry_after)
 
-    def _write(self, payload: bytes, status: int, content_type: str) -> None:
+    def _write(self, payload: bytes, status: int, content_type: str, headers: dict | None = None) -> None:
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()

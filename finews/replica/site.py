@@ -21,7 +21,8 @@ from markdown_it import MarkdownIt
 
 from finews.dates import SITE_TZ, parse_published
 from finews.infocode import is_rolling_news_code, normalize_info_code
-from finews.postfile import PostFile, read_post_file, parse_post_file
+from finews.postfile import PostFile, parse_post_file, read_post_file
+from finews.replica.synth import PostSynthesizer
 from finews.slugs import listing_path, media_from_tag
 
 BUNDLED_CORPUS = Path(__file__).resolve().parent.parent / "corpus" / "finews"
@@ -126,8 +127,6 @@ class ReplicaSite:
 
     def synthesize(self, count: int, corpus: list[PostFile] | None = None) -> list[Entry]:
         """Add ``count`` synthesized posts, continuing the sequence (scale mode)."""
-        from finews.replica.synth import PostSynthesizer
-
         with self._lock:
             if self._synthesizer is None:
                 self._synthesizer = PostSynthesizer(corpus or [e.post for e in self.entries], total_hint=max(count, 1))

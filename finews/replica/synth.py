@@ -11,6 +11,7 @@ import random
 import re
 from datetime import datetime, timedelta
 
+from finews.jekyll import footer, front_matter
 from finews.postfile import PostFile
 from finews.slugs import TAG_SUFFIX, media_from_tag, media_slug
 
@@ -44,17 +45,12 @@ class PostSynthesizer:
         tag = media + TAG_SUFFIX
         body_paragraphs = rng.sample(self.paragraphs, k=min(len(self.paragraphs), rng.randint(3, 6)))
         link = f"http://finews.zning.xyz/html_News/NewsShare.html?infoCode={code}"
-        body = (
-            "".join(body_paragraphs)
-            + f'<p class="em_media">（文章来源：{media}）</p>\n\n<{link}>\n\n'
-            + f"[返回{tag}](//finews.withounder.com/category/{slug}.html)｜[返回首页](//finews.withounder.com/)"
-        )
+        body = ("".join(body_paragraphs) + f'<p class="em_media">（文章来源：{media}）</p>\n\n'
+                + footer(link, tag, slug))
         title = f"{rng.choice(self.titles)}（{number}）"
         date = f"{moment:%Y-%m-%d %H:%M:%S} +0800"
-        raw = (f'---\nlayout: post\ntitle: "{title}"\ndate: {date}\ncategories: {slug}\n'
-               f"tags: {tag}\n---\n{body}")
         return PostFile(name=f"{moment:%Y-%m-%d}-{code}.md", title=title, date=date, category=slug,
-                        tags=[tag], body=body, link=link, raw=raw)
+                        tags=[tag], body=body, link=link, raw=front_matter(title, date, slug, [tag]) + body)
 
     def batch(self, start: int, count: int) -> list[PostFile]:
         return [self.make(number) for number in range(start, start + count)]
