@@ -21,8 +21,18 @@ _STOCK_IMAGE_BLOCK = re.compile(
 _HIDDEN = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 _QUOTE_SITES = re.compile(r"^(?:https?:)?//(?:quote|data|so)\.eastmoney\.com/", re.I)
 _SPACE = re.compile(r"[\s\u00a0\u3000]+")
-# Characters XML (and so lxml) refuses; they carry no text anyway.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+# Characters XML (and so lxml) refuses, and the noncharacter used as the
+# ampersand placeholder below; they carry no text anyway.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufdd0\ufffe\uffff]")
+# nh3 (ammonia) takes time quadratic in the number of ``&`` in one text node
+# (a 600 kB body of "& " took 1.6 s, 6 MB would take minutes); it is linear
+# on any other character, so ``&amp;`` crosses it as this noncharacter.
+_AMPERSAND = "\ufdd0"
+# Tags whose content a parser (lxml or nh3) reads as raw text, turning the
+# markup inside (or, unclosed, the rest of the article) into literal ``<p>``
+# words; the tags are removed so that their content is read as markup.
+_RAW_TEXT_TAGS = re.compile(
+    r"</?(?:noscript|template|textarea|xmp|noembed|noframes|iframe|title|plaintext)(?=[\s/>])[^>]{0,1000}>?", re.I)
 
 ALLOWED_TAGS = {
     "p", "br", "strong", "b", "em", "i", "u", "s", "sub", "sup", "blockquote",
@@ -31,6 +41,7 @@ ALLOWED_TAGS = {
     "img", "a", "center", "figure", "figcaption",
 }
 ALLOWED_ATTRIBUTES = {
+    "*": set(),  # none on every tag (nh3 would allow lang and title)
     "a": {"href", "title"},
     "img": {"src", "alt", "title", "width", "height"},
     "td": {"colspan", "rowspan"},
@@ -61,18 +72,18 @@ def clean_article(html: str) -> CleanArticle:
     stock and board names inside quote links stay as plain words. nh3 then
     decides what may remain: no script, style, event handler or non-http URL.
     """
-    html = _STOCK_IMAGE_BLOCK.sub("", _CONTROL.sub("", html or ""))
+    html = _RAW_TEXT_TAGS.sub("", _STOCK_IMAGE_BLOCK.sub("", _CONTROL.sub("", html or "")))
     root = _fragment(html)
     if root is not None:
         _strip_widgets(root)
         html = _inner_html(root)
     safe = nh3.clean(
-        html,
+        html.replace("&amp;", _AMPERSAND),
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes=URL_SCHEMES,
         link_rel="noopener noreferrer nofollow",
-    ).strip()
+    ).replace(_AMPERSAND, "&amp;").strip()
     safe_root = _fragment(safe)
     if safe_root is None:
         return CleanArticle("", "", [])

@@ -126,3 +126,30 @@ def test_empty_and_garbage_input():
     assert clean_article("").body_text == ""
     assert clean_article("<<<>>>").body_html is not None
     assert clean_article("plain words").paragraphs == ["plain words"]
+
+
+HOSTILE_TAGS = ["<svg>", "<math>", '<embed src="http://elsewhere.example/x.swf">', "<table>",
+                '<a href="http://elsewhere.example/">', "<template>", "<noscript>", "<textarea>", "<xmp>",
+                "<iframe>", "<plaintext>", '<base href="http://elsewhere.example/">',
+                '<meta http-equiv="refresh" content="0;url=http://elsewhere.example/">']
+
+
+@pytest.mark.parametrize("tag", HOSTILE_TAGS)
+def test_an_unclosed_tag_keeps_the_words_around_it(tag):
+    article = clean_article(f"<p>前段文字</p>\n{tag}\n<p>中间 <b>粗体</b></p>\n<p>后段文字</p>")
+    assert article.paragraphs[0] == "前段文字"
+    assert {"中间 粗体", "后段文字"} <= set(article.paragraphs)
+    assert "<" not in article.body_text and "&lt;" not in article.body_html
+
+
+@pytest.mark.parametrize("tag", ["noscript", "template", "textarea", "iframe"])
+def test_text_in_raw_text_elements_is_words_not_markup(tag):
+    article = clean_article(f"<p>前</p><{tag}><p>里面<b>字</b></p></{tag}><p>后</p>")
+    assert article.paragraphs == ["前", "里面字", "后"]
+
+
+def test_ampersands_survive_cleaning_as_text():
+    article = clean_article("<p>" + "& " * 50_000 + "</p><p>a &amp; b</p>")
+    assert article.paragraphs == [" ".join(["&"] * 50_000), "a & b"]
+    assert article.body_html.count("&amp;") == 50_001
+    assert "\ufdd0" not in clean_article("<p>x\ufdd0y</p>").body_html
