@@ -22,6 +22,11 @@ MODES = (
     "redirect_offsite",  # 302 to a host outside the site
     "slow",              # answers, but late
     "oversize",          # a page far larger than any real one
+    # List feeds only (finews/replica/feeds.py); other pages are served as usual.
+    "feed_bad_json",     # the feed's JSON cut in half
+    "feed_no_items",     # an error object without the items key
+    "feed_missing_fields",  # every third item lacks a required field
+    "feed_html_error",   # an HTML error page, status 200
 )
 OFFSITE_HOST = "finews-offsite.invalid"  # RFC 6761: can never resolve
 

@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from finews.replica.faults import OFFSITE_HOST, FaultPlan
+from finews.replica.feeds import FEED_PATHS, feed_answer, text_json
 from finews.replica.site import ReplicaSite
 from finews.slugs import ROLLING_NEWS_SLUG
 
@@ -63,7 +64,9 @@ class ReplicaHandler(BaseHTTPRequestHandler):
         if path == "/html_News/NewsShare.html":
             return self._send(site.share_page(_first(query, "infoCode")))
         if path == "/NewsData/GetNewsText.do":
-            return self._send(site.share_json(_first(query, "id")), JSON)
+            return self._send(text_json(site, _first(query, "id")), JSON)
+        if path in FEED_PATHS:
+            return self._send(*feed_answer(site, path, query, getattr(self, "fault", None)))
         entry = site.post_at(path)
         return self._send(site.post_page(entry) if entry else None)
 
