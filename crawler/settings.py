@@ -31,6 +31,9 @@ RETRY_TIMES = int(_env("FINEWS_RETRY_TIMES", 5))
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
 FINEWS_RETRY_AFTER_MAX = float(_env("FINEWS_RETRY_AFTER_MAX", 120))
 DOWNLOAD_FAIL_ON_DATALOSS = True
+# A <meta http-equiv=refresh> in an article body must not redirect the crawl;
+# no page of the site needs it.
+METAREFRESH_ENABLED = False
 # Damaged pages are retried from callbacks with get_retry_request, which
 # carries the retry count in meta on purpose.
 META_COPY_WARN_SKIP_KEYS = ["retry_times"]
@@ -39,6 +42,9 @@ AUTOTHROTTLE_START_DELAY = 0.5
 AUTOTHROTTLE_MAX_DELAY = 30
 AUTOTHROTTLE_TARGET_CONCURRENCY = float(_env("FINEWS_AUTOTHROTTLE_TARGET", 4.0))
 TELNETCONSOLE_ENABLED = False
+# Scrapy's remote-control HTTP server runs code sent to it and leaves its
+# token file behind when the crawl is killed; on only when asked for.
+REMOTE_CONTROL_ENABLED = _env("FINEWS_REMOTE_CONTROL", "0") == "1"
 COOKIES_ENABLED = False
 
 SPIDER_MIDDLEWARES = {
@@ -47,6 +53,12 @@ SPIDER_MIDDLEWARES = {
 # StayOnSite at 650 sees responses before RedirectMiddleware (600) follows
 # them; RetryAfter at 560 sees them before RetryMiddleware (550).
 DOWNLOADER_MIDDLEWARES = {
+    # Scrapy's offsite filter drops requests without calling their errback
+    # (a post lost in silence); StayOnSite refuses them through the errback.
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
+    # robots.txt as Scrapy obeys it, an unreachable one logged in one line, not a traceback.
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "crawler.robots.RobotsTxtMiddleware": 100,
     "crawler.middlewares.StayOnSiteMiddleware": 650,
     "crawler.middlewares.RetryAfterMiddleware": 560,
 }
@@ -75,6 +87,8 @@ MONGO_RETRY_MAX_WAIT = float(_env("MONGO_RETRY_MAX_WAIT", 8.0))
 MONGO_TIMEOUT_MS = int(_env("MONGO_TIMEOUT_MS", 10_000))
 MONGO_OUTAGE_COOLDOWN = float(_env("MONGO_OUTAGE_COOLDOWN", 30))
 MONGO_MAX_PENDING_BATCHES = int(_env("MONGO_MAX_PENDING_BATCHES", 4))
+# A post larger than this (BSON bytes) is kept as a too_large reject, not written.
+MONGO_MAX_DOCUMENT_BYTES = int(_env("MONGO_MAX_DOCUMENT_BYTES", 12 * 1024 * 1024))
 FINEWS_NEAR_DUPLICATES = _env("FINEWS_NEAR_DUPLICATES", "1") == "1"
 FINEWS_DATA_DIR = _env("FINEWS_DATA_DIR", "var")
 FINEWS_DB_PATH = _env("FINEWS_DB_PATH", os.path.join(FINEWS_DATA_DIR, "db"))

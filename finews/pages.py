@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from html import escape
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -17,10 +16,18 @@ from lxml import etree
 from parsel import Selector
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
 
-from finews.slugs import listing_path
 
+# The mirror's own hosts: its pages' absolute links (back links, canonical)
+# point here whatever host serves a copy of it.
+MIRROR_HOSTS = frozenset({"finews.withounder.com", "finews.zning.me"})
 _BACK_LINK_PREFIX = "返回"
-_TIME_LABEL = re.compile(r"^\s*\(GMT\+8[^)]*\)\s*")
+# "[GMT+8, Asia/Shanghai, CST] 2022-03-01 16:46:38 &nbsp;"; an older layout used round brackets.
+_TIME_LABEL = re.compile(r"^\s*[\[(]\s*GMT\+8[^\])]*[\])]\s*")
+_SECTION = re.compile(r"<section\b[^>]*>", re.I)
+_TAGS_LINE = re.compile(r"<small>\s*tags:", re.I)
+_PARAGRAPH = re.compile(r"<p[\s>]", re.I)
+# /categories/, /emnews/ and /category/<slug>.html (pages of a listing: ?page=N)
+_LISTING_PATH = re.compile(r"^/(?:categories/|emnews/|category/[^/]+\.html)$")
 
 
 class PageError(ValueError):
@@ -47,6 +54,7 @@ class PostPage:
     source_url: str
     tags: list[str]
     raw_article: str = ""  # the article exactly as written in the page source
+    back_links: list[str] = field(default_factory=list)  # hrefs of the 返回… links after the article
 
 
 @dataclass
@@ -86,83 +94,91 @@ def decode_page(body: bytes, content_type: str | None = None, expect_html: bool 
         return body.decode("gb18030", errors="replace")
 
 
-def category_listing_urls(home_html: str, base_url: str) -> list[str]:
-    """Listing URLs of every category the home page shows posts of.
+def category_listing_urls(html: str, page_url: str) -> list[str]:
+    """Listing pages a page links to outside its lists of posts.
 
-    The home page lists the newest posts per tag; Jekyll's permalink puts the
-    category slug first in each post's path, so the listing is derived from
-    that rather than guessed from the tag.
+    The real home page links to ``/categories/`` (a heading link); listings
+    are never derived from post URLs, since not every category has a page
+    (``/category/sitenews.html`` does not exist). Only links shaped like a
+    listing of the site contract are returned (``/categories/``, ``/emnews/``,
+    ``/category/<slug>.html``); the caller decides which hosts it fetches.
     """
+    section = _content(Selector(text=html or "<html/>"))
     urls: dict[str, None] = {}
-    for href in Selector(text=home_html).css("section ul li a::attr(href)").getall():
-        path = urlsplit(urljoin(base_url, href)).path
-        segments = [s for s in path.split("/") if s]
-        if len(segments) >= 2:
-            urls.setdefault(urljoin(base_url, listing_path(unquote(segments[0]))))
+    for href in section.xpath(".//a[not(ancestor::li)]/@href").getall():
+        url = _join(page_url, href)
+        if url and is_listing_url(url):
+            urls.setdefault(url)
     return list(urls)
 
 
+def is_listing_url(url: str) -> bool:
+    """Whether a URL has the path of one of the mirror's listing pages."""
+    return bool(_LISTING_PATH.match(unquote(urlsplit(url).path)))
+
+
 def parse_listing(html: str, page_url: str) -> ListingPage:
-    sel = Selector(text=html)
-    section = sel.css("section") or sel
+    """Post links of a listing: a category page, ``/emnews/``, the home page's
+    newest posts or every section of ``/categories/`` (one ``<h2>`` and
+    ``<ul>`` per tag)."""
+    section = _content(Selector(text=html or "<html/>"))
     tag = (section.css("h2::text").get() or "").strip()
     links = []
     for anchor in section.css("ul li a"):
-        href = anchor.attrib.get("href", "").strip()
-        if href:
-            links.append((urljoin(page_url, href), " ".join(anchor.css("::text").getall()).strip()))
-    next_href = section.css("a.next::attr(href)").get()
-    return ListingPage(tag, links, urljoin(page_url, next_href) if next_href else None)
+        url = _join(page_url, anchor.attrib.get("href", ""))
+        if url:
+            links.append((url, " ".join(anchor.css("::text").getall()).strip()))
+    next_url = _join(page_url, section.css("a.next::attr(href)").get() or "")
+    return ListingPage(tag, links, next_url or None)
 
 
 def parse_post_page(html: str) -> PostPage:
-    """Split a post page into title, time, article HTML, article link, tags."""
+    """Split a post page into title, time, article HTML, article link, tags.
+
+    The article is written by strangers, so the page's own parts are found
+    in the page text before any of it is parsed: the time line and title
+    right after ``<section>``, the tags line, back links and article link at
+    the end of the section. Only then is each part parsed on its own; an
+    unclosed ``<table>`` or ``<svg>`` in the article cannot swallow them.
+    """
     if not html or not html.strip():
         raise PageError("empty_page")
-    try:
-        doc = lxml.html.document_fromstring(html)
-    except (etree.ParserError, ValueError) as exc:
-        raise PageError("unparsable_html", str(exc)) from exc
-    section = next(iter(doc.xpath("//div[@class='wrapper']/section | //section")), None)
-    if section is None:
+    opening = _SECTION.search(html)
+    if opening is None:
         raise PageError("no_post_section")
-    nodes = list(section)
-    heading = next((n for n in nodes if n.tag == "h1"), None)
+    close = html.rfind("</section>")
+    inner = html[opening.end():close if close > opening.end() else len(html)]
+    heading_end = inner.find("</h1>")
+    if heading_end < 0:
+        raise PageError("no_title_heading")
+    heading_end += len("</h1>")
+    head = _fragment(inner[:heading_end])
+    heading = head.find(".//h1") if head is not None else None
     if heading is None:
         raise PageError("no_title_heading")
-    start = nodes.index(heading)
-    stamp = next((n for n in nodes[:start] if n.tag == "small"), None)
+    stamp = head.find(".//small")
     time_text = _TIME_LABEL.sub("", stamp.text_content()).strip() if stamp is not None else ""
-    body = nodes[start + 1:]
+
+    rest = inner[heading_end:]
     tags: list[str] = []
-    if body and body[-1].tag == "small" and body[-1].text_content().strip().startswith("tags:"):
-        tags = [t.strip() for t in body[-1].xpath(".//em/text()") if t.strip()]
-        body = body[:-1]
-    if body and _is_back_links(body[-1]):
-        body = body[:-1]
+    tags_at = _last_match(_TAGS_LINE, rest)
+    if tags_at is not None and _only_trailing(rest, tags_at, "</small>"):
+        line = _fragment(rest[tags_at:])
+        tags = [t.strip() for t in line.xpath(".//em/text()") if t.strip()] if line is not None else []
+        rest = rest[:tags_at]
+    back_links: list[str] = []
+    paragraph_at, paragraph = _last_paragraph(rest)
+    if paragraph is not None and _is_back_links(paragraph):
+        back_links = [a.get("href", "").strip() for a in paragraph.iter("a") if a.get("href", "").strip()]
+        rest = rest[:paragraph_at]
+        paragraph_at, paragraph = _last_paragraph(rest)
     source_url = ""
-    if body and _is_article_link(body[-1]):
-        anchor = body[-1].find("a")
+    if paragraph is not None and _is_article_link(paragraph):
+        anchor = paragraph.find("a")
         source_url = anchor.get("href", "").strip() if anchor is not None else ""
-        body = body[:-1]
-    body_html = "".join(_outer_html(node) for node in body)
-    return PostPage(heading.text_content().strip(), time_text, body_html, source_url, tags,
-                    raw_article_source(html, source_url))
-
-
-def raw_article_source(html: str, source_url: str) -> str:
-    """The article's source text between the title and the article link,
-    byte for byte (parsing and serializing would normalize the markup)."""
-    start = html.find("</h1>", max(0, html.find("<section")))  # the post's title, not the site's
-    if start < 0:
-        return ""
-    start += len("</h1>")
-    ends = [html.rfind(f'<p><a href="{form}"') for form in {source_url, escape(source_url)}] if source_url else []
-    ends.append(html.rfind("<p>&lt;&gt;</p>"))
-    end = max(ends)
-    if end < start:
-        end = html.rfind("<small>tags:")
-    return html[start:end].strip("\n") if end > start else ""
+        rest = rest[:paragraph_at]
+    article = rest.strip("\n")
+    return PostPage(heading.text_content().strip(), time_text, article, source_url, tags, article, back_links)
 
 
 def share_page_title(html: str) -> str:
@@ -190,6 +206,58 @@ def parse_share_text(text: str) -> ShareText:
     )
 
 
+def _content(sel: Selector) -> Selector:
+    """The page's ``<section>`` (the whole page when it has none)."""
+    return (sel.css("div.wrapper > section") or sel.css("section") or [sel])[0]
+
+
+def _join(page_url: str, href: str) -> str:
+    """An absolute http(s) URL from a link, against the page's own URL
+    (never a ``<base href>``, which an article could carry)."""
+    href = (href or "").strip()
+    if not href:
+        return ""
+    url = urljoin(page_url, href)
+    return url if urlsplit(url).scheme in ("http", "https") else ""
+
+
+def _fragment(html: str):
+    if not html.strip():
+        return None
+    try:
+        return lxml.html.fragment_fromstring(html, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return None
+
+
+def _last_match(pattern: re.Pattern, text: str) -> int | None:
+    last = None
+    for match in pattern.finditer(text):
+        last = match.start()
+    return last
+
+
+def _only_trailing(text: str, start: int, closing: str) -> bool:
+    """Whether ``text`` ends with the element starting at ``start``."""
+    end = text.find(closing, start)
+    return end >= 0 and not text[end + len(closing):].strip()
+
+
+def _last_paragraph(text: str):
+    """Start and parsed element of a ``<p>`` that ends ``text``, if it does."""
+    stripped = text.rstrip()
+    if not stripped.lower().endswith("</p>"):
+        return None, None
+    start = _last_match(_PARAGRAPH, stripped)
+    if start is None:
+        return None, None
+    root = _fragment(stripped[start:])
+    nodes = list(root) if root is not None else []
+    if len(nodes) != 1 or nodes[0].tag != "p" or (root.text or "").strip() or (nodes[0].tail or "").strip():
+        return None, None
+    return start, nodes[0]
+
+
 def _str(value) -> str:
     return value.strip() if isinstance(value, str) else ""
 
@@ -209,7 +277,3 @@ def _is_article_link(node) -> bool:
         return True
     anchors = node.findall("a")
     return len(anchors) == 1 and len(node) == 1 and anchors[0].get("href", "").strip() == text
-
-
-def _outer_html(node) -> str:
-    return lxml.html.tostring(node, encoding="unicode", with_tail=True)

@@ -76,6 +76,7 @@ def clean_article(html: str) -> CleanArticle:
     root = _fragment(html)
     if root is not None:
         _strip_widgets(root)
+        _drop_layout_whitespace(root)
         html = _inner_html(root)
     safe = nh3.clean(
         html.replace("&amp;", _AMPERSAND),
@@ -105,6 +106,21 @@ def _inner_html(root) -> str:
     return (root.text or "") + "".join(
         lxml.html.tostring(child, encoding="unicode", with_tail=True) for child in root
     )
+
+
+def _drop_layout_whitespace(root) -> None:
+    """Remove blank text between block elements: kramdown puts each block on
+    a line of its own, the share host's JSON does not, and the same article
+    must clean to the same HTML from both."""
+    if root.text and not root.text.strip() and len(root) and root[0].tag in BLOCK_TAGS:
+        root.text = None
+    for node in root.iter():
+        if not isinstance(node.tag, str):
+            continue
+        if node.tag in BLOCK_TAGS and node.tail and not node.tail.strip():
+            node.tail = None
+        if node.text and not node.text.strip() and len(node) and node[0].tag in BLOCK_TAGS:
+            node.text = None
 
 
 def _strip_widgets(root) -> None:

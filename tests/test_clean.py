@@ -26,14 +26,14 @@ def test_reference_paragraphs(site):
     assert article.images == []
 
 
-def test_eastmoney_widgets_go_and_their_words_stay(site):
-    # The rolling-news copy of the 蔚来 story carries every kind of widget.
+def test_eastmoney_widgets_go_and_their_words_stay():
+    # The rolling-news copy of the 蔚来 story carries every kind of widget (the
+    # real site does not publish this dateless file: its article is cleaned as written).
     name = "-202205262391921712.md"
     text = read_post_file(POSTS / name).body
     for widget in ("EM_StockImg_Start", 'class="keytip"', 'id="quote_', "display:none", "em_stock_key_common"):
         assert widget in text
-    entry = next(e for e in site.entries if e.post.name == name)
-    article = clean_article(parse_post_page(site.post_page(entry)).body_html)
+    article = clean_article(text[:text.rfind("<>")])
     for leftover in ("EM_StockImg", "keytip", "quote_", "data-code", "display:none", "webquoteklinepic",
                      "em_stock_key_common", "quote.eastmoney.com", "<span"):
         assert leftover not in article.body_html

@@ -3,15 +3,17 @@ every failure into a retry or a reject with its reason."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import scrapy
+from scrapy import signals
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import IgnoreRequest
 from scrapy.spidermiddlewares.httperror import HttpError
+from scrapy.utils.defer import deferred_from_coro
 
 from crawler.items import PostItem
-from finews.pages import RETRYABLE, PageError, decode_page
+from finews.pages import MIRROR_HOSTS, RETRYABLE, PageError, decode_page
 
 
 class SiteSpider(scrapy.Spider):
@@ -33,12 +35,46 @@ class SiteSpider(scrapy.Spider):
         super().__init__(**kwargs)
         self.site = (site or self.default_site).rstrip("/")
         host = urlsplit(self.site).hostname
-        if not host:
-            raise ValueError(f"site must be an absolute URL, got {site!r}")
+        if not host or urlsplit(self.site).scheme.lower() not in ("http", "https"):
+            raise ValueError(f"site must be an http:// or https:// URL, got {site!r}")
         self.allowed_domains = [host]
+
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider.request_dropped, signal=signals.request_dropped)
+        return spider
 
     def url(self, path: str) -> str:
         return self.site + path
+
+    def on_site(self, url: str) -> bool:
+        return (urlsplit(url).hostname or "").lower() == self.allowed_domains[0].lower()
+
+    def on_mirror(self, url: str) -> str | None:
+        """The URL on the configured site, for a link to it or to the mirror's
+        own host: the real pages' back links are absolute links to
+        finews.withounder.com (or the older finews.zning.me), whatever host
+        serves the copy, and name the page at the same path here."""
+        if self.on_site(url):
+            return url
+        parts = urlsplit(url)
+        if (parts.hostname or "").lower() not in MIRROR_HOSTS:
+            return None
+        return self.site + urlunsplit(("", "", parts.path or "/", parts.query, ""))
+
+    def request_dropped(self, request, spider=None):
+        """Signal: the scheduler refused a request. In a shared crawl its
+        seen-set refuses what another worker already holds; otherwise nothing
+        should be refused, and a refused page becomes a reject, not a silence."""
+        self.crawler.stats.inc_value("finews/requests_dropped")
+        if self.settings.get("FINEWS_REDIS_URL") or request.errback != self.failed:
+            return
+        self.logger.warning("Request dropped by the scheduler: %s", request.url)
+        item = self.rejected(request.url, "dropped", "the scheduler refused the request",
+                             raw_code=request.cb_kwargs.get("code", ""),
+                             listing_title=request.cb_kwargs.get("listing_title", ""))
+        deferred_from_coro(self.crawler.engine.scraper.start_itemproc_async(item, response=None))
 
     def page_text(self, response, expect_html: bool = True) -> str:
         """The response as text; ``PageError`` for binary or cut-off bodies."""

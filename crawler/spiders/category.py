@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import scrapy
+from w3lib.url import canonicalize_url
 
 from crawler.items import PostItem
 from crawler.middlewares import REFRESH_MODES
 from crawler.spiders.base import SiteSpider
 from finews.infocode import code_kind, normalize_info_code
-from finews.pages import PageError, category_listing_urls, parse_listing, parse_post_page
-from finews.slugs import listing_path, media_slug
+from finews.pages import PageError, category_listing_urls, is_listing_url, parse_listing, parse_post_page
+from finews.slugs import ROLLING_NEWS_SLUG, listing_path, media_slug
 
 
 class CategorySpider(SiteSpider):
     """``scrapy crawl category [-a categories=hebeiribao,河北日报,emnews] [-a refresh=new|changed|all] [-a site=URL]``
 
-    Without ``categories`` it starts from the home page and crawls every
-    category shown there. Posts already stored are not fetched again unless
+    Without ``categories`` it starts from the home page and ``/emnews/`` and
+    follows the listings they link to (``/categories/``) and those the posts'
+    back links name (category pages); never a URL derived from another. Posts already stored are not fetched again unless
     ``refresh`` says so (see ``SkipKnownPostsMiddleware``).
     """
 
@@ -32,25 +34,32 @@ class CategorySpider(SiteSpider):
         self.refresh = refresh
         names = [c.strip() for c in (categories or "").split(",") if c.strip()]
         self.categories = [media_slug(name) for name in names]
+        self._listings: set[str] = set()  # canonical URLs asked for in this run
+        self._posts: set[str] = set()
 
     async def start(self):
         if self.locked:
             return
-        if not self.categories:
-            yield scrapy.Request(self.url("/"), callback=self.parse_home, errback=self.failed)
-        for slug in self.categories:
-            yield scrapy.Request(self.url(listing_path(slug)), callback=self.parse_listing, errback=self.failed)
-
-    def parse_home(self, response):
-        try:
-            text = self.page_text(response)
-        except PageError as error:
-            yield self.retry_or_reject(response, error)
+        if self.categories:
+            for slug in self.categories:
+                yield self.listing_request(self.url(listing_path(slug)))
             return
-        for url in category_listing_urls(text, response.url):
-            yield response.follow(url, callback=self.parse_listing, errback=self.failed)
+        # The home page (newest posts, a link to /categories/) and the rolling
+        # news listing the site contract names; other listings are found as
+        # links on the pages, never derived from post URLs.
+        for path in ("/", listing_path(ROLLING_NEWS_SLUG)):
+            yield self.listing_request(self.url(path))
+
+    def listing_request(self, url: str):
+        """A request for a listing page, or None when this run asked for it already."""
+        key = canonicalize_url(url)
+        if key in self._listings:
+            return None
+        self._listings.add(key)
+        return scrapy.Request(url, callback=self.parse_listing, errback=self.failed)
 
     def parse_listing(self, response):
+        """Any page that lists posts: home, ``/categories/``, ``/emnews/``, a category page."""
         try:
             text = self.page_text(response)
         except PageError as error:
@@ -59,15 +68,30 @@ class CategorySpider(SiteSpider):
         listing = parse_listing(text, response.url)
         self.crawler.stats.inc_value("finews/listing_links", len(listing.links))
         for url, title in listing.links:
-            meta = {}
-            stem = _stem_of(url)
-            code = normalize_info_code(stem)
-            if code:
-                meta["known_check"] = (code, code_kind(stem), title)
-            yield response.follow(url, callback=self.parse_post, errback=self.failed, meta=meta,
-                                  cb_kwargs={"listing_title": title})
-        if listing.next_url:
-            yield response.follow(listing.next_url, callback=self.parse_listing, errback=self.failed)
+            request = self.post_request(url, title)
+            if request is not None:
+                yield request
+        more = [listing.next_url] if listing.next_url else []
+        if not self.categories:
+            more += category_listing_urls(text, response.url)
+        for url in more:
+            request = self.listing_request(url) if self.on_site(url) else None
+            if request is not None:
+                yield request
+
+    def post_request(self, url: str, title: str):
+        """A request for a post page, once per run however many listings show it."""
+        key = canonicalize_url(url)
+        if key in self._posts:
+            return None
+        self._posts.add(key)
+        meta = {}
+        stem = _stem_of(url)
+        code = normalize_info_code(stem)
+        if code:
+            meta["known_check"] = (code, code_kind(stem), title)
+        return scrapy.Request(url, callback=self.parse_post, errback=self.failed, meta=meta,
+                              cb_kwargs={"listing_title": title})
 
     def parse_post(self, response, listing_title: str = ""):
         self.crawler.stats.inc_value("finews/post_pages")
@@ -75,6 +99,13 @@ class CategorySpider(SiteSpider):
             page = parse_post_page(self.page_text(response))
         except PageError as error:
             yield self.retry_or_reject(response, error, listing_title=listing_title)
+            return
+        stem = _stem_of(response.url)
+        if not page.tags and page.title == stem and not _category_of(response.url):
+            self.crawler.stats.inc_value("finews/page_failed/no_front_matter")
+            yield self.rejected(response.url, "no_front_matter",
+                                "published from a post file without front matter: the title is the file name "
+                                "and the front matter shows as text", listing_title=listing_title)
             return
         yield PostItem(
             spider=self.name,
@@ -85,9 +116,17 @@ class CategorySpider(SiteSpider):
             raw_html=page.body_html,
             raw_article=page.raw_article,
             source_url=page.source_url,
+            # No article link (kramdown renders "<>" as text): the page's file is named after the code.
+            raw_code="" if page.source_url else stem if normalize_info_code(stem) else "",
             category=_category_of(response.url),
             tags=page.tags,
         )
+        if not self.categories:
+            for href in page.back_links:
+                url = self.on_mirror(urljoin(response.url, href))
+                request = self.listing_request(url) if url and is_listing_url(url) else None
+                if request is not None:
+                    yield request
 
 
 def _stem_of(url: str) -> str:
@@ -96,6 +135,10 @@ def _stem_of(url: str) -> str:
 
 
 def _category_of(url: str) -> str:
-    """Jekyll's permalink starts with the category slug."""
-    segments = [s for s in urlsplit(url).path.split("/") if s]
-    return unquote(segments[0]) if len(segments) > 1 else ""
+    """Jekyll's permalink starts with the category slug
+    (``/<category>/<YYYY>/<MM>/<DD>/<stem>.html``); a post without a category
+    starts with its date."""
+    segments = [unquote(s) for s in urlsplit(url).path.split("/") if s]
+    if len(segments) < 2 or (len(segments) == 4 and all(s.isdigit() for s in segments[:3])):
+        return ""
+    return segments[0]
