@@ -17,6 +17,13 @@ class PostItem(scrapy.Item):
     category = scrapy.Field()
     tags = scrapy.Field()
     media = scrapy.Field()
+    # newslist only: the feed that listed the post, its item (the fields kept),
+    # the whole GetNewsText.do answer, and, on a feed's page item, every item listed.
+    feed = scrapy.Field()
+    feed_item = scrapy.Field()
+    text_payload = scrapy.Field()
+    feed_listing = scrapy.Field()
+    time_source = scrapy.Field()  # "feed", "share" or "page": where published_at came from
 
     # Filled by pipelines.
     body_html = scrapy.Field()

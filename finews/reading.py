@@ -103,6 +103,7 @@ def reprocess(db, posts, batch: int = 100) -> dict:
                     "source_url": post["source_url"], "tags": post["tags"], "category": post["category"],
                     "media": post["media"], "body_html": article.body_html, "body_text": article.body_text,
                     "images": article.images, "raw_code": site_code(post["info_code"], post.get("kind")),
+                    "time_source": post.get("time_source", "page"),
                 }))
             except Rejected as rejected:
                 counts[f"rejected_{rejected.reason}"] += 1

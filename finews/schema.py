@@ -9,6 +9,7 @@ import logging
 
 from pymongo.errors import CollectionInvalid, OperationFailure
 
+from finews.feeds import TIME_SOURCES
 from finews.infocode import MEDIA, ROLLING
 
 logger = logging.getLogger(__name__)
@@ -38,8 +39,11 @@ POST_PROPERTIES = {
     "crawled_at": _DATE,
     "updated_at": _DATE,
     "near_duplicates": _STRINGS,
+    "time_source": {"enum": list(TIME_SOURCES)},
+    "sources": _STRINGS,
 }
-OPTIONAL = {"updated_at", "near_duplicates"}
+# Older posts may lack the last two: readers treat a missing time_source as "page".
+OPTIONAL = {"updated_at", "near_duplicates", "time_source", "sources"}
 
 POSTS_VALIDATOR = {
     "$jsonSchema": {

@@ -35,6 +35,7 @@ from finews.db import DUPLICATE_KEY, POST_VERSIONS, POSTS, RAW_ARTICLES, REJECTS
 from finews.neardup import NearDuplicateIndex
 from finews.process import alive
 from pipelines.normalize import KIND_RANK
+from pipelines.sources import with_feed_sources, with_source_fields  # feed sources (issue 10)
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class PostStore:
     def _call(self, fn, *args, **kwargs):
         return self._retrying(fn, *args, **kwargs)
 
+    @with_feed_sources  # sources seen, feed items, text answers; better-sourced values win
     def write_posts(self, docs: list[dict]) -> Counter:
         """Store posts by infoCode. New posts are inserted, unchanged ones
         only get ``crawled_at``, changed ones become a new version."""
@@ -396,6 +398,7 @@ _POST_FIELDS = (
 )
 
 
+@with_source_fields  # time source, source name, text answer; a feed's listing
 def _post_doc(adapter: ItemAdapter) -> dict:
     doc = {field: adapter.get(field) for field in _POST_FIELDS}
     if adapter.get("raw_article"):

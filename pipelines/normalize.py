@@ -15,12 +15,26 @@ from urllib.parse import urljoin
 from itemadapter import ItemAdapter
 
 from finews.dates import parse_published
+from finews.feeds import TIME_SOURCES
 from finews.infocode import MEDIA, ROLLING, code_kind, info_code_from_url, normalize_info_code
 from finews.slugs import ROLLING_NEWS_SLUG, TAG_SUFFIX, media_from_tag, media_slug
 
 # When the same article is found as rolling news and as media news, the media
 # version (its own category, media name and article text) is the one kept.
 KIND_RANK = {ROLLING: 0, MEDIA: 1}
+
+# Where a post's title and time came from, worst to best. The mirror's page
+# shows some times 8 hours late (a file date without +0800); the share JSON
+# and the list feeds give the source's own values, and the feed item is the
+# source of truth. A stored value is only ever replaced by an equal or better one.
+TIME_RANK = {name: rank for rank, name in enumerate(TIME_SOURCES)}
+_TIME_SOURCE_OF_SPIDER = {"category": "page", "newsshare": "share", "newslist": "feed"}
+
+
+def time_source_of(fields: dict) -> str:
+    """Where an item's time came from: its own say, else its spider's kind."""
+    given = fields.get("time_source")
+    return given if given in TIME_RANK else _TIME_SOURCE_OF_SPIDER.get(fields.get("spider") or "", "page")
 
 
 class Rejected(ValueError):
@@ -77,6 +91,7 @@ def normalize_post(fields: dict) -> dict:
         "source_url": urljoin(page_url, fields.get("source_url") or "") or page_url,
         "images": [urljoin(page_url, src) for src in fields.get("images") or []],
         "content_hash": content_hash(title, published_at.isoformat(), body_html),
+        "time_source": time_source_of(fields),
     }
 
 
@@ -90,8 +105,8 @@ class NormalizePipeline:
 
     def process_item(self, item, spider=None):
         adapter = ItemAdapter(item)
-        if adapter.get("reject_reason"):
-            return item
+        if adapter.get("reject_reason") or adapter.get("feed_listing") is not None:
+            return item  # a feed's listing is kept as it is, not a post
         try:
             normalized = normalize_post(adapter.asdict())
         except Rejected as rejected:

@@ -37,7 +37,13 @@ def test_a_valid_post_without_optional_fields_is_accepted(db):
 @pytest.mark.parametrize("overrides", [
     {"title": ""}, {"title": ...}, {"info_code": "NW12"}, {"_id": "202203012292975846"}, {"kind": "other"},
     {"published_at": "2022-03-01"}, {"tags": "河北日报新闻"}, {"version": 0}, {"content_hash": "x"},
+    {"time_source": "guess"}, {"sources": "media"},
 ])
 def test_malformed_posts_are_refused(db, overrides):
     with pytest.raises(WriteError):
         db.posts.insert_one(_post(**overrides))
+
+
+def test_posts_with_time_source_and_sources_are_accepted(db):
+    db.posts.insert_one(_post(time_source="feed", sources=["rolling", "media", "mirror"]))
+    assert db.posts.find_one()["time_source"] == "feed"

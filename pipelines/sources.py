@@ -1,0 +1,181 @@
+"""Where sources disagree: one post per article, every source remembered.
+
+The same article reaches finews from a list feed (as a rolling ``id`` or an
+``NW`` infoCode), from the mirror's post page and from the share page. The
+store keeps one post and, through the two hooks used by ``pipelines/mongo.py``:
+
+- records in ``sources`` every source that saw it (``mirror``, ``share``, or
+  the feed's name), also for posts that were not fetched again;
+- keeps each feed item (``feed_items``) and each ``GetNewsText.do`` answer
+  (``raw_articles.payload``, compressed), from which the export rebuilds the
+  original pipeline's files;
+- lets a better time source win (``feed`` > ``share`` > ``page``): a value
+  from a worse source never replaces a stored one from a better source, and
+  a feed item replaces the title and time of a post stored from the mirror
+  (as a new version), since only the feed knows the true time.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import zlib
+from collections import Counter, defaultdict
+from datetime import datetime, timezone
+
+from bson import Binary
+from pymongo import UpdateOne
+
+from finews.dates import parse_published
+from finews.db import POSTS, RAW_ARTICLES
+from finews.feeds import FEEDS, SOURCE_OF_SPIDER, category, item_from_kept
+from finews.slugs import TAG_SUFFIX
+from pipelines.normalize import TIME_RANK, content_hash
+
+logger = logging.getLogger(__name__)
+
+FEED_ITEMS = "feed_items"
+SOURCES_FIELD, PAYLOAD_FIELD, LISTING_FIELD = "_sources", "_text_payload", "_feed_listing"
+_TRANSIENT = (SOURCES_FIELD, PAYLOAD_FIELD)
+_PREFERRED = ("title", "published_at", "time_source")  # from a better time source
+_MEDIA_FIELDS = ("media", "category", "tags")  # also, when the kinds agree
+
+
+def source_name(spider: str | None, feed: str | None) -> str:
+    return feed or SOURCE_OF_SPIDER.get(spider or "", spider or "unknown")
+
+
+def with_source_fields(post_doc):
+    """Wrap ``_post_doc``: a post also carries its time source, the source
+    that saw it and the text answer; a feed's listing becomes a listing doc."""
+
+    @functools.wraps(post_doc)
+    def wrapper(adapter):
+        if adapter.get("feed_listing") is not None:
+            return {LISTING_FIELD: {"feed": adapter.get("feed"), "url": adapter.get("url"),
+                                    "items": adapter.get("feed_listing")}}
+        doc = post_doc(adapter)
+        doc["time_source"] = adapter.get("time_source") or "page"
+        doc[SOURCES_FIELD] = [source_name(adapter.get("spider"), adapter.get("feed"))]
+        if adapter.get("text_payload"):
+            doc[PAYLOAD_FIELD] = adapter["text_payload"]
+        return doc
+
+    return wrapper
+
+
+def with_feed_sources(write_posts):
+    """Wrap ``PostStore.write_posts``: better-sourced stored values win, then
+    the posts are written, then sources, feed items and text answers."""
+
+    @functools.wraps(write_posts)
+    def wrapper(store, docs):
+        posts, listings = [], []
+        for doc in docs:
+            (listings if LISTING_FIELD in doc else posts).append(doc)
+        extras = [{k: doc[k] for k in _TRANSIENT if k in doc} | {"code": doc["info_code"]} for doc in posts]
+        posts = [{k: v for k, v in doc.items() if k not in _TRANSIENT} for doc in posts]
+        if posts:
+            store._call(prefer_stored, store.db, posts)
+        counts = write_posts(store, posts)
+        if listings or extras:
+            counts.update(store._call(record, store, extras, [d[LISTING_FIELD] for d in listings]))
+        return +counts
+
+    return wrapper
+
+
+def prefer_stored(db, posts: list[dict]) -> None:
+    """Keep stored title and time (and media, for the same kind) where they
+    came from a better source than the incoming post's; one query."""
+    weaker = {doc["info_code"]: doc for doc in posts
+              if TIME_RANK.get(doc.get("time_source"), 0) < max(TIME_RANK.values())}
+    if not weaker:
+        return
+    fields = dict.fromkeys((*_PREFERRED, *_MEDIA_FIELDS, "kind"), 1)
+    for old in db[POSTS].find({"_id": {"$in": list(weaker)}, "time_source": {"$in": list(TIME_RANK)}}, fields):
+        for doc in [d for d in posts if d["info_code"] == old["_id"]]:
+            if TIME_RANK.get(old.get("time_source"), 0) > TIME_RANK.get(doc.get("time_source"), 0):
+                _overlay(doc, old, same_kind=old.get("kind") == doc.get("kind"))
+
+
+def _overlay(doc: dict, better: dict, same_kind: bool) -> None:
+    for key in (*_PREFERRED, *(_MEDIA_FIELDS if same_kind else ())):
+        if key in better:
+            doc[key] = better[key]
+    doc["content_hash"] = content_hash(doc["title"], doc["published_at"].isoformat(), doc.get("body_html") or "")
+
+
+def feed_values(feed: str, fields: dict) -> dict:
+    """Title, time and media a feed item gives its post."""
+    item = item_from_kept(feed, fields)
+    return {"title": item.title, "published_at": parse_published(item.time_text), "time_source": "feed",
+            "media": item.media, "category": category(item), "tags": [item.media + TAG_SUFFIX]}
+
+
+def record(store, extras: list[dict], listings: list[dict]) -> Counter:
+    """Sources, kept feed items, text answers; feed values for stored posts
+    that only the mirror or the share page had dated."""
+    db, now, counts = store.db, _now(), Counter()
+    seen: dict[str, set[str]] = defaultdict(set)
+    for extra in extras:
+        for name in extra.get(SOURCES_FIELD) or []:
+            seen[name].add(extra["code"])
+    items, listed = [], {}
+    for listing in listings:
+        feed = listing["feed"]
+        for entry in listing["items"]:
+            seen[feed].add(entry["info_code"])
+            items.append(UpdateOne(
+                {"_id": f"{feed}:{entry['code']}"},
+                {"$set": {"info_code": entry["info_code"], "feed": feed, "item": entry["fields"],
+                          "last_seen_at": now}, "$setOnInsert": {"first_seen_at": now}},
+                upsert=True))
+            listed.setdefault(entry["info_code"], (feed, entry["fields"]))
+            if FEEDS[feed].kind == "media":
+                listed[entry["info_code"]] = (feed, entry["fields"])  # media beats its rolling twin
+    for name, codes in seen.items():
+        db[POSTS].update_many({"_id": {"$in": sorted(codes)}}, {"$addToSet": {"sources": name}})
+    if items:
+        db[FEED_ITEMS].bulk_write(items, ordered=False)
+        counts["feed_items_kept"] += len(items)
+    payloads = [UpdateOne({"_id": e["code"]}, {"$set": {"payload": _pack(e[PAYLOAD_FIELD]), "payload_at": now}},
+                          upsert=True) for e in extras if e.get(PAYLOAD_FIELD)]
+    if payloads:
+        db[RAW_ARTICLES].bulk_write(payloads, ordered=False)
+    if listed:
+        counts.update(_apply_feed_values(store, listed))
+    return counts
+
+
+def _apply_feed_values(store, listed: dict[str, tuple[str, dict]]) -> Counter:
+    """A feed item dates (and titles) a stored post from a worse source."""
+    counts = Counter()
+    query = {"_id": {"$in": list(listed)}, "time_source": {"$ne": "feed"}}
+    for old in store.db[POSTS].find(query):
+        feed, fields = listed[old["_id"]]
+        if FEEDS[feed].kind != old.get("kind"):
+            continue  # a twin's feed item does not rename the other twin
+        doc = {k: v for k, v in old.items() if k not in ("_id", "version", "first_seen_at")}
+        values = feed_values(feed, fields)
+        _overlay(doc, values, same_kind=True)
+        if doc["content_hash"] == old.get("content_hash"):
+            store.db[POSTS].update_one({"_id": old["_id"]}, {"$set": {"time_source": "feed"}})
+            continue
+        outcome = store._revise(doc, _now())
+        counts[f"feed_values_{outcome}"] += 1
+    return counts
+
+
+def _now() -> datetime:
+    # Milliseconds, as MongoDB stores them (the store's own clock does the same).
+    now = datetime.now(timezone.utc)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def _pack(text: str) -> Binary:
+    return Binary(zlib.compress(text.encode("utf-8"), 6))
+
+
+def unpack(value) -> str | None:
+    return zlib.decompress(value).decode("utf-8") if value else None
