@@ -31,6 +31,7 @@ SHARE_LINK = "http://finews.zning.xyz/html_News/NewsShare.html?infoCode={}"
 MIRROR = "//finews.withounder.com"
 INDENT = "\u3000\u3000"  # two ideographic spaces, removed from article text by the original
 DEFAULT_COUNT = 100
+FEED_ITEMS = "feed_items"  # collection of kept feed items (docs/schema.md)
 # Where a stored post's time (and title) came from, worst to best.
 TIME_SOURCES = ("page", "share", "feed")
 SOURCE_OF_SPIDER = {"category": "mirror", "newsshare": "share"}  # newslist: the feed's name

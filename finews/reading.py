@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import zlib
 from collections import Counter
 from datetime import datetime
 from itertools import islice
@@ -12,6 +13,7 @@ from typing import IO, Iterator
 
 from finews.dates import SITE_TZ
 from finews.db import CRAWL_RUNS, POSTS, RAW_ARTICLES
+from finews.feeds import FEED_ITEMS, original_post
 from finews.infocode import site_code
 from finews.jekyll import post_file, post_path
 from pipelines.clean import clean_article
@@ -72,15 +74,42 @@ def open_output(path: str) -> IO[str]:
 
 
 def write_jekyll(db, posts, folder: Path, batch: int = 500) -> int:
-    """Post files under ``folder/_posts``; article sources fetched a batch at a time."""
+    """Post files under ``folder/_posts``; article sources fetched a batch at a time.
+
+    A post that came through ``newslist`` is written as the original pipeline
+    wrote it: one file per feed that listed it, from the kept feed items and
+    the kept ``GetNewsText.do`` answer, byte for byte. Others are rebuilt from
+    the post and its kept article source.
+    """
     written = 0
     for chunk in with_sources(db, posts, batch):
+        originals = original_files(db, [post["_id"] for post, _ in chunk])
         for post, raw in chunk:
-            path = folder / post_path(post)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(post_file(post, raw).encode("utf-8"))
-            written += 1
+            files = originals.get(post["_id"]) or {post_path(post): post_file(post, raw)}
+            for name, text in files.items():
+                path = folder / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(text.encode("utf-8"))
+                written += 1
     return written
+
+
+def original_files(db, codes: list[str]) -> dict[str, dict[str, str]]:
+    """``{code: {"_posts/<name>": text}}`` as the original pipeline wrote them,
+    for the posts with kept feed items and a kept text answer (two queries)."""
+    payloads = {doc["_id"]: json.loads(zlib.decompress(doc["payload"]).decode("utf-8"))
+                for doc in db[RAW_ARTICLES].find({"_id": {"$in": codes}, "payload": {"$exists": True}},
+                                                 {"payload": 1})}
+    files: dict[str, dict[str, str]] = {}
+    if not payloads:
+        return files
+    for kept in db[FEED_ITEMS].find({"info_code": {"$in": list(payloads)}}).sort("_id", 1):
+        try:
+            name, text = original_post(kept["feed"], kept["item"], payloads[kept["info_code"]])
+        except (KeyError, ValueError):
+            continue  # an answer without this feed's text: the original wrote no file either
+        files.setdefault(kept["info_code"], {})[f"_posts/{name}"] = text
+    return files
 
 
 def reprocess(db, posts, batch: int = 100) -> dict:

@@ -28,13 +28,12 @@ from pymongo import UpdateOne
 
 from finews.dates import parse_published
 from finews.db import POSTS, RAW_ARTICLES
-from finews.feeds import FEEDS, SOURCE_OF_SPIDER, category, item_from_kept
+from finews.feeds import FEED_ITEMS, FEEDS, SOURCE_OF_SPIDER, category, item_from_kept
 from finews.slugs import TAG_SUFFIX
 from pipelines.normalize import TIME_RANK, content_hash
 
 logger = logging.getLogger(__name__)
 
-FEED_ITEMS = "feed_items"
 SOURCES_FIELD, PAYLOAD_FIELD, LISTING_FIELD = "_sources", "_text_payload", "_feed_listing"
 _TRANSIENT = (SOURCES_FIELD, PAYLOAD_FIELD)
 _PREFERRED = ("title", "published_at", "time_source")  # from a better time source
@@ -137,6 +136,7 @@ def record(store, extras: list[dict], listings: list[dict]) -> Counter:
     for name, codes in seen.items():
         db[POSTS].update_many({"_id": {"$in": sorted(codes)}}, {"$addToSet": {"sources": name}})
     if items:
+        db[FEED_ITEMS].create_index("info_code", name="info_code")  # export finds a post's items by it
         db[FEED_ITEMS].bulk_write(items, ordered=False)
         counts["feed_items_kept"] += len(items)
     payloads = [UpdateOne({"_id": e["code"]}, {"$set": {"payload": _pack(e[PAYLOAD_FIELD]), "payload_at": now}},
@@ -175,7 +175,3 @@ def _now() -> datetime:
 
 def _pack(text: str) -> Binary:
     return Binary(zlib.compress(text.encode("utf-8"), 6))
-
-
-def unpack(value) -> str | None:
-    return zlib.decompress(value).decode("utf-8") if value else None
