@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import unescape
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -26,6 +27,16 @@ _TIME_LABEL = re.compile(r"^\s*[\[(]\s*GMT\+8[^\])]*[\])]\s*")
 _SECTION = re.compile(r"<section\b[^>]*>", re.I)
 _TAGS_LINE = re.compile(r"<small>\s*tags:", re.I)
 _PARAGRAPH = re.compile(r"<p[\s>]", re.I)
+# An unclosed element in an article makes kramdown keep the rest of the post
+# file as raw HTML: the article link and back links then end the section as
+# the text "&lt;URL&gt;" and "[返回…](…)｜[返回首页](…)", before the closing tags
+# kramdown adds at the end of the document.
+_UNRENDERED_TRAILER = re.compile(
+    r"(?:^|\n)[ \t]*&lt;(?P<link>[^\s<>]*?)&gt;[ \t]*\n\s*"
+    r"(?P<back>(?:\[返回[^\]\n]*\]\([^)\s]*\)[｜|]?[ \t]*)*)\s*"
+    r"(?P<close>(?:</[A-Za-z][\w:.-]*\s*>\s*)*)$")
+_MARKDOWN_LINK = re.compile(r"\]\(([^)\s]*)\)")
+_TRAILER_WINDOW = 8192
 # /categories/, /emnews/ and /category/<slug>.html (pages of a listing: ?page=N)
 _LISTING_PATH = re.compile(r"^/(?:categories/|emnews/|category/[^/]+\.html)$")
 
@@ -177,6 +188,13 @@ def parse_post_page(html: str) -> PostPage:
         anchor = paragraph.find("a")
         source_url = anchor.get("href", "").strip() if anchor is not None else ""
         rest = rest[:paragraph_at]
+    elif not back_links:
+        window = max(0, len(rest) - _TRAILER_WINDOW)
+        unrendered = _UNRENDERED_TRAILER.search(rest, window)
+        if unrendered is not None:
+            source_url = unescape(unrendered.group("link")).strip()
+            back_links = [unescape(href) for href in _MARKDOWN_LINK.findall(unrendered.group("back"))]
+            rest = rest[:unrendered.start()] + unrendered.group("close")
     article = rest.strip("\n")
     return PostPage(heading.text_content().strip(), time_text, article, source_url, tags, article, back_links)
 

@@ -30,9 +30,13 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufdd0\ufffe\uffff]")
 _AMPERSAND = "\ufdd0"
 # Tags whose content a parser (lxml or nh3) reads as raw text, turning the
 # markup inside (or, unclosed, the rest of the article) into literal ``<p>``
-# words; the tags are removed so that their content is read as markup.
-_RAW_TEXT_TAGS = re.compile(
+# words: the tags are removed so that their content is read as markup.
+_UNWRAPPED_TAGS = re.compile(
     r"</?(?:noscript|template|textarea|xmp|noembed|noframes|iframe|title|plaintext)(?=[\s/>])[^>]{0,1000}>?", re.I)
+# Elements dropped with their content; any other element not allowed is
+# unwrapped before nh3, which would drop SVG and MathML content (an unclosed
+# <svg> or <math> would take the rest of the article with it).
+_DROPPED_WITH_CONTENT = {"script", "style"}
 
 ALLOWED_TAGS = {
     "p", "br", "strong", "b", "em", "i", "u", "s", "sub", "sup", "blockquote",
@@ -72,10 +76,11 @@ def clean_article(html: str) -> CleanArticle:
     stock and board names inside quote links stay as plain words. nh3 then
     decides what may remain: no script, style, event handler or non-http URL.
     """
-    html = _RAW_TEXT_TAGS.sub("", _STOCK_IMAGE_BLOCK.sub("", _CONTROL.sub("", html or "")))
+    html = _UNWRAPPED_TAGS.sub("", _STOCK_IMAGE_BLOCK.sub("", _CONTROL.sub("", html or "")))
     root = _fragment(html)
     if root is not None:
         _strip_widgets(root)
+        _unwrap_unknown(root)
         _drop_layout_whitespace(root)
         html = _inner_html(root)
     safe = nh3.clean(
@@ -106,6 +111,12 @@ def _inner_html(root) -> str:
     return (root.text or "") + "".join(
         lxml.html.tostring(child, encoding="unicode", with_tail=True) for child in root
     )
+
+
+def _unwrap_unknown(root) -> None:
+    for node in list(root.iterdescendants()):
+        if isinstance(node.tag, str) and node.tag not in ALLOWED_TAGS and node.tag not in _DROPPED_WITH_CONTENT:
+            node.drop_tag()
 
 
 def _drop_layout_whitespace(root) -> None:
