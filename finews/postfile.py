@@ -6,6 +6,7 @@ with them, so reading one is a plain function of its text.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,8 @@ from pathlib import Path
 import yaml
 
 from finews.infocode import info_code_from_url
+
+logger = logging.getLogger(__name__)
 
 _FRONT_MATTER = re.compile(r"\A---\r?\n(.*?)\r?\n---\r?\n?", re.S)
 _LINK_LINE = re.compile(r"^<([^<>\s]*)>\s*$", re.M)
@@ -31,6 +34,7 @@ class PostFile:
     body: str = ""
     link: str = ""
     raw: str = ""
+    has_front_matter: bool = True
 
     @property
     def stem(self) -> str:
@@ -84,3 +88,45 @@ def read_post_file(path: Path) -> PostFile:
     # newline="" keeps CRLF bodies as they are in the source repository.
     with open(path, encoding="utf-8", newline="") as handle:
         return parse_post_file(handle.read(), name=path.name)
+
+
+def read_post_source(path: Path) -> PostFile | None:
+    """A post file as Jekyll publishes it, or None (with a logged warning)
+    for one Jekyll would not publish or could not read.
+
+    A file that does not start with ``---`` (no front matter, a blank line
+    before it, an empty file) is published by Jekyll with its whole text as
+    body and its stem as title, if its name carries a date. Files that are
+    not UTF-8 text, or whose front matter is not a YAML mapping, are left out.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        logger.warning("post file %s left out: cannot be read (%s)", path.name, error.strerror or error)
+        return None
+    if b"\x00" in data:
+        logger.warning("post file %s left out: binary content (NUL bytes)", path.name)
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        logger.warning("post file %s left out: not UTF-8 (byte %d)", path.name, error.start)
+        return None
+    text = text.removeprefix("\ufeff")
+    if not _FRONT_MATTER.match(text):
+        post = PostFile(name=path.name, title="", date="", category="", body=text, raw=text,
+                        has_front_matter=False)
+        if not post.file_date:
+            logger.warning("post file %s left out: no front matter and no date in its name", path.name)
+            return None
+        logger.warning("post file %s has no front matter: served as Jekyll does, titled %r", path.name, post.stem)
+        return post
+    try:
+        post = parse_post_file(text, name=path.name)
+    except ValueError as error:
+        logger.warning("post file %s left out: %s", path.name, error)
+        return None
+    if not post.file_date:
+        logger.warning("post file %s left out: no date in its name (Jekyll does not publish it)", path.name)
+        return None
+    return post

@@ -25,6 +25,9 @@ JSON = "application/json; charset=utf-8"
 class ReplicaHandler(BaseHTTPRequestHandler):
     server: "ReplicaServer"
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle's algorithm the body
+    # waits for the client's delayed ACK (about 40 ms per keep-alive request).
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         self.fault = self.server.fault_for(self.path)
@@ -53,11 +56,13 @@ class ReplicaHandler(BaseHTTPRequestHandler):
         path = unquote(parts.path)
         site = self.server.site
         page = _int(query.get("page", ["1"])[0])
-        if path == "/":
+        if path in ("/", "/index.html"):
             return self._send(site.home())
+        if path in ("/categories/", "/categories/index.html"):
+            return self._send(site.categories_page())
         if path == "/feed.xml":
             return self._send(site.feed(self.server.url), "application/atom+xml; charset=utf-8")
-        if path == f"/{ROLLING_NEWS_SLUG}/":
+        if path in (f"/{ROLLING_NEWS_SLUG}/", f"/{ROLLING_NEWS_SLUG}/index.html"):
             return self._send(site.listing(ROLLING_NEWS_SLUG, page))
         if path.startswith("/category/") and path.endswith(".html"):
             return self._send(site.listing(path[len("/category/"):-len(".html")], page))

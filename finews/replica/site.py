@@ -10,29 +10,61 @@ from __future__ import annotations
 
 import html
 import json
+import logging
+import re
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from pathlib import Path
 from urllib.parse import quote, unquote
 
-from markdown_it import MarkdownIt
-
 from finews.dates import SITE_TZ, parse_published
 from finews.infocode import is_rolling_news_code, normalize_info_code
-from finews.postfile import PostFile, parse_post_file, read_post_file
+from finews.postfile import PostFile, parse_post_file, read_post_source
+from finews.replica import kramdown
 from finews.replica.synth import PostSynthesizer
-from finews.slugs import listing_path, media_from_tag
+from finews.slugs import ROLLING_NEWS_SLUG, ROLLING_NEWS_TAG, TAG_SUFFIX, listing_path, media_from_tag
+
+logger = logging.getLogger(__name__)
 
 BUNDLED_CORPUS = Path(__file__).resolve().parent.parent / "corpus" / "finews"
 MIRROR_TITLE = "金融消息"
+SITE_URL = "https://finews.withounder.com"  # the real site's absolute links point here, never at the replica
 LISTING_PAGE_SIZE = 500
 FEED_SIZE = 20
-HOME_PER_TAG = 5
+HOME_SIZE = 100          # index.md: site.posts limit:100
+CATEGORIES_PER_TAG = 20  # categories.md: tag[1] limit:20
+EMNEWS_SIZE = 100        # emnews.md: tag[1] limit:100
+NO_LISTING = {"sitenews"}  # categories the real site has no category page for
+_PSYCH_TIME = re.compile(
+    r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[Tt]|\s+)(\d{1,2}):(\d{2}):(\d{2})(?:\.\d*)?\s*(Z|[-+]\d{1,2}(?::?\d{2})?)?\s*$")
 
-# CommonMark with raw HTML passed through, as kramdown does for Jekyll.
-_markdown = MarkdownIt("commonmark", {"html": True})
+
+def jekyll_time(date_text: str) -> datetime | None:
+    """The moment Jekyll gives a post's ``date:``, as Ruby's YAML reads it.
+
+    With an offset the time keeps it (shown as written); without one YAML
+    reads it as UTC and the site shows it in Asia/Shanghai, 8 hours later
+    than written: the quirk every real page carries.
+    """
+    match = _PSYCH_TIME.match((date_text or "").strip())
+    if not match:
+        return None
+    *parts, offset = match.groups()
+    try:
+        moment = datetime(*(int(p) for p in parts), tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    if not offset:
+        return moment.astimezone(SITE_TZ)
+    if offset == "Z":
+        return moment
+    sign = -1 if offset[0] == "-" else 1
+    digits = offset[1:].replace(":", "")
+    hours, minutes = (int(digits[:-2]), int(digits[-2:])) if len(digits) > 2 else (int(digits), 0)
+    zone = timezone(sign * timedelta(hours=hours, minutes=minutes))
+    return moment.replace(tzinfo=zone)
 
 
 @dataclass
@@ -43,49 +75,74 @@ class Entry:
 
     @cached_property
     def published(self) -> datetime | None:
+        """The moment the page shows (Jekyll's reading of ``date:``); a file
+        without one is dated by its name, at local midnight."""
+        moment = jekyll_time(self.post.date) if self.post.has_front_matter else None
+        if moment is None and self.post.file_date:
+            year, month, day = (int(p) for p in self.post.file_date)
+            return datetime(year, month, day, tzinfo=SITE_TZ)
+        return moment
+
+    @cached_property
+    def written(self) -> datetime | None:
+        """The time written in the file, read as Shanghai time: what the
+        news-share host (the original source) shows."""
         return parse_published(self.post.date)
 
     @cached_property
     def local_date(self) -> tuple[str, str, str] | None:
         if self.published:
-            local = self.published.astimezone(SITE_TZ)
-            return f"{local:%Y}", f"{local:%m}", f"{local:%d}"
+            return f"{self.published:%Y}", f"{self.published:%m}", f"{self.published:%d}"
         return self.post.file_date
 
     @cached_property
     def path(self) -> str:
-        """Jekyll's default permalink: /<category>/<YYYY>/<MM>/<DD>/<stem>.html."""
-        category = quote(self.post.category or "posts")
+        """Jekyll's default permalink /:categories/:year/:month/:day/:title.html
+        (categories lower-cased, as Jekyll's URL drop does)."""
+        category = quote(self.post.category.lower()) if self.post.category else ""
+        prefix = f"/{category}" if category else ""
         stem = quote(self.post.stem)
         if self.local_date:
             year, month, day = self.local_date
-            return f"/{category}/{year}/{month}/{day}/{stem}.html"
-        return f"/{category}/{stem}.html"
+            return f"{prefix}/{year}/{month}/{day}/{stem}.html"
+        return f"{prefix}/{stem}.html"
 
     @property
     def tag(self) -> str:
         return self.post.tags[0] if self.post.tags else ""
 
+    @property
+    def title(self) -> str:
+        """Jekyll's title: the front matter's, or the file's stem without it."""
+        return self.post.title if self.post.has_front_matter else self.post.stem
+
     @cached_property
     def body_html(self) -> str:
-        """The whole post body rendered, link and back links included."""
-        return _markdown.render(self.post.body)
+        """The whole post body as kramdown renders it, link and back links included."""
+        return kramdown.render(self.post.body)
 
     @cached_property
     def article_html(self) -> str:
         """The body without the trailing article link and back links: what
-        the news-share host returns as the article text."""
+        the news-share host returns as the article text (rendered as the
+        post page renders it, so both spiders read the same article)."""
         body = self.post.body
         if self.post.link or "<>" in body:
             cut = body.rfind(f"<{self.post.link}>")
             body = body[:cut] if cut >= 0 else body
-        return _markdown.render(body).strip()
+        return kramdown.render(body).strip()
 
     @property
     def time_text(self) -> str:
-        if not self.published:
+        """The written time (the share host's ``showtime``)."""
+        if not self.written:
             return ""
-        return f"{self.published.astimezone(SITE_TZ):%Y-%m-%d %H:%M:%S}"
+        return f"{self.written.astimezone(SITE_TZ):%Y-%m-%d %H:%M:%S}"
+
+    @property
+    def shown_time(self) -> str:
+        """The time line of the post page (Liquid's ``date`` of Jekyll's time)."""
+        return f"{self.published:%Y-%m-%d %H:%M:%S}" if self.published else ""
 
 
 class ReplicaSite:
@@ -122,8 +179,8 @@ class ReplicaSite:
         for page in sorted((folder / "category").glob("*.html")) if (folder / "category").is_dir() else []:
             meta = parse_post_file(page.read_text(encoding="utf-8"), page.name)
             titles[page.stem] = meta.title
-        posts = [read_post_file(path) for path in sorted(posts_dir.glob("*.md"))]
-        return cls(posts, titles, **kwargs)
+        posts = [read_post_source(path) for path in sorted(posts_dir.glob("*.md"))]
+        return cls([post for post in posts if post is not None], titles, **kwargs)
 
     def synthesize(self, count: int, corpus: list[PostFile] | None = None) -> list[Entry]:
         """Add ``count`` synthesized posts, continuing the sequence (scale mode)."""
@@ -148,9 +205,9 @@ class ReplicaSite:
                 self.by_category.setdefault(entry.post.category, []).append(entry)
                 if entry.post.raw_code:
                     self.by_code[entry.post.raw_code] = entry
-            self.entries.sort(key=_newest_first)
+            self.entries.sort(key=_jekyll_order, reverse=True)
             for slug in {e.post.category for e in new}:
-                self.by_category[slug].sort(key=_newest_first)
+                self.by_category[slug].sort(key=_jekyll_order, reverse=True)
         return new
 
     def share_entry(self, code: str) -> Entry | None:
@@ -169,47 +226,87 @@ class ReplicaSite:
     def share_codes(self) -> list[str]:
         return sorted(self.by_code)
 
-    # -- pages of the mirror -------------------------------------------------
+    # -- pages of the mirror (the real site's layouts and pages) -------------
 
     def home(self) -> str:
-        sections, seen = [], {}
-        for entry in self.entries:
-            seen.setdefault(entry.tag, []).append(entry)
-        for tag, entries in seen.items():
-            items = "".join(_li(e) for e in entries[:HOME_PER_TAG])
-            sections.append(f'<h2 id="{_e(tag)}">{_e(tag)}</h2>\n<ul>\n{items}</ul>\n')
-        return _page(MIRROR_TITLE, "".join(sections))
+        """index.md: a link to /categories/ and the 100 newest posts."""
+        items = "".join(f"    \n    {_li(e)}" for e in self.entries[:HOME_SIZE])
+        content = ('<h2 id="分类"><a href="../categories/" title="转到分类页面">分类</a></h2>\n\n'
+                   '<h2 id="最近100条新消息">最近100条新消息</h2>\n<ul>\n' + items + "    \n</ul>\n")
+        return _page("首页", "/", content)
+
+    def tags(self) -> dict[str, list[Entry]]:
+        """Jekyll's ``site.tags``: tags in order of first use, oldest post
+        first; each tag's posts newest first."""
+        tags: dict[str, list[Entry]] = {}
+        for entry in reversed(self.entries):
+            for tag in entry.post.tags if entry.post.has_front_matter else []:
+                tags.setdefault(tag, []).append(entry)
+        return {tag: entries[::-1] for tag, entries in tags.items()}
+
+    def categories_page(self) -> str:
+        """categories.md: one section per tag with its 20 newest posts."""
+        sections = []
+        for tag, entries in self.tags().items():
+            items = "".join(f"    \n      {_li(e)}" for e in entries[:CATEGORIES_PER_TAG])
+            sections.append(f'<h2 id="{tag}">{tag}</h2>\n<ul>\n{items}    \n  </ul>\n<hr />\n')
+        return _page("分类", "/categories/", "\n" + "\n".join(sections) + "\n")
+
+    def rolling_news(self) -> str:
+        """emnews.md: the 100 newest rolling news."""
+        entries = self.tags().get(ROLLING_NEWS_TAG)
+        listing = ""
+        if entries:
+            items = "".join(f"  \n    {_li(e)}" for e in entries[:EMNEWS_SIZE])
+            listing = f'<h2 id="{ROLLING_NEWS_TAG}">{ROLLING_NEWS_TAG}</h2>\n<ul>\n{items}  \n</ul>\n'
+        content = ("\n" + listing + '\n<p><a href="../achieves/emnews/">'
+                   "此页仅展示最近100条滚动新闻，如需访问全量新闻请点击此处</a></p>\n")
+        return _page("东财滚动新闻", f"/{ROLLING_NEWS_SLUG}/", content)
+
+    def has_listing(self, slug: str) -> bool:
+        """A category page exists for each category page file, and (as the
+        site's scripts made one for each new medium) for each media category."""
+        if slug in self.category_titles:
+            return True
+        if slug in NO_LISTING or slug == ROLLING_NEWS_SLUG:
+            return False
+        return any(e.tag.endswith(TAG_SUFFIX) for e in self.by_category.get(slug, [])[:1])
 
     def listing(self, slug: str, page: int = 1) -> str | None:
-        entries = self.by_category.get(slug)
-        if entries is None and slug not in self.category_titles:
+        """_layouts/category.html: every post of the category, newest first.
+
+        Past ``page_size`` posts (scale mode only) the list is cut into pages
+        linked by ``a.next``: the one element the real layout does not have.
+        """
+        if slug == ROLLING_NEWS_SLUG and page == 1:
+            return self.rolling_news()
+        if not self.has_listing(slug):
             return None
-        entries = entries or []
-        tag = entries[0].tag if entries else self._tag_for(slug)
+        entries = self.by_category.get(slug) or []
         start = (page - 1) * self.page_size
         chunk = entries[start:start + self.page_size]
         if page > 1 and not chunk:
             return None
-        items = "".join(_li(e) for e in chunk)
+        heading = f'<h2 id="{entries[0].tag}">{entries[0].tag}</h2>\n' if entries else ""
+        items = "".join(f"  \n    {_li(e)}" for e in chunk)
         more = ""
         if start + self.page_size < len(entries):
             more = f'<a class="next" href="{listing_path(slug)}?page={page + 1}">下一页</a>\n'
-        body = f'<h2 id="{_e(tag)}">{_e(tag)}</h2>\n<ul>\n{items}</ul>\n{more}'
-        return _page(tag, body)
-
-    def _tag_for(self, slug: str) -> str:
-        title = self.category_titles.get(slug, slug)
-        return title if title.endswith("新闻") else f"{title}新闻"
+        content = f"\n{heading}\n<ul>\n{items}  \n</ul>\n{more}" if heading else f"\n<ul>\n{items}  \n</ul>\n{more}"
+        title = self.category_titles.get(slug) or (entries[0].tag if entries else slug)
+        return _page(title, listing_path(slug), content)
 
     def post_page(self, entry: Entry) -> str:
-        tags = "".join(f"<em>{_e(t)}</em>" for t in entry.post.tags)
-        body = (
-            f"<small>(GMT+8, Asia/Shanghai, CST) {entry.time_text}</small>\n"
-            f"<h1>{_e(entry.post.title)}</h1>\n"
-            f"{entry.body_html}\n"
-            f"<small>tags: {tags}</small>\n"
+        """_layouts/post.html around the kramdown-rendered body."""
+        tags = ""
+        if entry.post.tags and entry.post.has_front_matter:
+            tags = "\n  <small>tags: <em>" + "</em> - <em>".join(entry.post.tags) + "</em></small>\n"
+        content = (
+            f"<small>[GMT+8, Asia/Shanghai, CST] {entry.shown_time} &nbsp; </small>\n"
+            f"<h1>{entry.title}</h1>\n\n"
+            f"{entry.body_html}\n\n{tags}\n"
         )
-        return _page(entry.post.title, body)
+        return _page(entry.title, entry.path, content, published=entry.published)
 
     def feed(self, base_url: str) -> str:
         updated = self.entries[0].published if self.entries and self.entries[0].published else None
@@ -267,9 +364,10 @@ class ReplicaSite:
         return json.dumps(data, ensure_ascii=False)
 
 
-def _newest_first(entry: Entry):
+def _jekyll_order(entry: Entry):
+    """Jekyll sorts posts by date, then by path (lists show them reversed)."""
     stamp = entry.published.timestamp() if entry.published else float("-inf")
-    return (-stamp, entry.post.name)
+    return (stamp, entry.post.name)
 
 
 def _e(text: str) -> str:
@@ -277,7 +375,8 @@ def _e(text: str) -> str:
 
 
 def _li(entry: Entry) -> str:
-    return f'<li><a href="{entry.path}">{_e(entry.post.title)}</a></li>\n'
+    """A list item as Liquid writes it: the title unescaped, like the real site."""
+    return f'<li><a href="{entry.path}">{entry.title}</a></li>\n'
 
 
 def _rfc3339(moment: datetime | None) -> str:
@@ -285,18 +384,49 @@ def _rfc3339(moment: datetime | None) -> str:
     return moment.astimezone(SITE_TZ).isoformat()
 
 
-def _page(title: str, content: str) -> str:
+def _page(title: str, path: str, content: str, published: datetime | None = None) -> str:
+    """_layouts/default.html (with jekyll-seo-tag's head): absolute links
+    point at the real site, as Jekyll's ``absolute_url`` makes them."""
+    url = SITE_URL + path
+    article = (f'<meta property="og:type" content="article" />\n'
+               f'<meta property="article:published_time" content="{published.isoformat()}" />\n'
+               if published else '<meta property="og:type" content="website" />\n')
     return (
-        "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">"
-        f"<title>{_e(title)} | {MIRROR_TITLE}</title>"
-        f'<meta property="og:title" content="{_e(title)}">'
-        "<script>function AutoRefresh(t){setTimeout(function(){location.reload(true);},t);}</script>"
-        "</head>\n<body onload=\"JavaScript:AutoRefresh(60000);\">"
-        f'<div class="wrapper"><header><h1><a href="/">{MIRROR_TITLE}</a></h1></header>\n'
-        f"<section>\n{content}</section>\n"
-        "<footer><p><small>Hosted on GitHub Pages &mdash; Theme by orderedlist</small></p></footer>"
-        "</div></body></html>\n"
+        '<!DOCTYPE html>\n<html lang="zh-CN">\n  <head>\n    <meta charset="utf-8">\n'
+        '    <meta http-equiv="X-UA-Compatible" content="IE=edge">\n'
+        '    <meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        '    <meta content="ZNing" name="author" />\n    <meta property="og:type" content="website" />\n'
+        f'    <meta property="og:title" content="{title}">\n'
+        f'    <meta property="og:description" content="{title}">\n'
+        f'    <meta property="og:image" content="{SITE_URL}/assets/img/xiaoxi.png">\n'
+        f'    <meta property="og:url" content="{url}">\n'
+        '    <meta name="theme-color" content="#1976D2">\n'
+        '    <link rel="shortcut icon" href="https://withounder.com/images/favicon.ico">\n'
+        f'    <link rel="alternate" type="application/atom+xml" title="{MIRROR_TITLE}" href="{SITE_URL}/feed.xml">\n\n'
+        "<!-- Begin Jekyll SEO tag v2.8.0 -->\n"
+        f"<title>{_e(title)} | {MIRROR_TITLE}</title>\n"
+        '<meta name="generator" content="Jekyll v4.3.1" />\n'
+        f'<meta property="og:title" content="{_e(title)}" />\n'
+        '<meta name="author" content="ZNing" />\n<meta property="og:locale" content="zh_CN" />\n'
+        f'<link rel="canonical" href="{url}" />\n<meta property="og:url" content="{url}" />\n'
+        f'<meta property="og:site_name" content="{MIRROR_TITLE}" />\n{article}'
+        '<meta name="twitter:card" content="summary" />\n'
+        f'<meta property="twitter:title" content="{_e(title)}" />\n'
+        "<!-- End Jekyll SEO tag -->\n\n"
+        '    <link rel="stylesheet" href="/assets/css/style.css?v=">\n'
+        '    <script type="text/JavaScript">\n      function AutoRefresh( t ) {\n'
+        '       setTimeout("location.reload(true);", t);\n      }\n    </script>\n  </head>\n'
+        '  <body onload="JavaScript:AutoRefresh(60000);">\n    <div class="wrapper">\n      <header>\n'
+        f'        <h1><a href="{SITE_URL}/">{MIRROR_TITLE}</a></h1>\n\n        \n\n        <p></p>\n\n'
+        "      </header>\n      <section>\n\n      "
+        f"{content}"
+        "\n\n      </section>\n      <footer>\n"
+        "        <p><small>【免责声明】<br />投资有风险，入市需谨慎。本页面所载内容通过各方消息源渠道聚合，"
+        "不构成任何投资建议，且不构成网站管理员任何投资观点。</small></p>\n"
+        '        <p>&copy; 2020 - <script type="text/javascript">document.write((new Date()).getFullYear());'
+        "</script> 金融消息聚合简站. </p>\n      </footer>\n    </div>\n"
+        '    <script src="/assets/js/scale.fix.js"></script>\n  </body>\n</html>\n'
     )
 
 
-__all__ = ["BUNDLED_CORPUS", "Entry", "ReplicaSite"]
+__all__ = ["BUNDLED_CORPUS", "Entry", "ReplicaSite", "jekyll_time"]

@@ -1,0 +1,296 @@
+"""Post bodies rendered the way the real site's kramdown (GFM input) did.
+
+No Python port of kramdown exists, and CommonMark renderers differ from it
+exactly where the spiders look: kramdown re-serializes raw HTML (each
+top-level element on its own line, attributes re-quoted with bare ``&``
+escaped, void elements as ``<br />``), wraps ``> digest`` in an indented
+``<blockquote>``, and turns the empty link ``<>`` into the text ``&lt;&gt;``.
+This renderer covers what Jekyll posts use (raw HTML blocks, paragraphs with
+autolinks, links, emphasis and inline HTML, blockquotes) and is checked
+against real Jekyll output for every corpus post (tests/test_replica_render.py).
+
+An unclosed block element swallows the rest of the body as raw HTML, as it
+does in kramdown (which auto-closes it at the end of the document).
+"""
+
+from __future__ import annotations
+
+import re
+
+_NAME = r"[A-Za-z_:][\w:.-]*"
+_TAG = re.compile(
+    rf"<({_NAME})\s*((?:\s+{_NAME}(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s\"'>]+))?)*)\s*(/)?>", re.S)
+_CLOSE = re.compile(rf"</({_NAME})\s*>", re.S)
+_RAW_START = re.compile(rf"(?=<(?:{_NAME}|/|!--|\?))")
+_COMMENT = re.compile(r"<!--(.*?)-->", re.S)
+_INSTRUCTION = re.compile(r"<\?(.*?)\?>", re.S)
+_ATTRIBUTE = re.compile(rf"\s*({_NAME})(?:\s*=\s*(?:\"(.*?)\"|'(.*?)'|([^\s\"'>]+)))?", re.S)
+_ENTITY = r"&(?:#x[0-9a-fA-F]+|#\d+|[A-Za-z_:][\w:.-]*);"
+_TEXT_ESCAPE = re.compile(rf"{_ENTITY}|[<>&]")
+_ATTR_ESCAPE = re.compile(rf"{_ENTITY}|[<>&\"]")
+_ESCAPES = {"<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;"}
+
+SPAN_ELEMENTS = frozenset(
+    "a abbr acronym b big bdo br button cite code del dfn em i img input ins kbd label mark option q rb rbc "
+    "rp rt rtc ruby samp select small span strike strong sub sup textarea tt u var".split())
+VOID_ELEMENTS = frozenset("area base br col command embed hr img input keygen link meta param source track wbr".split())
+RAW_TEXT_ELEMENTS = frozenset({"script", "style"})
+
+_BLANK = re.compile(r"[ \t]*$")
+_QUOTE_LINE = re.compile(r" {0,3}>")
+_HTML_START = re.compile(rf" {{0,3}}<({_NAME}|!--)")
+_HTML_CLOSE_START = re.compile(rf" {{0,3}}</({_NAME})\s*>")
+_HEADER = re.compile(r" {0,3}(#{1,6})(?:[ \t]+(.*?))?[ \t#]*$")
+_RULE = re.compile(r" {0,3}([-*_])[ \t]*(?:\1[ \t]*){2,}$")
+_AUTOLINK = re.compile(r"<((?:mailto|https?|ftps?):[^<>\s]+?|[-.\w]+@[-\w]+(?:\.[-\w]+)*\.[a-z]+)>")
+_LINK = re.compile(r"\[([^\[\]]*)\]\(\s*<?([^\s()<>]*)>?(?:\s+\"([^\"]*)\")?\s*\)")
+_STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1", re.S)
+_EMPHASIS = re.compile(r"(?<![\w*])(\*|_)(?=\S)(.+?)(?<=\S)\1(?![\w*])", re.S)
+_CODE = re.compile(r"(`+)(.+?)\1", re.S)
+_BACKSLASH = re.compile(r"\\([\\.*_+\-`()\[\]{}#!:|\"'$=<>])")
+_TYPOGRAPHY = [("---", "&mdash;"), ("--", "&ndash;"), ("...", "&hellip;"), ("<<", "&laquo;"), (">>", "&raquo;")]
+
+
+def escape_text(text: str) -> str:
+    """kramdown's ``escape_html(…, :text)``: bare ``<``, ``>``, ``&`` escaped, entities kept."""
+    return _TEXT_ESCAPE.sub(lambda m: _ESCAPES.get(m.group(0), m.group(0)), text)
+
+
+def escape_attribute(text: str) -> str:
+    return _ATTR_ESCAPE.sub(lambda m: _ESCAPES.get(m.group(0), m.group(0)), text)
+
+
+def _attributes(source: str) -> str:
+    attrs: dict[str, str] = {}
+    for match in _ATTRIBUTE.finditer(source):
+        name, double, single, bare = match.groups()
+        value = next((v for v in (double, single, bare) if v is not None), "")
+        attrs[name.lower()] = re.sub(r"\n+", " ", value)
+    return "".join(f' {name}="{escape_attribute(value)}"' for name, value in attrs.items())
+
+
+class _RawHtml:
+    """kramdown's raw HTML parser: element structure kept, text escaped."""
+
+    def __init__(self, text: str, pos: int):
+        self.text = text
+        self.pos = pos
+
+    def element(self, match: re.Match) -> str:
+        """Serialize the element whose start tag ``match`` is; ``pos`` moves past it."""
+        name = match.group(1)
+        lower = name.lower()
+        self.pos = match.end()
+        start = f"<{lower}{_attributes(match.group(2))}"
+        if match.group(3) or lower in VOID_ELEMENTS:
+            return start + " />"
+        if lower in RAW_TEXT_ELEMENTS:
+            close = re.compile(rf"</{lower}\s*>", re.I).search(self.text, self.pos)
+            end = close.start() if close else len(self.text)
+            body, self.pos = self.text[self.pos:end], (close.end() if close else len(self.text))
+            return f"{start}>{body}</{lower}>"
+        inner = self.children(lower)
+        return f"{start}>{inner}</{lower}>" if inner else f"{start}></{lower}>"
+
+    def children(self, name: str) -> str:
+        out = []
+        while self.pos < len(self.text):
+            found = _RAW_START.search(self.text, self.pos)
+            if not found:
+                out.append(escape_text(self.text[self.pos:]))
+                self.pos = len(self.text)
+                break
+            out.append(escape_text(self.text[self.pos:found.start()]))
+            self.pos = found.start()
+            for pattern in (_COMMENT, _INSTRUCTION):
+                match = pattern.match(self.text, self.pos)
+                if match:
+                    out.append(match.group(0))
+                    self.pos = match.end()
+                    break
+            else:
+                tag = _TAG.match(self.text, self.pos)
+                close = _CLOSE.match(self.text, self.pos)
+                if tag:
+                    out.append(self.element(tag))
+                elif close and close.group(1).lower() == name:
+                    self.pos = close.end()
+                    return "".join(out)
+                elif close:
+                    out.append(escape_text(close.group(0)))
+                    self.pos = close.end()
+                else:
+                    out.append(escape_text(self.text[self.pos]))
+                    self.pos += 1
+        return "".join(out)
+
+
+def _typography(text: str) -> str:
+    """kramdown's typographic symbols and smart quotes in markdown text."""
+    for plain, entity in _TYPOGRAPHY:
+        text = text.replace(plain, entity)
+    text = re.sub(r'(?<![\w\])])"(?=\S)', "&ldquo;", text)
+    text = text.replace('"', "&rdquo;")
+    text = re.sub(r"(?<=\w)'", "&rsquo;", text)
+    text = re.sub(r"'(?=\S)", "&lsquo;", text)
+    return text.replace("'", "&rsquo;")
+
+
+def render_span(text: str) -> str:
+    """Inline markdown: code, autolinks, links, inline HTML, emphasis, text."""
+    out, pos = [], 0
+    pieces = re.compile(r"`+|<|\[|\\")
+    plain_start = 0
+
+    def flush(end: int) -> None:
+        if end > plain_start:
+            out.append(_plain(text[plain_start:end]))
+
+    while True:
+        found = pieces.search(text, pos)
+        if not found:
+            break
+        start = found.start()
+        match = None
+        html = None
+        if text[start] == "`":
+            match = _CODE.match(text, start)
+            html = match and f"<code>{escape_text(match.group(2).strip())}</code>".replace("&amp;", "&amp;")
+        elif text[start] == "\\":
+            match = _BACKSLASH.match(text, start)
+            html = match and escape_text(match.group(1))
+        elif text[start] == "[":
+            match = _LINK.match(text, start)
+            if match:
+                title = f' title="{escape_attribute(match.group(3))}"' if match.group(3) else ""
+                html = f'<a href="{escape_attribute(match.group(2))}"{title}>{render_span(match.group(1))}</a>'
+        else:
+            match = _AUTOLINK.match(text, start)
+            if match:
+                target = match.group(1)
+                href = target if ":" in target.split("@")[0] else f"mailto:{target}"
+                html = f'<a href="{escape_attribute(href)}">{escape_text(target)}</a>'
+            else:
+                tag = _TAG.match(text, start) or _CLOSE.match(text, start) or _COMMENT.match(text, start)
+                if tag:
+                    match = tag
+                    html = _inline_tag(tag)
+        if match and html is not None:
+            flush(start)
+            out.append(html)
+            pos = plain_start = match.end()
+        else:
+            pos = start + 1
+    flush(len(text))
+    return "".join(out)
+
+
+def _inline_tag(match: re.Match) -> str:
+    source = match.group(0)
+    if source.startswith("<!--"):
+        return source
+    if source.startswith("</"):
+        return f"</{match.group(1).lower()}>"
+    name = match.group(1).lower()
+    end = " />" if match.group(3) or name in VOID_ELEMENTS else ">"
+    return f"<{name}{_attributes(match.group(2))}{end}"
+
+
+def _plain(text: str) -> str:
+    text = _STRONG.sub(lambda m: f"\0strong\0{m.group(2)}\0/strong\0", text)
+    text = _EMPHASIS.sub(lambda m: f"\0em\0{m.group(2)}\0/em\0", text)
+    text = _typography(escape_text(text))
+    return re.sub(r"\0(/?\w+)\0", r"<\1>", text)
+
+
+def _paragraph(lines: list[str], indent: int) -> str:
+    text = "\n".join(line.strip() if i == 0 else line.rstrip() for i, line in enumerate(lines)).strip()
+    return " " * indent + f"<p>{render_span(text)}</p>\n"
+
+
+def render(source: str, indent: int = 0) -> str:
+    """A post body (the text after the front matter) as kramdown renders it."""
+    text = source.replace("\r\n", "\n").replace("\r", "\n")
+    text = re.sub(r"\A(?:[ \t]*\n)+", "", text)  # Jekyll's front-matter match eats the blank lines after it
+    out: list[str] = []
+    pos, end = 0, len(text)
+    while pos < end:
+        line_end = text.find("\n", pos)
+        line_end = end if line_end < 0 else line_end
+        line = text[pos:line_end]
+        if _BLANK.match(line):
+            if not out or out[-1] != "\n":
+                out.append("\n")
+            pos = line_end + 1
+            continue
+        start = _HTML_START.match(line)
+        if start and (start.group(1) == "!--" or start.group(1).lower() not in SPAN_ELEMENTS):
+            at = pos + len(line) - len(line.lstrip(" "))
+            comment = _COMMENT.match(text, at)
+            tag = _TAG.match(text, at)
+            if comment:
+                out.append(" " * indent + comment.group(0) + "\n")
+                pos = comment.end()
+            elif tag:
+                raw = _RawHtml(text, at)
+                out.append(" " * indent + raw.element(tag) + "\n")
+                pos = raw.pos
+            else:
+                pos = _add_paragraph(text, pos, out, indent)
+                continue
+            trailing = re.compile(r"[ \t]*\n?").match(text, pos)
+            pos = trailing.end()
+            continue
+        if _QUOTE_LINE.match(line):
+            quoted = []
+            while pos < end:
+                line_end = text.find("\n", pos)
+                line_end = end if line_end < 0 else line_end
+                line = text[pos:line_end]
+                if _BLANK.match(line):
+                    break
+                quote = _QUOTE_LINE.match(line)
+                quoted.append(re.sub(r"^ ?", "", line[quote.end():]) if quote else line)
+                pos = line_end + 1
+            inner = render("\n".join(quoted), indent + 2)
+            out.append(" " * indent + "<blockquote>\n" + inner + " " * indent + "</blockquote>\n")
+            continue
+        header = _HEADER.match(line)
+        if header:
+            level = len(header.group(1))
+            out.append(" " * indent + f"<h{level}>{render_span(header.group(2) or '')}</h{level}>\n")
+            pos = line_end + 1
+            continue
+        if _RULE.match(line):
+            out.append(" " * indent + "<hr />\n")
+            pos = line_end + 1
+            continue
+        pos = _add_paragraph(text, pos, out, indent)
+    while out and out[-1] == "\n":
+        out.pop()
+    return "".join(out)
+
+
+def _add_paragraph(text: str, pos: int, out: list[str], indent: int) -> int:
+    """Lines up to a blank line or the start of another block (GFM's paragraph end)."""
+    lines: list[str] = []
+    end = len(text)
+    while pos < end:
+        line_end = text.find("\n", pos)
+        line_end = end if line_end < 0 else line_end
+        line = text[pos:line_end]
+        if _BLANK.match(line):
+            break
+        if lines:
+            start = _HTML_START.match(line)
+            if (_QUOTE_LINE.match(line) or _HEADER.match(line)
+                    or (start and (start.group(1) == "!--" or start.group(1).lower() not in SPAN_ELEMENTS))
+                    or _HTML_CLOSE_START.match(line)):
+                break
+        lines.append(line)
+        pos = line_end + 1
+    out.append(_paragraph(lines, indent))
+    return min(pos, end)
+
+
+__all__ = ["escape_attribute", "escape_text", "render", "render_span"]
