@@ -33,6 +33,17 @@ HOSTILE = {
     "comment_section": "</section></div><footer>",
 }
 CODES = {case: f"NW2022030229{i:08d}" for i, case in enumerate(HOSTILE)}
+_HEAD = "title: \"坏文件\"\ndate: 2022-03-03 10:00:00 +0800\ncategories: hebeiribao\ntags: 河北日报新闻\n"
+_TAIL = "\n<p>正文</p>\n\n<http://finews.zning.xyz/html_News/NewsShare.html?infoCode=NW{code}>\n"
+MALFORMED = {  # post files the real site's Jekyll publishes without front matter, or not at all
+    "no_front_matter": "<p>没有 front matter</p>" + _TAIL,
+    "blank_line_first": "\n---\n" + _HEAD + "---" + _TAIL,
+    "empty": "",
+    "bad_yaml": "---\ntitle: \"x\n  : [\n---" + _TAIL,
+    "binary": "\x00\x01\x02 binary",
+    "not_utf8": None,  # written as bytes below
+}
+MALFORMED_NAMES = {case: f"2022-03-03-NW2022030322{i:08d}.md" for i, case in enumerate(MALFORMED)}
 
 
 def hostile_post(case: str) -> str:
@@ -52,6 +63,10 @@ def hostile_site(tmp_path_factory):
     shutil.copytree(CORPUS, folder, dirs_exist_ok=True)
     for case, code in CODES.items():
         (folder / "posts" / f"2022-03-02-{code}.md").write_text(hostile_post(case), encoding="utf-8")
+    for case, name in MALFORMED_NAMES.items():
+        text = MALFORMED[case]
+        data = ("---\n" + _HEAD + "---" + _TAIL).encode() + b"<p>\xff\xfe</p>" if text is None else text.encode()
+        (folder / "posts" / name).write_bytes(data.replace(b"{code}", name[13:-3].encode()))
     site = ReplicaSite.from_folder(folder)
     with ReplicaServer(site) as server:
         yield server
@@ -118,3 +133,17 @@ def test_hostile_bodies_change_nothing_fetched_and_lose_nothing(hostile_crawl, h
             and hostile_site.url + e.path not in rejected]
     assert lost == []
     assert stored >= set(CODES.values())
+
+
+@pytest.mark.slow
+def test_malformed_post_files_are_rejected_with_their_reason(hostile_crawl, hostile_site):
+    """What the replica serves of a malformed file (as Jekyll would) is a
+    reject with its reason; what it leaves out is never asked for."""
+    _, db = hostile_crawl
+    served = {e.post.name: e.path for e in hostile_site.site.entries}
+    assert MALFORMED_NAMES["no_front_matter"] in served
+    for case, name in MALFORMED_NAMES.items():
+        assert db.posts.find_one({"_id": name[11:-3]}) is None, case
+        if name in served:
+            reject = db.rejects.find_one({"url": hostile_site.url + served[name]})
+            assert reject is not None and reject["reason"] == "no_front_matter", (case, reject)
