@@ -153,7 +153,10 @@ class StayOnSiteMiddleware:
     redirect that points there.
 
     Scrapy's offsite filter lets ``dont_filter`` and ``allow_offsite``
-    requests through; this guard has no exceptions. A redirect off the site is
+    requests through, and drops the others without calling their errback (a
+    listed post lost in silence), so it is disabled in the settings: this
+    guard refuses every off-site request through its errback, where it becomes
+    a reject (``offsite``). A redirect off the site is
     caught before RedirectMiddleware follows it (where the offsite filter
     would drop it without calling the errback): the page is asked again, and
     when retries run out the errback records the failure.
