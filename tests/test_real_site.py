@@ -237,3 +237,18 @@ def test_crawl_of_the_real_site_is_clean_and_stores_every_post(crawl, static_sit
 
     rejects = {urlsplit(r["url"]).path: r["reason"] for r in db.rejects.find()}
     assert rejects == {"/sitenews/2021/12/01/init.html": "missing_link"}
+
+
+def test_a_post_with_an_empty_link_is_stored_under_the_code_in_its_name(spider):
+    """kramdown renders the empty link ``<>`` as the text ``<p>&lt;&gt;</p>``."""
+    file = SITE / "zhongguojijinbao" / "2022" / "05" / "29" / "NW202205292395438077.html"
+    post = post_file_for(file.name)
+    text = file.read_text(encoding="utf-8")
+    rendered = f'<p><a href="{post.link}">{post.link}</a></p>'
+    assert rendered in text
+    response = response_for(file).replace(body=text.replace(rendered, "<p>&lt;&gt;</p>").encode())
+    fields = stored_fields(next(o for o in spider.parse_post(response) if isinstance(o, PostItem)))
+    assert not fields.get("reject_reason"), fields.get("reject_detail")
+    assert fields["info_code"] == "NW202205292395438077"
+    assert fields["source_url"] == response.url  # no article link: the page itself
+    assert fields["body_text"] == file_body_text(post) and "<>" not in fields["body_text"]
