@@ -324,6 +324,7 @@ def cmd_demo(args) -> int:
             runs = run_spiders([
                 ("category", {"site": replica.url}),
                 ("newsshare", {"site": replica.url, "codes_file": str(codes_file)}),
+                ("newslist", {"site": replica.url}),  # the replica's list feeds: sources and feed times
             ], settings)
             with connect(uri) as client:
                 db = client[settings.get("MONGO_DATABASE")]

@@ -30,7 +30,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SPIDERS = ("category", "newsshare")
+SPIDERS = ("category", "newsshare", "newslist")
 DEFAULT_JOBS = [{"spider": "category"}]
 _INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$", re.I)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

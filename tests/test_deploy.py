@@ -23,7 +23,7 @@ def finews_accepts(argv: list[str]) -> None:
 
 def test_the_bundled_config_loads():
     config = load_config(DEPLOY / "finews.toml", environ={})
-    assert [job.spider for job in config.jobs] == ["category"]
+    assert [job.spider for job in config.jobs] == ["newslist"]
     assert config.every == 300 and config.data_dir == "/var/lib/finews"
 
 

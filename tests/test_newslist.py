@@ -152,3 +152,32 @@ def test_feed_faults_lose_nothing_for_good(crawl, db):
         crawl("newslist", f"site={server.url}")
         assert text_requests(server) == expected
     assert {d["_id"] for d in db.posts.find({}, {"_id": 1})} == set(listed)
+
+
+def test_deploy_polls_the_feeds_every_5_minutes_and_the_mirror_hourly():
+    import configparser
+
+    import yaml
+
+    from finews.config import load_config
+    from tests.conftest import ROOT
+
+    deploy = ROOT / "deploy"
+    feeds, mirror = (load_config(deploy / name, environ={}) for name in ("finews.toml", "finews-category.toml"))
+    assert ([j.spider for j in feeds.jobs], feeds.every) == (["newslist"], 300)
+    assert ([j.spider for j in mirror.jobs], mirror.every) == (["category"], 3600)
+    assert "COPY deploy/finews-category.toml /etc/finews/finews-category.toml" in (deploy / "Dockerfile").read_text()
+    cron = {name: yaml.safe_load((deploy / "kubernetes" / name).read_text())
+            for name in ("cronjob.yaml", "cronjob-category.yaml")}
+    assert cron["cronjob.yaml"]["spec"]["schedule"] == "*/5 * * * *"
+    assert cron["cronjob-category.yaml"]["spec"]["schedule"].split()[1:] == ["*"] * 4
+    args = cron["cronjob-category.yaml"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args == ["run", "--config", "/etc/finews/finews-category.toml"]
+    services = yaml.safe_load((deploy / "docker-compose.yml").read_text())["services"]
+    assert services["crawler-category"]["command"][-2:] == ["--every", "1h"]
+    timer = configparser.ConfigParser(interpolation=None)
+    timer.read(deploy / "systemd" / "finews-category.timer")
+    assert timer["Timer"]["OnUnitActiveSec"] == "1h"
+    service = configparser.ConfigParser(strict=False, interpolation=None)
+    service.read(deploy / "systemd" / "finews-category.service")
+    assert service["Service"]["ExecStart"].endswith("--config /etc/finews/finews-category.toml")
