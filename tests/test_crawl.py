@@ -4,7 +4,10 @@ import re
 from datetime import datetime, timezone
 
 import pytest
+from scrapy import signals
+from scrapy.utils.test import get_crawler
 
+from crawler.spiders.category import CategorySpider
 from finews.replica.server import ReplicaServer
 from finews.replica.site import ReplicaSite
 from tests.conftest import CORPUS, valid_corpus_codes
@@ -137,3 +140,30 @@ def test_scrapy_crawl_starts_the_embedded_database_when_mongo_uri_is_unset(crawl
 def test_bad_spider_arguments_fail_loudly(crawl, spider, args):
     result = crawl(spider, *args, check=False)
     assert result.returncode != 0
+
+
+class _Engine:
+    """Stands in for the engine's item processing: collects what it is given."""
+
+    def __init__(self):
+        self.items = []
+        self.scraper = self
+
+    def _start_itemproc_nowait(self, item):
+        self.items.append(item)
+
+
+@pytest.mark.parametrize("shared, rejects", [(False, 1), (True, 0)])
+def test_a_request_the_scheduler_drops_is_a_reject_unless_a_peer_holds_it(shared, rejects):
+    """Scrapy drops a request refused by the scheduler (its duplicate filter)
+    with a signal and no errback; alone, nothing should be refused, so it is
+    a reject; in a shared crawl another worker holds that request."""
+    crawler = get_crawler(CategorySpider, {"FINEWS_REDIS_URL": "redis://127.0.0.1:9/0" if shared else None})
+    spider = crawler.spider = CategorySpider.from_crawler(crawler, site="http://127.0.0.1:9")
+    crawler.engine = _Engine()
+    url = "http://127.0.0.1:9/hebeiribao/2022/03/01/NW202203012292975846.html"
+    request = spider.post_request(url, "标题")
+    crawler.signals.send_catch_log(signal=signals.request_dropped, request=request, spider=spider)
+    assert [(i["url"], i["reject_reason"], i["listing_title"]) for i in crawler.engine.items] == [
+        (url, "dropped", "标题")] * rejects
+    assert crawler.stats.get_value("finews/requests_dropped") == 1

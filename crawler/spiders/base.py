@@ -10,7 +10,6 @@ from scrapy import signals
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import IgnoreRequest
 from scrapy.spidermiddlewares.httperror import HttpError
-from scrapy.utils.defer import deferred_from_coro
 
 from crawler.items import PostItem
 from finews.pages import MIRROR_HOSTS, RETRYABLE, PageError, decode_page
@@ -74,7 +73,8 @@ class SiteSpider(scrapy.Spider):
         item = self.rejected(request.url, "dropped", "the scheduler refused the request",
                              raw_code=request.cb_kwargs.get("code", ""),
                              listing_title=request.cb_kwargs.get("listing_title", ""))
-        deferred_from_coro(self.crawler.engine.scraper.start_itemproc_async(item, response=None))
+        # Counted as in process at once, so that the run cannot close before the reject is stored.
+        self.crawler.engine.scraper._start_itemproc_nowait(item)
 
     def page_text(self, response, expect_html: bool = True) -> str:
         """The response as text; ``PageError`` for binary or cut-off bodies."""
