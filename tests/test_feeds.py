@@ -126,3 +126,16 @@ def test_feeds_over_http_with_faults_and_growth(site):
         after = json.loads(urllib.request.urlopen(url, timeout=10).read())["nodeList"]
     assert len(after) == len(before) + 2
     assert set(added) <= {r["infocode"] for r in after}
+
+
+@pytest.mark.parametrize("scale", [0, 600])
+def test_feeds_give_the_newest_items_of_the_corpus_and_of_scale_mode(site, scale):
+    from finews.replica.feeds import entry_row, feed_rows
+    from finews.replica.site import ReplicaSite
+
+    served = ReplicaSite.scaled(scale) if scale else site
+    for name, feed in FEEDS.items():
+        every = sorted((row for e in served.entries if (row := entry_row(e.post, name))),
+                       key=lambda row: row[feed.time_field], reverse=True)
+        assert feed_rows(served, name, 20) == every[:20], name
+    assert len(feed_rows(served, "media", 100)) == (100 if scale else 13)

@@ -68,3 +68,13 @@ def test_share_time_beats_page_but_not_feed(store, db):
     assert (db.posts.find_one()["time_source"], db.posts.find_one()["published_at"].hour) == ("share", 2)
     store.write_posts([_doc("category", "2021-12-08 18:46:18")])
     assert db.posts.find_one()["published_at"].hour == 2
+
+
+def test_reprocess_keeps_where_the_time_came_from(store, db):
+    from finews.reading import reprocess
+
+    store.write_posts([_doc("newslist", "2021-12-08 10:46:18", feed="rolling", time_source="feed",
+                            raw_article="<p>离岸人民币兑美元升至6.3512。</p><script>x()</script>")])
+    reprocess(db, db.posts.find())
+    post = db.posts.find_one()
+    assert (post["time_source"], post["published_at"].hour, post["sources"]) == ("feed", 2, ["rolling"])

@@ -32,6 +32,7 @@ import json
 import re
 from urllib.parse import parse_qs
 
+from finews.dates import SITE_TZ
 from finews.feeds import FEEDS, LIST_PATH, MARKET_PATH, MARKET_TYPES
 from finews.infocode import normalize_info_code
 from finews.postfile import PostFile
@@ -82,9 +83,20 @@ def feed_answer(site, path: str, query: str | dict, fault: str | None = None) ->
 
 def feed_rows(site, name: str, count: int) -> list[dict]:
     """The newest ``count`` items of a feed, by the time the source gives
-    (the file's, not the mirror's shifted one)."""
-    rows = [row for entry in list(site.entries) if (row := entry_row(entry.post, name)) is not None]
-    time_field = FEEDS[name].time_field
+    (the file's). The site lists entries newest first by the time its pages
+    show, which is never earlier than the file's, so the walk stops at the
+    first entry shown earlier than the oldest of ``count`` items found."""
+    rows, time_field, floor = [], FEEDS[name].time_field, None
+    for entry in list(site.entries):
+        shown = getattr(entry, "published", None)
+        if floor is not None and shown is not None and f"{shown.astimezone(SITE_TZ):%Y-%m-%d %H:%M:%S}" < floor:
+            break
+        row = entry_row(entry.post, name)
+        if row is None:
+            continue
+        rows.append(row)
+        if floor is None and len(rows) == count:
+            floor = min(r[time_field] for r in rows)
     rows.sort(key=lambda row: row[time_field], reverse=True)
     return rows[:count]
 
