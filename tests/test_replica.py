@@ -69,3 +69,65 @@ def test_admin_add_grows_the_site_while_serving():
         assert len(server.site.entries) == 57
         status, _, _ = _get(server, f"/html_News/NewsShare.html?infoCode={added['codes'][0]}")
         assert status == 200
+
+
+def test_malformed_post_files_do_not_stop_the_replica(tmp_path):
+    """Issue 9 item 5, against a real ``finews replica`` process: files without
+    front matter are served as Jekyll serves them; unreadable ones are left out,
+    each with a warning naming the file."""
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    from finews.db import free_port
+    from tests.conftest import CORPUS, ROOT
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    posts = corpus / "posts"
+    (posts / "2022-03-05-nofm.md").write_text("标题行\n\n正文\n", encoding="utf-8")
+    (posts / "2022-03-06-blankfirst.md").write_text(
+        '\n---\nlayout: post\ntitle: "x"\ndate: 2022-03-06 10:00:00 +0800\ncategories: hebeiribao\n---\n正文\n',
+        encoding="utf-8")
+    (posts / "2022-03-07-empty.md").write_bytes(b"")
+    left_out = {
+        "2022-03-08-badyaml.md": '---\ntitle: "unclosed\n---\nbody\n'.encode(),
+        "2022-03-09-listyaml.md": b"---\n- a\n- b\n---\nbody\n",
+        "2022-03-10-binary.md": bytes(range(256)) * 4,
+        "2022-03-11-gbk.md": '---\ntitle: "标题"\ndate: 2022-03-11 10:00:00 +0800\n---\n正文\n'.encode("gbk"),
+        "nodate.md": "no front matter and no date\n".encode(),
+    }
+    for name, data in left_out.items():
+        (posts / name).write_bytes(data)
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "finews.cli", "replica", "--posts", str(corpus),
+                                "--port", str(port)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        banner = process.stdout.readline()
+        assert "Serving 57 posts" in banner, (banner, process.stderr.read() if process.poll() is not None else "")
+        base = f"http://127.0.0.1:{port}"
+
+        def get(path):
+            try:
+                with urllib.request.urlopen(base + path, timeout=10) as response:
+                    return response.status, response.read().decode("utf-8")
+            except urllib.error.HTTPError as error:
+                return error.code, ""
+
+        status, page = get("/2022/03/05/nofm.html")
+        assert status == 200 and "<h1>Nofm</h1>" in page and "<p>标题行</p>" in page
+        status, page = get("/2022/03/06/blankfirst.html")
+        assert status == 200 and "<h1>Blankfirst</h1>" in page and "<hr />\n<p>layout: post" in page
+        assert get("/2022/03/07/empty.html")[0] == 200
+        assert get("/hebeiribao/2022/03/01/NW202203012292975846.html")[0] == 200
+        assert get("/2022/03/08/2022-03-08-badyaml.html")[0] == 404
+        status, home = get("/")
+        assert status == 200 and home.count("<li>") == 57 and "/2022/03/05/nofm.html" in home
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=10)
+    for name in left_out:
+        assert f"post file {name} left out" in stderr
+    assert "Traceback" not in stderr

@@ -48,7 +48,8 @@ _STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1", re.S)
 _EMPHASIS = re.compile(r"(?<![\w*])(\*|_)(?=\S)(.+?)(?<=\S)\1(?![\w*])", re.S)
 _CODE = re.compile(r"(`+)(.+?)\1", re.S)
 _BACKSLASH = re.compile(r"\\([\\.*_+\-`()\[\]{}#!:|\"'$=<>])")
-_TYPOGRAPHY = [("---", "&mdash;"), ("--", "&ndash;"), ("...", "&hellip;"), ("<<", "&laquo;"), (">>", "&raquo;")]
+_TYPOGRAPHY = [("---", "\u2014"), ("--", "\u2013"), ("...", "\u2026"), ("&lt;&lt;", "\u00ab"), ("&gt;&gt;", "\u00bb")]
+_LIST_ITEM = re.compile(r" {0,3}([*+-]|\d+\.)[ \t]+(.*)$")
 
 
 def escape_text(text: str) -> str:
@@ -126,14 +127,15 @@ class _RawHtml:
 
 
 def _typography(text: str) -> str:
-    """kramdown's typographic symbols and smart quotes in markdown text."""
-    for plain, entity in _TYPOGRAPHY:
-        text = text.replace(plain, entity)
-    text = re.sub(r'(?<![\w\])])"(?=\S)', "&ldquo;", text)
-    text = text.replace('"', "&rdquo;")
-    text = re.sub(r"(?<=\w)'", "&rsquo;", text)
-    text = re.sub(r"'(?=\S)", "&lsquo;", text)
-    return text.replace("'", "&rsquo;")
+    """kramdown's typographic symbols and smart quotes in markdown text
+    (written as characters, as Jekyll's kramdown outputs them)."""
+    for plain, symbol in _TYPOGRAPHY:
+        text = text.replace(plain, symbol)
+    text = re.sub(r'(?<![\w\])])"(?=\S)', "\u201c", text)
+    text = text.replace('"', "\u201d")
+    text = re.sub(r"(?<=\w)'", "\u2019", text)
+    text = re.sub(r"'(?=\S)", "\u2018", text)
+    return text.replace("'", "\u2019")
 
 
 def render_span(text: str) -> str:
@@ -211,8 +213,8 @@ def _paragraph(lines: list[str], indent: int) -> str:
 def render(source: str, indent: int = 0) -> str:
     """A post body (the text after the front matter) as kramdown renders it."""
     text = source.replace("\r\n", "\n").replace("\r", "\n")
-    text = re.sub(r"\A(?:[ \t]*\n)+", "", text)  # Jekyll's front-matter match eats the blank lines after it
     out: list[str] = []
+    header_ids: dict[str, int] = {}
     pos, end = 0, len(text)
     while pos < end:
         line_end = text.find("\n", pos)
@@ -235,6 +237,9 @@ def render(source: str, indent: int = 0) -> str:
                 raw = _RawHtml(text, at)
                 out.append(" " * indent + raw.element(tag) + "\n")
                 pos = raw.pos
+                name = tag.group(1).lower()
+                if tag.group(3) or name in VOID_ELEMENTS or name in RAW_TEXT_ELEMENTS:
+                    continue  # kramdown leaves the rest of the line, which then reads as a blank line
             else:
                 pos = _add_paragraph(text, pos, out, indent)
                 continue
@@ -257,18 +262,46 @@ def render(source: str, indent: int = 0) -> str:
             continue
         header = _HEADER.match(line)
         if header:
-            level = len(header.group(1))
-            out.append(" " * indent + f"<h{level}>{render_span(header.group(2) or '')}</h{level}>\n")
+            level, content = len(header.group(1)), render_span(header.group(2) or "")
+            out.append(" " * indent + f'<h{level} id="{_header_id(content, header_ids)}">{content}</h{level}>\n')
             pos = line_end + 1
+            continue
+        item = _LIST_ITEM.match(line)
+        if item:
+            kind = "ol" if item.group(1)[0].isdigit() else "ul"
+            items: list[list[str]] = []
+            while pos < end:
+                line_end = text.find("\n", pos)
+                line_end = end if line_end < 0 else line_end
+                line = text[pos:line_end]
+                if _BLANK.match(line):
+                    break
+                item = _LIST_ITEM.match(line)
+                if item:
+                    items.append([item.group(2)])
+                else:
+                    items[-1].append(line.strip())
+                pos = line_end + 1
+            lis = "".join(" " * (indent + 2) + f"<li>{render_span(chr(10).join(i).strip())}</li>\n" for i in items)
+            out.append(" " * indent + f"<{kind}>\n{lis}" + " " * indent + f"</{kind}>\n")
             continue
         if _RULE.match(line):
             out.append(" " * indent + "<hr />\n")
             pos = line_end + 1
             continue
         pos = _add_paragraph(text, pos, out, indent)
-    while out and out[-1] == "\n":
+    while len(out) > 1 and out[-1] == "\n":
         out.pop()
-    return "".join(out)
+    return "".join(out) or "\n"
+
+
+def _header_id(html: str, seen: dict[str, int]) -> str:
+    """kramdown GFM's automatic header id: lower case, word characters and dashes."""
+    text = re.sub(r"<[^>]*>", "", html).lower()
+    base = re.sub(r"[ \t]", "-", re.sub(r"[^\w\- \t]", "", text))
+    count = seen.get(base, -1) + 1
+    seen[base] = count
+    return f"{base}-{count}" if count else base
 
 
 def _add_paragraph(text: str, pos: int, out: list[str], indent: int) -> int:
@@ -283,7 +316,7 @@ def _add_paragraph(text: str, pos: int, out: list[str], indent: int) -> int:
             break
         if lines:
             start = _HTML_START.match(line)
-            if (_QUOTE_LINE.match(line) or _HEADER.match(line)
+            if (_QUOTE_LINE.match(line) or _HEADER.match(line) or _LIST_ITEM.match(line)
                     or (start and (start.group(1) == "!--" or start.group(1).lower() not in SPAN_ELEMENTS))
                     or _HTML_CLOSE_START.match(line)):
                 break

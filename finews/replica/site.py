@@ -37,6 +37,7 @@ HOME_SIZE = 100          # index.md: site.posts limit:100
 CATEGORIES_PER_TAG = 20  # categories.md: tag[1] limit:20
 EMNEWS_SIZE = 100        # emnews.md: tag[1] limit:100
 NO_LISTING = {"sitenews"}  # categories the real site has no category page for
+_LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*\r?\n)+")
 _PSYCH_TIME = re.compile(
     r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[Tt]|\s+)(\d{1,2}):(\d{2}):(\d{2})(?:\.\d*)?\s*(Z|[-+]\d{1,2}(?::?\d{2})?)?\s*$")
 
@@ -113,20 +114,30 @@ class Entry:
 
     @property
     def title(self) -> str:
-        """Jekyll's title: the front matter's, or the file's stem without it."""
-        return self.post.title if self.post.has_front_matter else self.post.stem
+        """Jekyll's title: the front matter's, or (no front matter) the
+        stem's words capitalized, as ``Utils.titleize_slug`` makes it."""
+        if self.post.has_front_matter:
+            return self.post.title
+        return " ".join(word.capitalize() for word in self.post.stem.split("-"))
+
+    @property
+    def markdown(self) -> str:
+        """The text kramdown gets: Jekyll's front-matter match also eats the blank lines after it."""
+        if self.post.has_front_matter:
+            return _LEADING_BLANK_LINES.sub("", self.post.body)
+        return self.post.body
 
     @cached_property
     def body_html(self) -> str:
         """The whole post body as kramdown renders it, link and back links included."""
-        return kramdown.render(self.post.body)
+        return kramdown.render(self.markdown)
 
     @cached_property
     def article_html(self) -> str:
         """The body without the trailing article link and back links: what
         the news-share host returns as the article text (rendered as the
         post page renders it, so both spiders read the same article)."""
-        body = self.post.body
+        body = self.markdown
         if self.post.link or "<>" in body:
             cut = body.rfind(f"<{self.post.link}>")
             body = body[:cut] if cut >= 0 else body
@@ -298,9 +309,8 @@ class ReplicaSite:
 
     def post_page(self, entry: Entry) -> str:
         """_layouts/post.html around the kramdown-rendered body."""
-        tags = ""
-        if entry.post.tags and entry.post.has_front_matter:
-            tags = "\n  <small>tags: <em>" + "</em> - <em>".join(entry.post.tags) + "</em></small>\n"
+        # ``{% if page.tags %}`` is true for Jekyll's empty tag list too.
+        tags = "\n  <small>tags: <em>" + "</em> - <em>".join(entry.post.tags) + "</em></small>\n"
         content = (
             f"<small>[GMT+8, Asia/Shanghai, CST] {entry.shown_time} &nbsp; </small>\n"
             f"<h1>{entry.title}</h1>\n\n"
