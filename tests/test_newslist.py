@@ -98,6 +98,8 @@ def test_hosts_default_to_the_real_ones_and_can_each_be_moved():
     moved = NewsListSpider.from_crawler(get_crawler(NewsListSpider), market_api="http://127.0.0.1:9")
     assert moved.hosts["market"] == "http://127.0.0.1:9" and moved.hosts["list"] == "http://183.136.162.242"
     assert "127.0.0.1" in moved.allowed_domains
+    both = NewsListSpider.from_crawler(get_crawler(NewsListSpider), site="http://a.test", text_site="http://b.test")
+    assert both.hosts == {"list": "http://a.test", "market": "http://a.test", "text": "http://b.test"}
 
 
 def test_runs_fetch_only_what_is_new(crawl, own_replica, db):

@@ -40,7 +40,7 @@ class NewsListSpider(SiteSpider):
     def __init__(self, feeds: str | None = None, site: str | None = None, list_api: str | None = None,
                  market_api: str | None = None, text_site: str | None = None, count: str | int = DEFAULT_COUNT,
                  refresh: str = "new", **kwargs):
-        super().__init__(site=site or text_site, **kwargs)
+        super().__init__(site=text_site or site, **kwargs)
         names = [f.strip() for f in (feeds or ",".join(FEEDS)).split(",") if f.strip()]
         unknown = [n for n in names if n not in FEEDS]
         if unknown or not names:
