@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import signal
 import sys
 import threading
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
+
+from pymongo.errors import ConfigurationError, OperationFailure, PyMongoError
 
 from finews.db import EmbeddedMongo, connect, database_uri, redact_uri
 
@@ -17,6 +21,15 @@ logger = logging.getLogger("finews")
 
 # A fixed port keeps page URLs, and so reject records, the same across demos.
 DEMO_PORT = 8740
+EXIT_DATABASE = 1  # the database is unreachable, the URI malformed, or the credentials refused
+# MongoDB's codes for refused credentials (AuthenticationFailed, UserNotFound)
+# and for a command the connection is not allowed to run (Unauthorized).
+AUTHENTICATION_FAILED, USER_NOT_FOUND, UNAUTHORIZED = 18, 11, 13
+_PASSWORD = re.compile(r"://[^/@:]*:([^/@]+)@")
+
+
+class DatabaseUnusable(Exception):
+    """The command cannot use the database; the message is the one line to print."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                      help="finews.toml (default: $FINEWS_CONFIG; without one, the category spider on the real site)")
     run.add_argument("--every", nargs="?", const="config", metavar="INTERVAL",
                      help="keep running, one run every INTERVAL (e.g. 5m); without a value, the config's [run] every")
-    run.add_argument("--log-level", default=os.environ.get("FINEWS_LOG_LEVEL", "INFO"))
+    run.add_argument("--log-level", help="default: [settings] LOG_LEVEL, $FINEWS_LOG_LEVEL or INFO")
     run.set_defaults(handler=cmd_run)
 
     stats = commands.add_parser("stats", parents=[data_dir], help="posts per category and day, and the last runs")
@@ -90,7 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command not in ("demo", "run"):  # crawls configure logging through Scrapy's settings
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
-    return args.handler(args) or 0
+    try:
+        return args.handler(args) or 0
+    except DatabaseUnusable as error:
+        print(f"finews {args.command}: {error}", file=sys.stderr, flush=True)
+        return EXIT_DATABASE
 
 
 def cmd_replica(args) -> int:
@@ -140,29 +157,34 @@ def cmd_db_serve(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from finews.config import ConfigError, load_config, parse_interval
+    from finews.config import EXIT_USAGE, ConfigError, load_config, parse_interval
+    from finews.runner import check_config, project_settings
 
     try:
         config = load_config(args.config)
+        check_config(config, project_settings())
         every = (config.every if args.every == "config" else parse_interval(args.every)) if args.every else None
     except ConfigError as error:
         print(f"finews run: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if args.every and not every:
         print("finews run: --every needs an interval (or [run] every in the config)", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     return run_every(args, every) if every else run_once(config, args.log_level)
 
 
-def run_once(config, log_level: str) -> int:
-    """Every configured job, one after another, in this process."""
+def run_once(config, log_level: str | None) -> int:
+    """Every configured job, one after another, in this process, once the
+    database answers: a run that cannot hold its lease or write must not start."""
     from finews.jobs import run_exit_code, worst
     from finews.runner import project_settings, run_spiders
     from finews.summary import summarize
 
     os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
-    with database_uri(config.mongo_uri, Path(config.data_dir) / "db") as uri:
-        settings = project_settings({**config.scrapy_settings(), "MONGO_URI": uri, "LOG_LEVEL": log_level.upper()})
+    overrides = {"LOG_LEVEL": log_level.upper()} if log_level else {}
+    with _database_errors(config.mongo_uri), database_uri(config.mongo_uri, Path(config.data_dir) / "db") as uri:
+        settings = project_settings({**config.scrapy_settings(), "MONGO_URI": uri, **overrides})
+        check_database(uri, settings.get("MONGO_DATABASE"), settings.getint("MONGO_TIMEOUT_MS"))
         runs = run_spiders([(job.spider, job.arguments) for job in config.jobs], settings)
     outcome = worst([run.outcome for run in runs])
     print(summarize(runs), flush=True)
@@ -178,7 +200,9 @@ def run_every(args, every: float) -> int:
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    command = [sys.executable, "-m", "finews.cli", "run", "--log-level", args.log_level]
+    command = [sys.executable, "-m", "finews.cli", "run"]
+    if args.log_level:
+        command += ["--log-level", args.log_level]
     if args.config:
         command += ["--config", str(args.config)]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s finews %(levelname)s: %(message)s")
@@ -201,8 +225,75 @@ def run_every(args, every: float) -> int:
 def _opened_database(data_dir: str):
     """The configured database (``MONGO_URI``, ``MONGO_DATABASE``), or the
     embedded one on the data folder."""
-    with database_uri(os.environ.get("MONGO_URI"), Path(data_dir) / "db") as uri, connect(uri) as client:
+    configured = os.environ.get("MONGO_URI")
+    with _database_errors(configured), database_uri(configured, Path(data_dir) / "db") as uri, \
+            open_client(uri, _timeout_ms()) as client:
         yield client[os.environ.get("MONGO_DATABASE", "finews")]
+
+
+def _timeout_ms() -> int:
+    """``MONGO_TIMEOUT_MS``: how long a command waits for the database."""
+    try:
+        return int(os.environ.get("MONGO_TIMEOUT_MS") or 10_000)
+    except ValueError:
+        value = os.environ["MONGO_TIMEOUT_MS"]
+        raise DatabaseUnusable(f"MONGO_TIMEOUT_MS must be milliseconds, got {value!r}") from None
+
+
+def open_client(uri: str, timeout_ms: int):
+    """A client for ``uri``; ``DatabaseUnusable`` for a URI that is not one.
+    Options pymongo does not know (a typo such as ``authSorce``) are refused
+    rather than ignored with a warning."""
+    if not uri.startswith(("mongodb://", "mongodb+srv://")):
+        raise DatabaseUnusable(f"not a MongoDB URI: {redact_uri(uri)!r} (it must start with mongodb://)")
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", category=UserWarning, module=r"pymongo\.")
+            return connect(uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms)
+    except (ValueError, ConfigurationError, UserWarning) as error:
+        raise DatabaseUnusable(f"not a valid MongoDB URI {redact_uri(uri)!r}: {_secret_free(error, uri)}") from None
+
+
+def check_database(uri: str, name: str, timeout_ms: int) -> None:
+    """Fail now, with the reason, unless the database answers and lets this
+    connection read ``name`` (a ping alone passes without credentials)."""
+    with _database_errors(uri), open_client(uri, timeout_ms) as client:
+        client[name].list_collection_names()
+
+
+@contextmanager
+def _database_errors(uri: str | None):
+    """Turn a database error inside the block into one clear line."""
+    try:
+        yield
+    except PyMongoError as error:
+        raise DatabaseUnusable(describe_database_error(error, uri)) from None
+
+
+def describe_database_error(error: PyMongoError, uri: str | None) -> str:
+    """One line for a database error: refused credentials, unreachable server,
+    bad URI, or anything else; never the password."""
+    where = f" at {redact_uri(uri)}" if uri else ""
+    if isinstance(error, OperationFailure):
+        reason = _secret_free((error.details or {}).get("errmsg") or error, uri)
+        if error.code in (AUTHENTICATION_FAILED, USER_NOT_FOUND):
+            return f"authentication failed{where}: {reason} (check the user and password in MONGO_URI)"
+        if error.code == UNAUTHORIZED:
+            return f"not authorized{where}: {reason} (MONGO_URI needs a user with access to the database)"
+        return f"database error{where}: {reason}"
+    if isinstance(error, ConfigurationError):
+        return f"not a valid MongoDB URI{where}: {_secret_free(error, uri)}"
+    text = _secret_free(error, uri)
+    waited = re.search(r", Timeout: ([\d.]+s)", text)
+    reason = re.split(r" \(configured timeouts|, Timeout: ", text)[0]
+    return f"database unreachable{where}: {reason}" + (f" (gave up after {waited.group(1)})" if waited else "")
+
+
+def _secret_free(error, uri: str | None) -> str:
+    """The error's first line, with the URI's password (if any) blanked out."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    password = _PASSWORD.search(uri or "")
+    return text.replace(password.group(1), "***") if password else text
 
 
 def _date(text: str):
@@ -279,8 +370,6 @@ def cmd_reprocess(args) -> int:
 
 
 def cmd_replay(args) -> int:
-    from pymongo.errors import PyMongoError
-
     from finews.db import ensure_indexes
     from pipelines.mongo import PostStore, Spool
 
@@ -289,9 +378,8 @@ def cmd_replay(args) -> int:
         with _opened_database(args.data_dir) as db:
             ensure_indexes(db)
             counts = spool.replay(PostStore(db))
-    except PyMongoError as error:
-        print(f"finews replay: database unavailable ({error}); the spool is kept in {spool.folder}", file=sys.stderr)
-        return 1
+    except DatabaseUnusable as error:
+        raise DatabaseUnusable(f"{error}; the spool is kept in {spool.folder}") from None
     print("replayed: " + (", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "nothing spooled"))
     return 0
 
@@ -304,6 +392,9 @@ def cmd_demo(args) -> int:
 
     os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
     data_dir = Path(args.data_dir)
+    configured = os.environ.get("MONGO_URI")
+    if configured:
+        check_database(configured, os.environ.get("MONGO_DATABASE") or "finews", _timeout_ms())
     site = ReplicaSite.from_folder(args.posts)
     codes_file = data_dir / "demo" / "share-codes.txt"
     codes_file.parent.mkdir(parents=True, exist_ok=True)
@@ -313,7 +404,7 @@ def cmd_demo(args) -> int:
     except OSError:
         replica = ReplicaServer(site).start()
     try:
-        with database_uri(os.environ.get("MONGO_URI"), data_dir / "db") as uri:
+        with _database_errors(configured), database_uri(configured, data_dir / "db") as uri:
             settings = project_settings({
                 "MONGO_URI": uri,
                 "FINEWS_DATA_DIR": str(data_dir),
@@ -326,7 +417,7 @@ def cmd_demo(args) -> int:
                 ("newsshare", {"site": replica.url, "codes_file": str(codes_file)}),
                 ("newslist", {"site": replica.url}),  # the replica's list feeds: sources and feed times
             ], settings)
-            with connect(uri) as client:
+            with open_client(uri, settings.getint("MONGO_TIMEOUT_MS")) as client:
                 db = client[settings.get("MONGO_DATABASE")]
                 totals = {"posts": db.posts.count_documents({}), "rejects": db.rejects.count_documents({})}
     finally:

@@ -18,20 +18,30 @@
     site = "http://finews.zning.xyz"
     codes_file = "codes.txt"
 
-    [settings]                         # any Scrapy or finews setting
-    FINEWS_CONCURRENT_REQUESTS = 8
+    [settings]                         # Scrapy's own setting names, or crawler/settings.py's
+    CONCURRENT_REQUESTS = 8
+
+A key this module does not know is an error, not a silent default: a typo of
+``uri`` would otherwise crawl into an embedded database. Spider arguments and
+``[settings]`` names are checked against Scrapy by ``finews.runner.check_config``.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SPIDERS = ("category", "newsshare", "newslist")
+EXIT_USAGE = 2  # a bad config or bad spider arguments: nothing was run
 DEFAULT_JOBS = [{"spider": "category"}]
+# The keys of each table; [[jobs]] and [settings] are checked against Scrapy.
+SECTIONS = {"database": {"uri", "name"}, "run": {"data_dir", "every"}, "jobs": None, "settings": None}
+# Set by [database] and [run], so not accepted in [settings].
+RESERVED_SETTINGS = {"MONGO_URI": "[database] uri", "MONGO_DATABASE": "[database] name",
+                     "FINEWS_DATA_DIR": "[run] data_dir", "FINEWS_DB_PATH": "[run] data_dir"}
 _INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$", re.I)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -86,6 +96,7 @@ def load_config(path: str | Path | None = None, environ: dict | None = None) -> 
             raise ConfigError(f"no config file at {path}") from None
         except tomllib.TOMLDecodeError as error:
             raise ConfigError(f"{path}: {error}") from None
+    _check_keys(data)
     database, run = data.get("database", {}), data.get("run", {})
     jobs = [_job(entry, number) for number, entry in enumerate(data.get("jobs") or DEFAULT_JOBS, start=1)]
     return Config(
@@ -98,12 +109,44 @@ def load_config(path: str | Path | None = None, environ: dict | None = None) -> 
     )
 
 
+def unknown(kind: str, name: str, known) -> str:
+    """``unknown KIND 'NAME'`` with the nearest known name, or the known ones."""
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    if close:
+        hint = f"did you mean {close[0]!r}?"
+    elif len(known) <= 12:
+        hint = f"known: {', '.join(sorted(known)) or 'none'}"
+    else:
+        hint = "not a setting of Scrapy or crawler/settings.py"
+    return f"unknown {kind} {name!r} ({hint})"
+
+
+def _check_keys(data: dict) -> None:
+    for section, value in data.items():
+        if section not in SECTIONS:
+            raise ConfigError(unknown("section", section, SECTIONS))
+        keys = SECTIONS[section]
+        if section == "jobs":
+            if not isinstance(value, list):
+                raise ConfigError("jobs must be a list of [[jobs]] tables")
+            continue
+        if not isinstance(value, dict):
+            raise ConfigError(f"[{section}] must be a table")
+        for key in value:
+            if keys is not None and key not in keys:
+                raise ConfigError(f"[{section}]: {unknown('key', key, keys)}")
+            if section == "settings" and key in RESERVED_SETTINGS:
+                raise ConfigError(f"{key} cannot be set in [settings]: use {RESERVED_SETTINGS[key]}")
+
+
 def _job(entry: dict, number: int) -> Job:
-    if not isinstance(entry, dict) or entry.get("spider") not in SPIDERS:
-        raise ConfigError(f"job {number}: 'spider' must be one of {', '.join(SPIDERS)}")
+    if not isinstance(entry, dict) or not isinstance(entry.get("spider"), str) or not entry["spider"]:
+        raise ConfigError(f"job {number}: every [[jobs]] needs spider = \"NAME\"")
     arguments = {}
     for key, value in entry.items():
         if key == "spider":
             continue
+        if isinstance(value, dict):
+            raise ConfigError(f"job {number} ({entry['spider']}): {key} must be a value or a list, not a table")
         arguments[key] = ",".join(map(str, value)) if isinstance(value, list) else str(value)
     return Job(entry["spider"], arguments)

@@ -6,15 +6,19 @@ starts it; the CLI commands call ``run_spiders`` once.
 
 from __future__ import annotations
 
+import inspect
 import logging
+import os
 from dataclasses import dataclass, field
 
 from scrapy.crawler import CrawlerRunner
-from scrapy.settings import Settings
+from scrapy.settings import BaseSettings, Settings
 from scrapy.utils.log import configure_logging
+from scrapy.utils.misc import load_object
 from scrapy.utils.project import get_project_settings
 from scrapy.utils.reactor import install_reactor
 
+from finews.config import Config, ConfigError, unknown
 from finews.jobs import configure_job
 
 logger = logging.getLogger(__name__)
@@ -50,9 +54,80 @@ class SpiderRun:
 
 
 def project_settings(overrides: dict | None = None) -> Settings:
+    """``crawler/settings.py`` (wherever the command runs from), then ``overrides``."""
+    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
     settings = get_project_settings()
     settings.setdict(overrides or {}, priority="cmdline")
     return settings
+
+
+def spider_arguments(spidercls) -> set[str]:
+    """The arguments a spider class's constructors name (``-a NAME=…``)."""
+    names: set[str] = set()
+    for klass in spidercls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        names |= {name for name, parameter in inspect.signature(init).parameters.items()
+                  if name != "self" and parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)}
+    return names - {"name"}
+
+
+def check_spider_arguments(spidercls, arguments: dict) -> None:
+    """``ValueError`` for arguments the spider would take badly: a name it does
+    not know (a typo would silently fall back to a default, such as the real
+    site), or a value its constructor refuses. Spiders are cheap to construct
+    and touch nothing until crawled, so the check builds one and drops it."""
+    known = spider_arguments(spidercls)
+    for key in arguments:
+        if key not in known:
+            raise ValueError(unknown("argument", key, known))
+    try:
+        spidercls(**arguments)
+    except TypeError as error:
+        raise ValueError(f"{spidercls.name}: {error}") from None
+
+
+def check_config(config: Config, settings: Settings) -> None:
+    """``ConfigError`` unless every job names a spider of the project with
+    arguments it accepts, and every ``[settings]`` key is a setting Scrapy or
+    ``crawler/settings.py`` defines, with a value of the default's type."""
+    loader = load_object(settings["SPIDER_LOADER_CLASS"]).from_settings(settings.frozencopy())
+    spiders = loader.list()
+    for number, job in enumerate(config.jobs, start=1):
+        if job.spider not in spiders:
+            raise ConfigError(f"job {number}: {unknown('spider', job.spider, spiders)}")
+        try:
+            check_spider_arguments(loader.load(job.spider), job.arguments)
+        except ValueError as error:
+            raise ConfigError(f"job {number} ({job.spider}): {error}") from None
+    for key, value in config.settings.items():
+        if key not in settings:
+            if key.startswith("FINEWS_") and key[len("FINEWS_"):] in settings:
+                raise ConfigError(f"[settings]: {key} is an environment variable; the setting is {key[7:]}")
+            raise ConfigError(f"[settings]: {unknown('setting', key, settings)}")
+        expected = _setting_type(settings[key])
+        if expected and not _of_type(value, expected[0]):
+            raise ConfigError(f"[settings] {key} must be {expected[1]}, got {value!r}")
+
+
+def _of_type(value, types: tuple[type, ...]) -> bool:
+    return isinstance(value, types) and (bool in types or not isinstance(value, bool))
+
+
+def _setting_type(default) -> tuple[tuple[type, ...], str] | None:
+    """What a ``[settings]`` value must be, going by the setting's default."""
+    if isinstance(default, bool):
+        return (bool,), "true or false"
+    if isinstance(default, (int, float)):
+        return (int, float), "a number"
+    if isinstance(default, str):
+        return (str,), "a string"
+    if isinstance(default, (list, tuple)):
+        return (list,), "a list"
+    if isinstance(default, (dict, BaseSettings)):
+        return (dict,), "a table"
+    return None  # None or an object: anything goes, as in Scrapy
 
 
 def run_spiders(jobs: list[tuple[str, dict]], settings: Settings) -> list[SpiderRun]:

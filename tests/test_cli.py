@@ -18,8 +18,9 @@ def _finews(*args, cwd, env=None, timeout=300):
 def test_demo_on_a_fresh_folder_then_again(tmp_path):
     first = _finews("demo", "--port", str(free_port()), cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
-    assert "database now holds: posts=49, rejects=2" in first.stdout
-    assert "rejected by reason: missing_link=1, missing_title=1" in first.stdout
+    # The undated post file is left out, as Jekyll leaves it out; the init post has no article link.
+    assert "database now holds: posts=49, rejects=1" in first.stdout
+    assert "rejected by reason: missing_link=1\n" in first.stdout
     category = next(line for line in first.stdout.splitlines() if line.startswith("category"))
     assert category.split()[1] == "49"
     assert (tmp_path / "var" / "db").is_dir()
@@ -63,7 +64,7 @@ def test_replica_command_serves_until_stopped(tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "finews.cli", "replica", "--port", str(port)],
                                cwd=tmp_path, stdout=subprocess.PIPE, text=True)
     try:
-        assert "Serving 55 posts" in process.stdout.readline()
+        assert "Serving 54 posts" in process.stdout.readline()  # the undated post file is left out, as by Jekyll
         import urllib.request
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/category/hebeiribao.html", timeout=10) as page:
             assert "河北日报新闻" in page.read().decode("utf-8")

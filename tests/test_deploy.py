@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from finews.config import load_config
+from finews.runner import check_config, project_settings
 from tests.conftest import ROOT
 
 DEPLOY = ROOT / "deploy"
@@ -23,8 +24,18 @@ def finews_accepts(argv: list[str]) -> None:
 
 def test_the_bundled_config_loads():
     config = load_config(DEPLOY / "finews.toml", environ={})
+    check_config(config, project_settings())
     assert [job.spider for job in config.jobs] == ["newslist"]
     assert config.every == 300 and config.data_dir == "/var/lib/finews"
+
+
+def test_every_deploy_config_passes_the_checks_finews_run_makes():
+    """Spiders, their arguments and [settings] names: a config that ``finews
+    run`` would refuse (exit 2) must not ship."""
+    configs = sorted(DEPLOY.glob("*.toml"))
+    assert configs
+    for path in configs:
+        check_config(load_config(path, environ={}), project_settings())
 
 
 def test_dockerfile_is_non_root_and_runs_the_cli():

@@ -28,7 +28,7 @@ site = "{site}"
 {extra_jobs}
 [settings]
 AUTOTHROTTLE_ENABLED = false
-FINEWS_DOWNLOAD_TIMEOUT = 3
+DOWNLOAD_TIMEOUT = 3
 {settings}
 ''', encoding="utf-8")
     return path
@@ -52,11 +52,15 @@ def test_a_clean_run_of_every_job_exits_0(tmp_path, replica, mongo_uri, db, site
     assert sorted(r["spider"] for r in db.crawl_runs.find()) == ["category", "newsshare"]
 
 
-def test_a_run_with_failed_pages_exits_partial(tmp_path, mongo_uri, db):
-    with ReplicaServer(ReplicaSite.from_folder(CORPUS), faults=FaultPlan.parse("status500=1.0")) as server:
-        result = _run(_config(tmp_path, server.url), mongo_uri, db.name)
-    assert result.returncode == EXIT_PARTIAL, result.stderr[-3000:]
-    assert "outcome: partial" in result.stdout
+@pytest.mark.parametrize("faults, outcome, code", [
+    ("status500=0.2", "partial", EXIT_PARTIAL),  # with seed 0 the home page is served, some posts are not
+    ("status500=1.0", "failed", 1),  # nothing fetched at all
+])
+def test_a_run_with_failed_pages_exits_partial_or_failed(tmp_path, mongo_uri, db, faults, outcome, code):
+    with ReplicaServer(ReplicaSite.from_folder(CORPUS), faults=FaultPlan.parse(faults, seed=0)) as server:
+        result = _run(_config(tmp_path, server.url, settings="RETRY_TIMES = 0"), mongo_uri, db.name)
+    assert result.returncode == code, result.stderr[-3000:]
+    assert f"outcome: {outcome}" in result.stdout
 
 
 def test_environment_overrides_the_config(tmp_path):

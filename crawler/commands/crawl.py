@@ -3,10 +3,14 @@ in the data folder, and an exit code that says how the run went."""
 
 from __future__ import annotations
 
+import sys
+
 from scrapy.commands.crawl import Command as ScrapyCrawl
 from scrapy.exceptions import UsageError
 
+from finews.config import EXIT_USAGE, unknown
 from finews.jobs import configure_job, exit_code
+from finews.runner import check_spider_arguments
 
 
 class Command(ScrapyCrawl):
@@ -16,10 +20,35 @@ class Command(ScrapyCrawl):
     def run(self, args, opts) -> None:
         if len(args) != 1:
             raise UsageError("give exactly one spider")
+        problem = self._bad_arguments(args[0], opts.spargs)
+        if problem:
+            # One line and exit 2, before Scrapy would log the spider's
+            # constructor error with a traceback and then fail again on stats.
+            print(f"scrapy crawl: {problem}", file=sys.stderr, flush=True)
+            self.exitcode = EXIT_USAGE
+            return
         crawler = self._create_crawler(args[0])
         configure_job(crawler.settings, args[0], opts.spargs)
         self.crawler_process.crawl(crawler, **opts.spargs)
         self.crawler_process.start()
-        outcome = crawler.stats.get_value("finews/outcome") if crawler.stats else None
+        outcome = crawler.stats.get_value("finews/outcome") if self._started(crawler) else None
         self.exitcode = 1 if self.crawler_process.bootstrap_failed else exit_code(outcome)
 
+    def _bad_arguments(self, name: str, arguments: dict) -> str | None:
+        loader = self.crawler_process.spider_loader
+        if name not in loader.list():
+            return unknown("spider", name, loader.list())
+        try:
+            check_spider_arguments(loader.load(name), arguments)
+        except ValueError as error:
+            return f"{name}: {error}"
+        return None
+
+    @staticmethod
+    def _started(crawler) -> bool:
+        """Whether the crawl got as far as having stats (Scrapy raises on
+        ``crawler.stats`` before that)."""
+        try:
+            return crawler.stats is not None
+        except RuntimeError:
+            return False

@@ -24,10 +24,12 @@ class NewsShareSpider(SiteSpider):
 
     def __init__(self, info_codes: str | None = None, codes_file: str | None = None, **kwargs):
         super().__init__(**kwargs)
-        if not info_codes and not codes_file:
-            raise ValueError("newsshare needs -a info_codes=… or -a codes_file=PATH")
         self.info_codes = [c for c in (info_codes or "").replace("\n", ",").split(",") if c.strip()]
         self.codes_file = Path(codes_file) if codes_file else None
+        if not self.info_codes and not self.codes_file:
+            raise ValueError("needs info_codes=NW…,NW… or codes_file=PATH")
+        if self.codes_file and not self.codes_file.is_file():
+            raise ValueError(f"no codes file at {codes_file}")
 
     def codes(self):
         yield from self.info_codes

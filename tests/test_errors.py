@@ -1,0 +1,199 @@
+"""Bad input to the commands, as real processes: one clear line, a documented
+exit code (1: the database; 2: arguments or config), never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
+
+from finews.cli import DatabaseUnusable, describe_database_error, open_client
+from finews.db import EmbeddedMongo, connect, free_port
+from finews.replica.faults import FaultPlan
+from finews.replica.server import ReplicaServer
+from finews.replica.site import ReplicaSite
+from tests.conftest import CORPUS, ROOT
+
+USER, PASSWORD, WRONG = "finews", "s3cret-right", "s3cret-wrong"
+TIMEOUT_MS = 1000
+# Interpreter start and imports on a busy 2-core machine; the old default
+# wait alone (10 s) was longer than the timeout plus this.
+STARTUP_SLACK = 8.0
+COMMANDS = {
+    "stats": ["stats"],
+    "export": ["export", "-"],
+    "reprocess": ["reprocess"],
+    "replay": ["replay"],
+    "demo": ["demo", "--port", "0"],
+    "run": ["run", "--config", "{config}"],
+}
+
+
+@pytest.fixture(scope="module")
+def auth_server(tmp_path_factory):
+    """``host:port`` of an embedded server that requires SCRAM credentials
+    (SecantusDB ``--auth``), with the user ``USER``/``PASSWORD``."""
+    path = tmp_path_factory.mktemp("authdb")
+    with EmbeddedMongo(path) as plain:
+        with connect(plain.uri) as client:
+            client.admin.command("createUser", USER, pwd=PASSWORD, roles=[{"role": "root", "db": "admin"}])
+        port = plain.port
+    with EmbeddedMongo(path, port=port, extra_args=["--auth"]) as server:
+        yield f"{server.host}:{server.port}"
+
+
+def _finews(argv: list[str], tmp_path, env: dict, timeout: float = 120):
+    environment = {**os.environ, "FINEWS_DATA_DIR": str(tmp_path / "var"), "MONGO_TIMEOUT_MS": str(TIMEOUT_MS),
+                   **env}
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "finews.cli", *argv], cwd=tmp_path, env=environment,
+                            capture_output=True, text=True, timeout=timeout)
+    return result, time.monotonic() - started
+
+
+def _lines(result) -> list[str]:
+    return [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+
+
+def _argv(command: str, tmp_path) -> list[str]:
+    config = tmp_path / "finews.toml"
+    config.write_text(f'[run]\ndata_dir = "{tmp_path / "var"}"\n'
+                      '[[jobs]]\nspider = "category"\nsite = "http://127.0.0.1:9"\n', encoding="utf-8")
+    return [arg.format(config=config) for arg in COMMANDS[command]]
+
+
+BAD_URIS = {
+    "unreachable": (lambda auth: f"mongodb://127.0.0.1:{free_port()}/", "database unreachable at mongodb://127.0.0.1:"),
+    "not_a_uri": (lambda auth: "db.example:27017", "not a MongoDB URI: 'db.example:27017'"),
+    "bad_port": (lambda auth: "mongodb://127.0.0.1:27o17/", "not a valid MongoDB URI"),
+    "wrong_password": (lambda auth: f"mongodb://{USER}:{WRONG}@{auth}/", "authentication failed at mongodb://***@"),
+    "no_credentials": (lambda auth: f"mongodb://{auth}/", "not authorized at mongodb://"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", BAD_URIS)
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_names_a_bad_database_in_one_line(command, case, tmp_path, auth_server):
+    """Before: tracebacks of 30–190 lines (``demo`` on an unreachable URI
+    hung for over two minutes), and ``run`` crawled without a database."""
+    make_uri, expected = BAD_URIS[case]
+    result, elapsed = _finews(_argv(command, tmp_path), tmp_path, {"MONGO_URI": make_uri(auth_server)})
+    lines = _lines(result)
+    assert result.returncode == 1, lines[-20:]
+    assert len(lines) == 1, lines[-20:]
+    assert lines[0].startswith(f"finews {command}: ") and expected in lines[0], lines[0]
+    assert "Traceback" not in result.stderr and WRONG not in result.stdout + result.stderr
+    assert elapsed < TIMEOUT_MS / 1000 + STARTUP_SLACK, elapsed
+    assert not list((tmp_path / "var").glob("spool/*")), "nothing may be spooled"
+    assert not (tmp_path / "var" / "jobs").exists(), "no crawl may start"
+
+
+@pytest.mark.slow
+def test_the_right_credentials_work(tmp_path, auth_server):
+    """The control for the failures above: the same server, the right password."""
+    result, _ = _finews(["stats"], tmp_path, {"MONGO_URI": f"mongodb://{USER}:{PASSWORD}@{auth_server}/"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Posts per category and day" in result.stdout
+
+
+def test_unknown_uri_options_are_refused_not_ignored():
+    """pymongo only warns about ``authSorce`` and connects without it."""
+    with pytest.raises(DatabaseUnusable, match="not a valid MongoDB URI"):
+        open_client("mongodb://127.0.0.1:1/?authSorce=admin", 100)
+
+
+def test_error_lines_never_show_the_password():
+    uri = f"mongodb://{USER}:{WRONG}@127.0.0.1:1/"
+    refused = OperationFailure(f"authentication failed for {WRONG}", 18, {"errmsg": f"bad password {WRONG}"})
+    timeout = ServerSelectionTimeoutError(f"127.0.0.1:1: [Errno 111] Connection refused (configured timeouts: "
+                                          f"x), Timeout: 1.0s, Topology Description: <{WRONG}>")
+    assert describe_database_error(refused, uri) == (
+        "authentication failed at mongodb://***@127.0.0.1:1/: bad password *** "
+        "(check the user and password in MONGO_URI)")
+    assert describe_database_error(timeout, uri) == (
+        "database unreachable at mongodb://***@127.0.0.1:1/: 127.0.0.1:1: [Errno 111] Connection refused "
+        "(gave up after 1.0s)")
+
+
+BAD_ARGUMENTS = {
+    "not_a_url": ("category", {"site": "notaurl"}, "site must be an http:// or https:// URL, got 'notaurl'"),
+    "ftp": ("category", {"site": "ftp://127.0.0.1/"}, "site must be an http:// or https:// URL"),
+    "no_codes": ("newsshare", {"site": "http://127.0.0.1:9"}, "needs info_codes=NW…,NW… or codes_file=PATH"),
+    "typo": ("category", {"sit": "http://127.0.0.1:9"}, "unknown argument 'sit' (did you mean 'site'?)"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", BAD_ARGUMENTS)
+def test_bad_spider_arguments_to_scrapy_crawl(case, crawl, db):
+    """Before: the constructor's traceback, then a second one (``RuntimeError:
+    Crawler.stats is not set yet``), exit 1."""
+    spider, arguments, expected = BAD_ARGUMENTS[case]
+    result = crawl(spider, *(f"{k}={v}" for k, v in arguments.items()), check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output[-3000:]
+    assert "Traceback" not in output and "RuntimeError" not in output and " ERROR: " not in output
+    problems = [line for line in output.splitlines() if line.startswith("scrapy crawl:")]
+    assert problems == [output.strip().splitlines()[-1]], output[-3000:]
+    assert expected in problems[0]
+    assert db.crawl_runs.count_documents({}) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", BAD_ARGUMENTS)
+def test_bad_job_arguments_to_finews_run(case, tmp_path, mongo_uri, db):
+    spider, arguments, expected = BAD_ARGUMENTS[case]
+    config = tmp_path / "finews.toml"
+    config.write_text(f'[[jobs]]\nspider = "{spider}"\n' + "".join(f'{k} = "{v}"\n' for k, v in arguments.items()),
+                      encoding="utf-8")
+    result, _ = _finews(["run", "--config", str(config)], tmp_path, {"MONGO_URI": mongo_uri, "MONGO_DATABASE": db.name})
+    lines = _lines(result)
+    assert result.returncode == 2, lines[-20:]
+    assert len(lines) == 1 and lines[0].startswith(f"finews run: job 1 ({spider}): ") and expected in lines[0], lines
+    assert db.crawl_runs.count_documents({}) == 0
+
+
+@pytest.mark.slow
+def test_an_unreachable_site_logs_robots_txt_in_one_line(crawl, db):
+    """Before: a 60-line traceback from the robots.txt middleware per host."""
+    port = free_port()
+    result = crawl("category", f"site=http://127.0.0.1:{port}", check=False, env={"FINEWS_RETRY_TIMES": "0"})
+    assert "Traceback" not in result.stderr
+    robots = [line for line in result.stderr.splitlines() if "robots.txt of" in line]
+    assert len(robots) == 1, robots
+    assert f"robots.txt of http://127.0.0.1:{port} could not be fetched (DownloadConnectionRefusedError:" in robots[0]
+    stats = db.crawl_runs.find_one()["stats"]
+    assert stats["log_count/ERROR"] >= 1
+    assert any(key.startswith("robotstxt/exception_count/") for key in stats), "still counted"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("asked", [False, True])
+def test_remote_control_is_off_unless_asked_for(asked, tmp_path, mongo_uri, db_name):
+    """Scrapy 2.19 starts an HTTP server that runs code sent to it, and writes
+    its token to a job file that a kill -9 leaves behind. Off by default;
+    ``FINEWS_REMOTE_CONTROL=1`` turns it on (and shows the file is found)."""
+    state = tmp_path / "state"
+    server = ReplicaServer(ReplicaSite.from_folder(CORPUS), faults=FaultPlan.parse("slow=1.0", slow_seconds=2))
+    env = {**os.environ, "MONGO_URI": mongo_uri, "MONGO_DATABASE": db_name, "FINEWS_DATA_DIR": str(tmp_path / "var"),
+           "XDG_STATE_HOME": str(state), "FINEWS_REMOTE_CONTROL": "1" if asked else "0"}
+    with server:
+        process = subprocess.Popen([sys.executable, "-m", "scrapy", "crawl", "category", "-a", f"site={server.url}",
+                                    "-s", "AUTOTHROTTLE_ENABLED=False"], cwd=ROOT, env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 60
+            while not server.attempts.get("/"):
+                assert process.poll() is None and time.monotonic() < deadline, "the crawl did not start"
+                time.sleep(0.1)
+            time.sleep(0.5)
+        finally:
+            process.kill()
+            process.wait(timeout=30)
+    left = list((state / "scrapy" / "job_files").glob("*.json"))
+    assert len(left) == (1 if asked else 0), left
