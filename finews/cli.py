@@ -13,7 +13,7 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
-from pymongo.errors import ConfigurationError, OperationFailure, PyMongoError
+from pymongo.errors import ConfigurationError, ConnectionFailure, OperationFailure, PyMongoError
 
 from finews.db import EmbeddedMongo, connect, database_uri, redact_uri
 
@@ -281,9 +281,9 @@ def describe_database_error(error: PyMongoError, uri: str | None) -> str:
         if error.code == UNAUTHORIZED:
             return f"not authorized{where}: {reason} (MONGO_URI needs a user with access to the database)"
         return f"database error{where}: {reason}"
-    if isinstance(error, ConfigurationError):
-        return f"not a valid MongoDB URI{where}: {_secret_free(error, uri)}"
     text = _secret_free(error, uri)
+    if not isinstance(error, ConnectionFailure):  # e.g. an SRV name that does not resolve, a refused write
+        return f"database error{where}: {text}"
     waited = re.search(r", Timeout: ([\d.]+s)", text)
     reason = re.split(r" \(configured timeouts|, Timeout: ", text)[0]
     return f"database unreachable{where}: {reason}" + (f" (gave up after {waited.group(1)})" if waited else "")

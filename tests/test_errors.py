@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
+from pymongo.errors import ConfigurationError, OperationFailure, ServerSelectionTimeoutError
 
 from finews.cli import DatabaseUnusable, describe_database_error, open_client
 from finews.db import EmbeddedMongo, connect, free_port
@@ -118,6 +118,12 @@ def test_error_lines_never_show_the_password():
     assert describe_database_error(timeout, uri) == (
         "database unreachable at mongodb://***@127.0.0.1:1/: 127.0.0.1:1: [Errno 111] Connection refused "
         "(gave up after 1.0s)")
+
+
+def test_other_database_errors_are_not_called_unreachable():
+    srv = ConfigurationError("The DNS query name does not exist: _mongodb._tcp.db.invalid.")
+    assert describe_database_error(srv, "mongodb+srv://db.invalid/") == (
+        "database error at mongodb+srv://db.invalid/: The DNS query name does not exist: _mongodb._tcp.db.invalid.")
 
 
 BAD_ARGUMENTS = {
