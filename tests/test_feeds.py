@@ -139,3 +139,17 @@ def test_feeds_give_the_newest_items_of_the_corpus_and_of_scale_mode(site, scale
                        key=lambda row: row[feed.time_field], reverse=True)
         assert feed_rows(served, name, 20) == every[:20], name
     assert len(feed_rows(served, "media", 100)) == (100 if scale else 13)
+
+
+def test_feed_fault_modes_touch_only_the_feeds():
+    from finews.replica.site import ReplicaSite
+
+    with ReplicaServer(ReplicaSite.from_folder(), faults=FaultPlan.parse("feed_bad_json=1.0")) as server:
+        page = urllib.request.urlopen(server.url + "/category/hebeiribao.html", timeout=10).read()
+        text = urllib.request.urlopen(server.url + "/NewsData/GetNewsText.do?id=NW202203012292975846", timeout=10).read()
+        feed = urllib.request.urlopen(server.url + FEEDS["media"].url("", 5), timeout=10).read()
+        served = dict(server.faults_served)
+    assert b"hebeiribao" in page and json.loads(text)["text"]
+    with pytest.raises(PageError):
+        parse_feed("media", feed.decode("utf-8"))
+    assert served == {"feed_bad_json": 1}

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from finews.replica.faults import OFFSITE_HOST, FaultPlan
-from finews.replica.feeds import FEED_PATHS, feed_answer, text_json
+from finews.replica.feeds import FEED_FAULTS, FEED_PATHS, feed_answer, text_json
 from finews.replica.site import ReplicaSite
 from finews.slugs import ROLLING_NEWS_SLUG
 
@@ -157,6 +157,8 @@ class ReplicaServer(ThreadingHTTPServer):
             attempt = self.attempts.get(path, 0)
             self.attempts[path] = attempt + 1
             fault = self.faults.choose(path, attempt) if self.faults else None
+            if fault in FEED_FAULTS and not path.startswith(FEED_PATHS):
+                fault = None  # feed fault modes only damage the list feeds
             if fault:
                 self.faults_served[fault] = self.faults_served.get(fault, 0) + 1
         return fault
