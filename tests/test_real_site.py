@@ -252,3 +252,14 @@ def test_a_post_with_an_empty_link_is_stored_under_the_code_in_its_name(spider):
     assert fields["info_code"] == "NW202205292395438077"
     assert fields["source_url"] == response.url  # no article link: the page itself
     assert fields["body_text"] == file_body_text(post) and "<>" not in fields["body_text"]
+
+
+def test_category_keeps_its_case_from_the_back_link(spider):
+    """Jekyll lower-cases a category in the URL (``CBOT`` → ``/cbot/…``); the
+    back link to its category page keeps it as the post file writes it."""
+    file = SITE / "hebeiribao" / "2022" / "03" / "01" / "NW202203012292975846.html"
+    text = file.read_text(encoding="utf-8").replace("/category/hebeiribao.html", "/category/CBOT.html")
+    url = BASE + "/cbot/2022/03/01/NW202203012292975846.html"
+    response = HtmlResponse(url=url, body=text.encode(), encoding="utf-8", request=Request(url))
+    item = next(o for o in spider.parse_post(response) if isinstance(o, PostItem))
+    assert item["category"] == "CBOT"

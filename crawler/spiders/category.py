@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import unquote, urljoin, urlsplit
 
 import scrapy
@@ -101,7 +102,7 @@ class CategorySpider(SiteSpider):
             yield self.retry_or_reject(response, error, listing_title=listing_title)
             return
         stem = _stem_of(response.url)
-        if not page.tags and page.title == stem and not _category_of(response.url):
+        if not page.tags and page.title == stem and not _category_of(response.url, page.back_links):
             self.crawler.stats.inc_value("finews/page_failed/no_front_matter")
             yield self.rejected(response.url, "no_front_matter",
                                 "published from a post file without front matter: the title is the file name "
@@ -118,7 +119,7 @@ class CategorySpider(SiteSpider):
             source_url=page.source_url,
             # No article link (kramdown renders "<>" as text): the page's file is named after the code.
             raw_code="" if page.source_url else stem if normalize_info_code(stem) else "",
-            category=_category_of(response.url),
+            category=_category_of(response.url, page.back_links),
             tags=page.tags,
         )
         if not self.categories:
@@ -129,16 +130,24 @@ class CategorySpider(SiteSpider):
                     yield request
 
 
+_CATEGORY_PAGE = re.compile(r"^/category/([^/]+)\.html$")
+
+
 def _stem_of(url: str) -> str:
     """Jekyll names a post page after its file: ``…/<infoCode>.html``."""
     return unquote(urlsplit(url).path.rsplit("/", 1)[-1]).removesuffix(".html")
 
 
-def _category_of(url: str) -> str:
+def _category_of(url: str, back_links: list[str] = ()) -> str:
     """Jekyll's permalink starts with the category slug
-    (``/<category>/<YYYY>/<MM>/<DD>/<stem>.html``); a post without a category
-    starts with its date."""
+    (``/<category>/<YYYY>/<MM>/<DD>/<stem>.html``), lower-cased and split at
+    spaces; a post without a category starts with its date. The back link to
+    the category page (``/category/CBOT.html``) keeps the slug as written."""
     segments = [unquote(s) for s in urlsplit(url).path.split("/") if s]
-    if len(segments) < 2 or (len(segments) == 4 and all(s.isdigit() for s in segments[:3])):
-        return ""
-    return segments[0]
+    dated = len(segments) >= 4 and all(s.isdigit() for s in segments[-4:-1])
+    leading = [s.lower() for s in segments[:-4 if dated else -1]]
+    for href in back_links:
+        listed = _CATEGORY_PAGE.match(unquote(urlsplit(href).path))
+        if listed and listed.group(1).lower().split() == leading:
+            return listed.group(1)
+    return leading[0] if leading else ""
