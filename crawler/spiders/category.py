@@ -102,7 +102,10 @@ class CategorySpider(SiteSpider):
             yield self.retry_or_reject(response, error, listing_title=listing_title)
             return
         stem = _stem_of(response.url)
-        if not page.tags and page.title == stem and not _category_of(response.url, page.back_links):
+        # Jekyll titles a file without front matter after its name (the stem, or
+        # titleized: "Nw2022…"), with no tags and no category in the URL.
+        untitled = page.title.replace(" ", "-").lower() == stem.lower()
+        if not page.tags and untitled and not _category_of(response.url, page.back_links):
             self.crawler.stats.inc_value("finews/page_failed/no_front_matter")
             yield self.rejected(response.url, "no_front_matter",
                                 "published from a post file without front matter: the title is the file name "
