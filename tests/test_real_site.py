@@ -263,3 +263,34 @@ def test_category_keeps_its_case_from_the_back_link(spider):
     response = HtmlResponse(url=url, body=text.encode(), encoding="utf-8", request=Request(url))
     item = next(o for o in spider.parse_post(response) if isinstance(o, PostItem))
     assert item["category"] == "CBOT"
+
+
+# -- post files beyond the corpus, rendered by real Jekyll (tests/fixtures/jekyll_extra) --
+
+EXTRA = Path(__file__).resolve().parent / "fixtures" / "jekyll_extra"
+HOSTILE_PAGES = sorted((EXTRA / "site" / "hebeiribao").rglob("NW*.html"))
+
+
+def extra_response(file: Path) -> HtmlResponse:
+    url = BASE + "/" + file.relative_to(EXTRA / "site").as_posix()
+    return HtmlResponse(url=url, body=file.read_bytes(), encoding="utf-8", request=Request(url))
+
+
+@pytest.mark.parametrize("file", HOSTILE_PAGES, ids=lambda p: p.stem)
+def test_hostile_articles_rendered_by_jekyll_are_stored_with_the_words_around_them(spider, file):
+    post = read_post_file(next((EXTRA / "_posts").glob(f"*-{file.stem}.md")))
+    fields = stored_fields(next(o for o in spider.parse_post(extra_response(file)) if isinstance(o, PostItem)))
+    assert not fields.get("reject_reason"), fields.get("reject_detail")
+    assert (fields["info_code"], fields["title"], fields["tags"]) == (file.stem, post.title, post.tags)
+    assert fields["source_url"] == (post.link or fields["url"])
+    text = fields["body_text"]
+    assert "<" not in text and "返回" not in text and "elsewhere" not in fields["body_html"]
+    words = re.findall(r"<p>(before \w+|after \w+|a|b)</p>", post.body)
+    assert words and all(w in text.split("\n") for w in words), (words, text)
+
+
+@pytest.mark.parametrize("name", ["nofm", "blankfirst", "empty"])
+def test_a_page_of_a_file_without_front_matter_is_a_reject_with_its_reason(spider, name):
+    file = next((EXTRA / "site" / "2022").rglob(f"{name}.html"))
+    outputs = list(spider.parse_post(extra_response(file)))
+    assert [(o["reject_reason"], o["url"]) for o in outputs] == [("no_front_matter", extra_response(file).url)]
