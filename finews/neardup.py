@@ -1,6 +1,11 @@
 """Near-duplicate detection: MinHash signatures (datasketch) with LSH bands
-kept in MongoDB, so finding candidates is an indexed query and memory does
-not grow with the database.
+kept in MongoDB, so memory does not grow with the database.
+
+Each LSH band bucket is one document (``_id`` = band key) listing the codes
+in it, so a batch's candidates come from exact ``_id`` lookups whose cost
+does not grow with the number of stored posts (a ``$in`` over a multikey
+index of every post's band keys did: the server re-checked each returned
+document's keys against every queried key).
 
 Two posts are near duplicates when the estimated Jaccard similarity of their
 character 3-gram sets is at least ``THRESHOLD``. They are flagged (each lists
@@ -10,6 +15,7 @@ the other in ``near_duplicates``), never merged or dropped.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import zlib
 from functools import lru_cache
@@ -17,16 +23,28 @@ from functools import lru_cache
 import numpy as np
 from bson import Binary
 from datasketch import MinHash, MinHashLSH
-from pymongo import UpdateOne
+from pymongo import InsertOne, UpdateOne
+from pymongo.errors import BulkWriteError
 
 from finews.db import NEAR_DUPLICATE_INDEX as INDEX
-from finews.db import POSTS, insert_new
+from finews.db import DUPLICATE_KEY, POSTS, insert_new
+
+logger = logging.getLogger(__name__)
 
 NUM_PERM = 128
 THRESHOLD = 0.7
 SHINGLE = 3
 _SCHEME = "affine32"
 _NOT_TEXT = re.compile(r"[\W_]+", re.UNICODE)
+BUCKETS = "near_duplicate_buckets"
+# Written once every stored signature is in the buckets; band keys are
+# "<band>:<hex>", so this _id never meets one.
+BUILT = "~built"
+_BUILD_CHUNK = 5_000
+# Keys per `_id $in` query. SecantusDB re-checks each returned document
+# against the whole `$in` list, so one query over k keys returning r
+# documents costs r × k; slices keep that bounded (mongod does not care).
+_LOOKUP_CHUNK = 100
 
 
 @lru_cache(maxsize=1)
@@ -74,18 +92,23 @@ def _values(blob: bytes) -> np.ndarray:
 
 
 class NearDuplicateIndex:
-    """Signatures in ``near_duplicate_index``; flags land on ``posts``."""
+    """Signatures in ``near_duplicate_index`` (by infoCode), band buckets in
+    ``near_duplicate_buckets`` (by band key); flags land on ``posts``."""
 
     def __init__(self, db, posts: str = POSTS):
-        self.index = db[INDEX]  # its "lsh" index is made by finews.db.ensure_indexes
+        self.index = db[INDEX]
+        self.buckets = db[BUCKETS]
         self.posts = db[posts]
+        self._built = False
 
     def flag(self, inserted: list[dict], revised: list[dict] = ()) -> int:
         """Index the posts' signatures and flag every near-duplicate pair.
 
         ``inserted`` are posts new to the database, ``revised`` posts whose
-        text changed (their old signature is replaced). One query finds the
-        candidates of the whole batch. Returns the number of pairs flagged.
+        text changed (their old signature is replaced). Per batch: one read of
+        the batch's band buckets by ``_id``, one read of the candidates'
+        signatures by ``_id``, then the writes. Returns the number of pairs
+        flagged.
         """
         signed = {}
         for doc in [*inserted, *revised]:
@@ -94,24 +117,104 @@ class NearDuplicateIndex:
                 signed[doc["info_code"]] = (values.astype(np.uint32), band_keys(values))
         if not signed:
             return 0
+        self.ensure_buckets()
         all_keys = sorted({key for _, keys in signed.values() for key in keys})
-        # Stored candidates first, then the batch itself (compared in memory).
-        candidates = {c["_id"]: (_values(c["minhash"]), set(c["lsh"]))
-                      for c in self.index.find({"lsh": {"$in": all_keys}, "_id": {"$nin": list(signed)}})}
-        candidates.update({code: (values, set(keys)) for code, (values, keys) in signed.items()})
-        replaced = [doc["info_code"] for doc in revised]
-        if replaced:
-            self.index.delete_many({"_id": {"$in": replaced}})
-        rows = [{"_id": code, "lsh": keys, "minhash": Binary(values.tobytes())} for code, (values, keys) in signed.items()]
-        insert_new(self.index, rows)  # a replayed or retried batch is already indexed
+        members = {b["_id"]: b["codes"] for b in by_ids(self.buckets, all_keys)}
+        # A code of this batch is compared with its new signature, never its stored one.
+        stored = sorted({code for codes in members.values() for code in codes} - signed.keys())
+        candidates = {c["_id"]: _values(c["minhash"]) for c in by_ids(self.index, stored, {"minhash": 1})}
+        candidates.update({code: values for code, (values, _) in signed.items()})
+        in_batch: dict[str, set[str]] = {}
+        for code, (_, keys) in signed.items():
+            for key in keys:
+                in_batch.setdefault(key, set()).add(code)
+        self._replace(signed, [doc["info_code"] for doc in revised if doc["info_code"] in signed])
         pairs = set()
         for code, (values, keys) in signed.items():
-            key_set = set(keys)
-            for other, (other_values, other_keys) in candidates.items():
-                if other != code and key_set & other_keys and similarity(values, other_values) >= THRESHOLD:
+            others = {other for key in keys for other in (*members.get(key, ()), *in_batch[key])} - {code}
+            for other in others:
+                if other in candidates and similarity(values, candidates[other]) >= THRESHOLD:
                     pairs.add(tuple(sorted((code, other))))
+        add_to_buckets(self.buckets, in_batch, existing=members.keys())
         if pairs:
             self.posts.bulk_write([
                 UpdateOne({"_id": a}, {"$addToSet": {"near_duplicates": b}}) for x, y in pairs for a, b in ((x, y), (y, x))
             ], ordered=False)
         return len(pairs)
+
+    def _replace(self, signed: dict, revised: list[str]) -> None:
+        """Store the batch's signatures; a revised post leaves the buckets of
+        its old text first."""
+        if revised:
+            old = list(by_ids(self.index, revised, {"lsh": 1}))
+            leaving: dict[str, list[str]] = {}
+            for doc in old:
+                for key in set(doc.get("lsh", ())) - set(signed[doc["_id"]][1]):
+                    leaving.setdefault(key, []).append(doc["_id"])
+            if leaving:
+                self.buckets.bulk_write([UpdateOne({"_id": key}, {"$pull": {"codes": {"$in": codes}}})
+                                         for key, codes in leaving.items()], ordered=False)
+            self.index.delete_many({"_id": {"$in": revised}})
+        rows = [{"_id": code, "lsh": keys, "minhash": Binary(values.tobytes())} for code, (values, keys) in signed.items()]
+        insert_new(self.index, rows)  # a replayed or retried batch is already indexed
+
+    def ensure_buckets(self) -> None:
+        """Build the buckets from stored signatures once (databases written
+        before buckets existed), then remember that they are complete."""
+        if self._built or self.buckets.find_one({"_id": BUILT}, {"_id": 1}):
+            self._built = True
+            return
+        count = build_buckets(self.index, self.buckets)
+        if count:
+            logger.info("Built near-duplicate buckets from %d stored signatures", count)
+        self._built = True
+
+
+def build_buckets(index, buckets, chunk: int = _BUILD_CHUNK, progress=None) -> int:
+    """Put every stored signature's code in its band buckets, ``chunk``
+    signatures at a time; safe to run again or at once in two processes
+    (``$addToSet``). Returns how many signatures were read."""
+    done, last = 0, None
+    while True:
+        query = {"_id": {"$gt": last}} if last is not None else {}
+        docs = list(index.find(query, {"lsh": 1}).sort("_id", 1).limit(chunk))
+        if not docs:
+            break
+        additions: dict[str, set[str]] = {}
+        for doc in docs:
+            for key in doc.get("lsh", ()):
+                additions.setdefault(key, set()).add(doc["_id"])
+        existing = [b["_id"] for b in by_ids(buckets, sorted(additions), {"_id": 1})]
+        add_to_buckets(buckets, additions, existing)
+        done, last = done + len(docs), docs[-1]["_id"]
+        if progress:
+            progress(done)
+    buckets.update_one({"_id": BUILT}, {"$set": {"signatures": done}}, upsert=True)
+    return done
+
+
+def by_ids(collection, ids: list, projection: dict | None = None):
+    """The documents with these ``_id`` (exact-key lookups, in slices)."""
+    for start in range(0, len(ids), _LOOKUP_CHUNK):
+        yield from collection.find({"_id": {"$in": ids[start:start + _LOOKUP_CHUNK]}}, projection)
+
+
+def add_to_buckets(buckets, additions: dict[str, set[str]], existing) -> None:
+    """Codes into their buckets: new buckets are inserted, the ``existing``
+    ones get ``$addToSet``; a bucket another writer created meanwhile is
+    updated instead."""
+    existing = set(existing)
+    keys = list(additions)
+    ops = [UpdateOne({"_id": key}, {"$addToSet": {"codes": {"$each": sorted(additions[key])}}}) if key in existing
+           else InsertOne({"_id": key, "codes": sorted(additions[key])}) for key in keys]
+    if not ops:
+        return
+    try:
+        buckets.bulk_write(ops, ordered=False)
+    except BulkWriteError as error:
+        errors = error.details.get("writeErrors", [])
+        if any(e.get("code") != DUPLICATE_KEY for e in errors):
+            raise
+        buckets.bulk_write([UpdateOne({"_id": keys[e["index"]]},
+                                      {"$addToSet": {"codes": {"$each": sorted(additions[keys[e["index"]]])}}},
+                                      upsert=True) for e in errors], ordered=False)

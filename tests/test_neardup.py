@@ -1,6 +1,22 @@
 """Near duplicates on real corpus text, flagged through a real database."""
 
-from finews.neardup import THRESHOLD, NearDuplicateIndex, shingles, signature, similarity
+from itertools import combinations
+
+from bson import Binary
+
+from finews.db import NEAR_DUPLICATE_INDEX
+from finews.neardup import (
+    BUCKETS,
+    BUILT,
+    THRESHOLD,
+    NearDuplicateIndex,
+    add_to_buckets,
+    band_keys,
+    build_buckets,
+    shingles,
+    signature,
+    similarity,
+)
 from finews.pages import parse_post_page
 from pipelines.clean import clean_article
 
@@ -35,3 +51,65 @@ def test_flagging_marks_both_posts_and_is_idempotent(db, site):
     flagged = {d["_id"]: d.get("near_duplicates") for d in db.bare_posts.find()}
     assert flagged == {"NW" + PAIR[0]: ["NW" + PAIR[1]], "NW" + PAIR[1]: ["NW" + PAIR[0]],
                        "NW202203012292975846": None}
+
+
+def _corpus_texts(site) -> dict[str, str]:
+    texts = {}
+    for entry in site.entries:
+        text = clean_article(parse_post_page(site.post_page(entry)).body_html).body_text
+        if text:
+            texts[entry.post.name.removesuffix(".md")] = text
+    return texts
+
+
+def test_flags_through_the_buckets_are_the_lsh_decision_on_the_whole_corpus(db, site):
+    texts = _corpus_texts(site)
+    sigs = {name: signature(text) for name, text in texts.items()}
+    expected = {(a, b) for a, b in combinations(sorted(texts), 2)
+                if set(band_keys(sigs[a])) & set(band_keys(sigs[b])) and similarity(sigs[a], sigs[b]) >= THRESHOLD}
+    docs = [{"_id": name, "info_code": name, "body_text": text} for name, text in sorted(texts.items())]
+    db.bare_posts.insert_many([dict(d) for d in docs])
+    index = NearDuplicateIndex(db, posts="bare_posts")
+    for start in range(0, len(docs), 7):  # pairs within a batch and across batches
+        index.flag(docs[start:start + 7])
+    flagged = {tuple(sorted((d["_id"], other))) for d in db.bare_posts.find({"near_duplicates": {"$exists": True}})
+               for other in d["near_duplicates"]}
+    assert flagged == expected and len(expected) >= 5  # the cross-code pair and the twin files
+
+
+def _old_style_signature(db, code, text):
+    """A signature as stored before buckets existed: no bucket documents."""
+    values = signature(text)
+    db[NEAR_DUPLICATE_INDEX].insert_one({"_id": code, "lsh": band_keys(values),
+                                         "minhash": Binary(values.astype("uint32").tobytes())})
+
+
+def test_a_database_stored_before_buckets_is_migrated_on_first_use(db, site):
+    a, b = ("NW" + code for code in PAIR)
+    _old_style_signature(db, a, _text(site, PAIR[0]))
+    _old_style_signature(db, "NW202203012292975846", _text(site, "NW202203012292975846"))
+    db.bare_posts.insert_many([{"_id": a}, {"_id": b}])
+    index = NearDuplicateIndex(db, posts="bare_posts")
+    assert index.flag([{"info_code": b, "body_text": _text(site, PAIR[1])}]) == 1
+    assert db.bare_posts.find_one({"_id": b})["near_duplicates"] == [a]
+    assert db[BUCKETS].find_one({"_id": BUILT})["signatures"] == 2
+    stored_keys = {key for doc in db[NEAR_DUPLICATE_INDEX].find() for key in doc["lsh"]}
+    assert {bucket["_id"] for bucket in db[BUCKETS].find({"_id": {"$ne": BUILT}})} == stored_keys
+    assert build_buckets(db[NEAR_DUPLICATE_INDEX], db[BUCKETS], chunk=1) == 3  # again, in slices: harmless
+    assert all(len(bucket["codes"]) == len(set(bucket["codes"])) for bucket in db[BUCKETS].find({"codes": {"$exists": True}}))
+
+
+def test_a_revised_post_leaves_the_buckets_of_its_old_text(db, site):
+    a, b = ("NW" + code for code in PAIR)
+    db.bare_posts.insert_many([{"_id": a}, {"_id": b}])
+    index = NearDuplicateIndex(db, posts="bare_posts")
+    index.flag([{"info_code": a, "body_text": _text(site, PAIR[0])}])
+    index.flag([], revised=[{"info_code": a, "body_text": _text(site, "NW202203012292975846")}])
+    assert index.flag([{"info_code": b, "body_text": _text(site, PAIR[1])}]) == 0
+    assert db[BUCKETS].count_documents({"codes": a}) == 14 == len(db[NEAR_DUPLICATE_INDEX].find_one({"_id": a})["lsh"])
+
+
+def test_a_bucket_created_by_another_writer_meanwhile_is_merged(db):
+    add_to_buckets(db[BUCKETS], {"0:ab": {"X"}}, existing=())
+    add_to_buckets(db[BUCKETS], {"0:ab": {"Y"}, "1:cd": {"Y"}}, existing=())  # its read missed "0:ab"
+    assert {d["_id"]: sorted(d["codes"]) for d in db[BUCKETS].find()} == {"0:ab": ["X", "Y"], "1:cd": ["Y"]}
