@@ -132,11 +132,17 @@ def _check_keys(data: dict) -> None:
             continue
         if not isinstance(value, dict):
             raise ConfigError(f"[{section}] must be a table")
-        for key in value:
+        for key, item in value.items():
             if keys is not None and key not in keys:
                 raise ConfigError(f"[{section}]: {unknown('key', key, keys)}")
+            if keys is not None and not isinstance(item, str) and not (key == "every" and _is_number(item)):
+                raise ConfigError(f"[{section}] {key} must be a string, got {item!r}")
             if section == "settings" and key in RESERVED_SETTINGS:
                 raise ConfigError(f"{key} cannot be set in [settings]: use {RESERVED_SETTINGS[key]}")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _job(entry: dict, number: int) -> Job:

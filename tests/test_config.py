@@ -43,6 +43,8 @@ def _finews_run(config, env: dict | None = None, timeout=600):
     ('[database]\nur = "mongodb://db.example/"\n', "unknown key 'ur' (did you mean 'uri'?)"),
     ('[databse]\nuri = "mongodb://db.example/"\n', "unknown section 'databse' (did you mean 'database'?)"),
     ('[run]\nevry = "5m"\n', "unknown key 'evry' (did you mean 'every'?)"),
+    ('[run]\ndata_dir = 5\n', "[run] data_dir must be a string, got 5"),
+    ('[database]\nuri = ["mongodb://a/"]\n', "[database] uri must be a string"),
     ('[[jobs]]\nspider = "category"\nsit = "http://127.0.0.1:9"\n', "unknown argument 'sit' (did you mean 'site'?)"),
     ('[[jobs]]\nspider = "categroy"\n', "unknown spider 'categroy' (did you mean 'category'?)"),
     ('[[jobs]]\nspider = "newsshare"\nsite = "http://127.0.0.1:9"\n', "needs info_codes"),
