@@ -88,11 +88,16 @@ def check_spider_arguments(spidercls, arguments: dict) -> None:
         raise ValueError(f"{spidercls.name}: {error}") from None
 
 
+def spider_loader(settings: Settings):
+    """The project's spider loader (``SPIDER_LOADER_CLASS``), as Scrapy builds it."""
+    return load_object(settings["SPIDER_LOADER_CLASS"]).from_settings(settings.frozencopy())
+
+
 def check_config(config: Config, settings: Settings) -> None:
     """``ConfigError`` unless every job names a spider of the project with
     arguments it accepts, and every ``[settings]`` key is a setting Scrapy or
     ``crawler/settings.py`` defines, with a value of the default's type."""
-    loader = load_object(settings["SPIDER_LOADER_CLASS"]).from_settings(settings.frozencopy())
+    loader = spider_loader(settings)
     spiders = loader.list()
     for number, job in enumerate(config.jobs, start=1):
         if job.spider not in spiders:

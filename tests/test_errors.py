@@ -137,17 +137,22 @@ BAD_ARGUMENTS = {
 @pytest.mark.slow
 @pytest.mark.parametrize("case", BAD_ARGUMENTS)
 def test_bad_spider_arguments_to_scrapy_crawl(case, crawl, db):
-    """Before: the constructor's traceback, then a second one (``RuntimeError:
-    Crawler.stats is not set yet``), exit 1."""
+    """Before: Scrapy's banner, the constructor's traceback, then a second one
+    (``RuntimeError: Crawler.stats is not set yet``), exit 1; 45–50 lines."""
     spider, arguments, expected = BAD_ARGUMENTS[case]
     result = crawl(spider, *(f"{k}={v}" for k, v in arguments.items()), check=False)
-    output = result.stdout + result.stderr
-    assert result.returncode == 2, output[-3000:]
-    assert "Traceback" not in output and "RuntimeError" not in output and " ERROR: " not in output
-    problems = [line for line in output.splitlines() if line.startswith("scrapy crawl:")]
-    assert problems == [output.strip().splitlines()[-1]], output[-3000:]
-    assert expected in problems[0]
+    lines = _lines(result)
+    assert result.returncode == 2, lines[-30:]
+    assert len(lines) == 1 and lines[0].startswith(f"scrapy crawl: {spider}: ") and expected in lines[0], lines
     assert db.crawl_runs.count_documents({}) == 0
+
+
+@pytest.mark.slow
+def test_an_unknown_spider_to_scrapy_crawl(crawl):
+    """Before: Scrapy's ``KeyError: 'Spider not found: categroy'`` traceback, exit 1."""
+    result = crawl("categroy", check=False)
+    assert result.returncode == 2
+    assert _lines(result) == ["scrapy crawl: unknown spider 'categroy' (did you mean 'category'?)"]
 
 
 @pytest.mark.slow

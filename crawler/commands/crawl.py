@@ -10,23 +10,26 @@ from scrapy.exceptions import UsageError
 
 from finews.config import EXIT_USAGE, unknown
 from finews.jobs import configure_job, exit_code
-from finews.runner import check_spider_arguments
+from finews.runner import check_spider_arguments, spider_loader
 
 
 class Command(ScrapyCrawl):
     def short_desc(self) -> str:
         return "Run a spider as a job: resumable after a crash, one run of a job at a time"
 
+    def process_options(self, args, opts) -> None:
+        """An unknown spider or bad spider arguments: one line and exit 2,
+        before Scrapy starts (its banner) and before it would log the spider's
+        constructor error with a traceback and then fail again on stats."""
+        super().process_options(args, opts)
+        problem = self._bad_arguments(args[0], opts.spargs) if len(args) == 1 else None
+        if problem:
+            print(f"scrapy crawl: {problem}", file=sys.stderr, flush=True)
+            sys.exit(EXIT_USAGE)
+
     def run(self, args, opts) -> None:
         if len(args) != 1:
             raise UsageError("give exactly one spider")
-        problem = self._bad_arguments(args[0], opts.spargs)
-        if problem:
-            # One line and exit 2, before Scrapy would log the spider's
-            # constructor error with a traceback and then fail again on stats.
-            print(f"scrapy crawl: {problem}", file=sys.stderr, flush=True)
-            self.exitcode = EXIT_USAGE
-            return
         crawler = self._create_crawler(args[0])
         configure_job(crawler.settings, args[0], opts.spargs)
         self.crawler_process.crawl(crawler, **opts.spargs)
@@ -35,7 +38,7 @@ class Command(ScrapyCrawl):
         self.exitcode = 1 if self.crawler_process.bootstrap_failed else exit_code(outcome)
 
     def _bad_arguments(self, name: str, arguments: dict) -> str | None:
-        loader = self.crawler_process.spider_loader
+        loader = spider_loader(self.settings)
         if name not in loader.list():
             return unknown("spider", name, loader.list())
         try:
