@@ -1,22 +1,34 @@
 """The crawl's MongoDB connection, shared by every component of one crawler.
 
-The storage pipeline and the skip-known middleware both need the database;
-this opens it once per crawler (starting the embedded server when
-``MONGO_URI`` is unset) and closes it when the engine stops, after the
+The storage pipeline, the skip-known middleware and the run record all need
+the database; this opens it once per crawler (starting the embedded server
+when ``MONGO_URI`` is unset) and closes it when the engine stops, after the
 pipelines have flushed.
+
+It is also the crawl's one circuit breaker: after a call fails for want of
+the database, every component treats it as down for ``MONGO_OUTAGE_COOLDOWN``
+seconds (spooling, fetching without the known-posts check) instead of each
+waiting out the server-selection timeout again; then one caller probes it.
+Wrong credentials are not an outage: the crawl stops at once.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from pathlib import Path
 
-from pymongo.errors import PyMongoError
+from pymongo.errors import NetworkTimeout, PyMongoError, ServerSelectionTimeoutError
 from scrapy import signals
 
-from finews.db import EmbeddedMongo, connect, ensure_indexes, redact_uri
+from finews.db import EmbeddedMongo, connect, ensure_indexes, is_auth_failure, redact_uri
 
 logger = logging.getLogger(__name__)
+
+
+class DatabaseRefused(Exception):
+    """The database answers but will not let the crawl in (authentication)."""
 
 
 class CrawlDatabase:
@@ -26,9 +38,14 @@ class CrawlDatabase:
         data_dir = Path(settings.get("FINEWS_DATA_DIR", "var"))
         self.server_path = Path(settings.get("FINEWS_DB_PATH") or data_dir / "db")
         self.timeout_ms = settings.getint("MONGO_TIMEOUT_MS", 10_000)
+        self.cooldown = settings.getfloat("MONGO_OUTAGE_COOLDOWN", 30.0)
         self.server: EmbeddedMongo | None = None
         self.client = None
         self._db = None
+        self.refused: str | None = None  # why the database refused us, once it has
+        self._down_until: float | None = None  # None: up
+        self._probing = False
+        self._lock = threading.Lock()
 
     @classmethod
     def of(cls, crawler) -> "CrawlDatabase":
@@ -42,6 +59,8 @@ class CrawlDatabase:
 
     @property
     def db(self):
+        if self.refused:
+            raise DatabaseRefused(self.refused)
         if self._db is None:
             if not self.uri:
                 self.server = EmbeddedMongo(self.server_path).start()
@@ -53,8 +72,54 @@ class CrawlDatabase:
             try:
                 ensure_indexes(self._db)
             except PyMongoError as error:
+                self.failed(error)
+                if self.refused:
+                    raise DatabaseRefused(self.refused) from None
                 logger.error("Database unreachable at start (%s): writes will be spooled until it is back", error)
         return self._db
+
+    # The breaker. Callers ask ``usable()`` before a call and report with
+    # ``succeeded()`` / ``failed(error)``.
+
+    def usable(self) -> bool:
+        """Whether to call the database now: it is up, or its cool-down is
+        over and this caller is the one that probes it."""
+        with self._lock:
+            if self.refused:
+                return False
+            if self._down_until is None:
+                return True
+            if self._probing or time.monotonic() < self._down_until:
+                return False
+            self._probing = True
+            return True
+
+    @property
+    def down(self) -> bool:
+        """Marked down (cooling down, or being probed)."""
+        return self._down_until is not None or bool(self.refused)
+
+    def succeeded(self) -> None:
+        with self._lock:
+            if self._down_until is not None:
+                logger.info("The database is back")
+            self._down_until, self._probing = None, False
+
+    def failed(self, error: BaseException, exhausted: bool = False) -> None:
+        """Record a failed call: an authentication failure refuses the crawl;
+        a call that waited out a timeout, or a write whose retries are
+        ``exhausted``, marks the database down for the cool-down. A quick
+        failure (a dropped connection) is left to the callers' retries."""
+        with self._lock:
+            self._probing = False
+            if is_auth_failure(error):
+                if not self.refused:
+                    detail = str(error).split(", full error")[0]
+                    self.refused = f"authentication failed for {redact_uri(self.uri)} ({detail})"
+                    logger.error("Database refused the crawl: %s", self.refused)
+                return
+            if exhausted or isinstance(error, (ServerSelectionTimeoutError, NetworkTimeout)):
+                self._down_until = time.monotonic() + self.cooldown
 
     def close(self) -> None:
         if self.client:

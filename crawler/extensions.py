@@ -1,6 +1,9 @@
 """Run records and the job lease: every run leaves a ``crawl_runs`` document,
 and two runs of the same job never overlap, unless they are workers sharing
-one run through Redis (``crawler/scheduler.py``), which is what they are for."""
+one run through Redis (``crawler/scheduler.py``), which is what they are for.
+
+With the database down the run goes on without a lease, and its record is
+spooled with its batches and written at the next replay."""
 
 from __future__ import annotations
 
@@ -10,16 +13,17 @@ import os
 import socket
 import uuid
 from collections import Counter
+from pathlib import Path
 
 from itemadapter import ItemAdapter
 from pymongo.errors import PyMongoError
 from scrapy import signals
 from twisted.internet.task import LoopingCall
 
-from crawler.database import CrawlDatabase
+from crawler.database import CrawlDatabase, DatabaseRefused
 from finews.db import CRAWL_RUNS
 from finews.lease import Lease
-from pipelines.mongo import utcnow
+from pipelines.mongo import Spool, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +45,9 @@ class RunRecord:
         self.failures: Counter = Counter()
         self.failed_pages: list[dict] = []
         self.locked = False
+        self.pages_read = 0  # responses that were pages, not errors (robots.txt aside)
+        self.record: dict = {}
+        self.spool = Spool(Path(crawler.settings.get("FINEWS_DATA_DIR", "var")) / "spool")
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -48,6 +55,7 @@ class RunRecord:
         crawler.signals.connect(extension.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(extension.spider_closed, signal=signals.spider_closed)
         crawler.signals.connect(extension.item_scraped, signal=signals.item_scraped)
+        crawler.signals.connect(extension.response_received, signal=signals.response_received)
         return extension
 
     @property
@@ -58,24 +66,37 @@ class RunRecord:
     def spider_opened(self, spider):
         arguments = json.loads(self.crawler.settings.get("FINEWS_JOB_ARGS") or "{}")
         self.crawler.stats.set_value("finews/run_id", self.run_id)
+        self.record = {
+            "_id": self.run_id, "job": self.job, "spider": spider.name, "arguments": arguments,
+            "started_at": utcnow(), "outcome": "running", "host": socket.gethostname(), "pid": os.getpid(),
+        }
+        shared_run = self.crawler.stats.get_value("finews/shared_run")
+        if shared_run:
+            self.record.update(shared_run=shared_run, worker=self.crawler.stats.get_value("finews/worker"))
         try:
             db = self.database.db
-            record = {
-                "_id": self.run_id, "job": self.job, "spider": spider.name, "arguments": arguments,
-                "started_at": utcnow(), "outcome": "running", "host": socket.gethostname(), "pid": os.getpid(),
-            }
-            shared_run = self.crawler.stats.get_value("finews/shared_run")
+        except DatabaseRefused:
+            self.crawler.engine.close_spider(spider, "database_refused")
+            return
+        if not self.database.usable():
+            logger.error("No run record or lease yet (database unavailable); running anyway")
+            return
+        try:
+            db[CRAWL_RUNS].insert_one(self.record)
             if shared_run:
-                record.update(shared_run=shared_run, worker=self.crawler.stats.get_value("finews/worker"))
-            db[CRAWL_RUNS].insert_one(record)
-            if shared_run:
+                self.database.succeeded()
                 return  # workers of a shared run are many at once by design
             self.lease = Lease(db, self.job, self.run_id, self.ttl)
             took_over = self.lease.acquire()
         except PyMongoError as error:
-            logger.error("No run record or lease (database unavailable: %s); running anyway", error)
+            self.database.failed(error)
             self.lease = None
+            if self.database.refused:
+                self.crawler.engine.close_spider(spider, "database_refused")
+                return
+            logger.error("No run record or lease (database unavailable: %s); running anyway", error)
             return
+        self.database.succeeded()
         if took_over is None:
             holder = self.lease.holder() or {}
             logger.error("Job %s is already running (run %s on %s, pid %s, lease until %s); not starting",
@@ -92,11 +113,30 @@ class RunRecord:
         self.renewal.start(max(1.0, self.ttl / 3), now=False)
 
     def _renew(self):
+        """Keep the lease; a run that finds it lost (it expired and another run
+        took it) stops fetching at once and closes as ``locked``."""
+        if not self.database.usable():
+            return
         try:
-            if not self.lease.renew():
-                logger.error("Lost the lease of job %s", self.job)
+            renewed = self.lease.renew()
         except PyMongoError as error:
+            self.database.failed(error)
             logger.warning("Could not renew the lease of job %s: %s", self.job, error)
+            return
+        self.database.succeeded()
+        if renewed:
+            return
+        holder = self.lease.holder() or {}
+        logger.error("Lost the lease of job %s to run %s on %s; stopping", self.job, holder.get("owner"),
+                     holder.get("host"))
+        self.locked = self.crawler.spider.locked = True
+        self.lease = None
+        self.renewal.stop()
+        self.crawler.engine.close_spider(self.crawler.spider, "lease_lost")
+
+    def response_received(self, response, request=None, spider=None):
+        if response.status < 400 and not response.url.endswith("/robots.txt"):
+            self.pages_read += 1
 
     def item_scraped(self, item, response=None, spider=None):
         adapter = ItemAdapter(item)
@@ -112,19 +152,35 @@ class RunRecord:
         stats = self.crawler.stats.get_stats()
         outcome = self.outcome(reason, stats)
         self.crawler.stats.set_value("finews/outcome", outcome)
+        closing = {
+            "ended_at": utcnow(), "outcome": outcome, "finish_reason": reason,
+            "pages_attempted": stats.get("downloader/request_count", 0),
+            "stored": sum(stats.get(f"finews/{key}", 0)
+                          for key in ("posts/inserted", "posts/updated", "db/replayed_stored")),
+            "failures_by_reason": dict(self.failures), "failed_pages": self.failed_pages,
+            "stats": {key.replace(".", "_"): value for key, value in stats.items()},
+        }
+        if self.database.refused:
+            return  # nothing may be written; the one error line has been logged
+        if not self.database.usable():
+            self._spool_record(closing, "database unavailable")
+            return
         try:
             db = self.database.db
-            db[CRAWL_RUNS].update_one({"_id": self.run_id}, {"$set": {
-                "ended_at": utcnow(), "outcome": outcome, "finish_reason": reason,
-                "pages_attempted": stats.get("downloader/request_count", 0),
-                "stored": stats.get("finews/posts/inserted", 0) + stats.get("finews/posts/updated", 0),
-                "failures_by_reason": dict(self.failures), "failed_pages": self.failed_pages,
-                "stats": {key.replace(".", "_"): value for key, value in stats.items()},
-            }})
+            db[CRAWL_RUNS].update_one({"_id": self.run_id}, {"$set": closing, "$setOnInsert": {
+                k: v for k, v in self.record.items() if k not in closing and k != "_id"}}, upsert=True)
             if self.lease:
                 self.lease.release()
         except PyMongoError as error:
-            logger.error("Run record %s not closed (database unavailable: %s)", self.run_id, error)
+            self.database.failed(error)
+            if not self.database.refused:
+                self._spool_record(closing, error)
+        else:
+            self.database.succeeded()
+
+    def _spool_record(self, closing: dict, why) -> None:
+        path = self.spool.append_run({**self.record, **closing})
+        logger.error("Run record %s spooled to %s (%s); written at the next replay", self.run_id, path, why)
 
     def outcome(self, reason: str, stats: dict) -> str:
         if self.locked:
@@ -134,6 +190,8 @@ class RunRecord:
         if reason != "finished" or stats.get("log_count/CRITICAL"):
             return "failed"
         fetch_failures = sum(n for r, n in self.failures.items() if r.startswith(FETCH_FAILURES))
+        if fetch_failures and not self.pages_read:
+            return "failed"  # every request failed: nothing was fetched at all
         if fetch_failures or stats.get("finews/db/spooled") or stats.get("spider_exceptions/count"):
             return "partial"
         return "clean"

@@ -12,8 +12,10 @@ from pymongo.errors import PyMongoError
 from scrapy import Request
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import IgnoreRequest
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet import threads
 
-from crawler.database import CrawlDatabase
+from crawler.database import CrawlDatabase, DatabaseRefused
 from finews.db import POSTS
 from pipelines.normalize import KIND_RANK
 
@@ -32,6 +34,10 @@ class SkipKnownPostsMiddleware:
     unknown posts), ``changed`` (also posts whose listing title differs from
     the stored one) or ``all``. A media post whose stored twin is rolling news
     is always fetched, since it replaces the twin.
+
+    The query runs in a thread, never on the reactor: a slow or absent
+    database delays one listing's posts, not the downloads. While the crawl's
+    database is marked down (``CrawlDatabase``), no query is tried at all.
     """
 
     def __init__(self, crawler):
@@ -47,38 +53,44 @@ class SkipKnownPostsMiddleware:
     def refresh(self) -> str:
         return getattr(self.crawler.spider, "refresh", "new")
 
-    def process_spider_output(self, response, result, spider=None):
-        checked = []
-        for output in result:
-            if isinstance(output, Request) and "known_check" in output.meta:
-                checked.append(output)
-            else:
-                yield output
-        yield from self._unknown(checked, self.refresh)
-
-    async def process_spider_output_async(self, response, result, spider=None):
+    async def process_spider_output(self, response, result, spider=None):
         checked = []
         async for output in result:
             if isinstance(output, Request) and "known_check" in output.meta:
                 checked.append(output)
             else:
                 yield output
-        for request in self._unknown(checked, self.refresh):
+        refresh = self.refresh
+        if not checked or refresh == "all":
+            stored = {}
+        else:
+            stored = await maybe_deferred_to_future(threads.deferToThread(self._stored, checked))
+        if stored is None:
+            # Without the database every post looks new: fetch them all (storage
+            # is idempotent) rather than lose any.
+            self.stats.inc_value("finews/known_check_failed")
+            stored = {}
+        for request in self._unknown(checked, stored, refresh):
             yield request
 
-    def _unknown(self, requests: list[Request], refresh: str):
-        if not requests or refresh == "all":
-            yield from requests
-            return
+    def _stored(self, requests: list[Request]) -> dict | None:
+        """The stored posts among the requests' codes; None without a database."""
+        if not self.database.usable():
+            return None
         codes = list({r.meta["known_check"][0] for r in requests})
         try:
             stored = {doc["_id"]: doc for doc in
                       self.database.db[POSTS].find({"_id": {"$in": codes}}, {"title": 1, "kind": 1})}
-        except PyMongoError as error:
-            # Without the database every post looks new: fetch them all (storage
-            # is idempotent) rather than lose any.
+        except (PyMongoError, DatabaseRefused) as error:
+            if isinstance(error, PyMongoError):
+                self.database.failed(error)
             logger.warning("Cannot check known posts (%s); fetching all %d", error, len(requests))
-            self.stats.inc_value("finews/known_check_failed")
+            return None
+        self.database.succeeded()
+        return stored
+
+    def _unknown(self, requests: list[Request], stored: dict, refresh: str):
+        if refresh == "all":
             yield from requests
             return
         skipped = 0

@@ -24,7 +24,7 @@ from typing import Iterator
 
 import pymongo
 from pymongo import ASCENDING, DESCENDING, IndexModel
-from pymongo.errors import BulkWriteError, PyMongoError
+from pymongo.errors import BulkWriteError, ConnectionFailure, OperationFailure, PyMongoError
 
 from finews.process import alive
 from finews.schema import apply_validator
@@ -37,7 +37,11 @@ POSTS, REJECTS, POST_VERSIONS = "posts", "rejects", "post_versions"
 NEAR_DUPLICATE_INDEX = "near_duplicate_index"
 CRAWL_RUNS = "crawl_runs"
 RAW_ARTICLES = "raw_articles"
+WRITE_JOURNAL = "write_journal"  # batches being written: posts to sign if the writer dies
 DUPLICATE_KEY = 11000
+AUTH_FAILURES = {18, 13}  # AuthenticationFailed, Unauthorized
+# Server states that pass: not primary, shutting down, stepping down, network.
+OUTAGE_CODES = {6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436}
 
 INDEXES = {
     POSTS: [
@@ -66,6 +70,24 @@ def redact_uri(uri: str | None) -> str:
     return _CREDENTIALS.sub("***@", uri or "")
 
 
+def is_auth_failure(error: BaseException) -> bool:
+    """Wrong or missing credentials: waiting will not help."""
+    return isinstance(error, OperationFailure) and error.code in AUTH_FAILURES
+
+
+def is_outage(error: BaseException) -> bool:
+    """The database is away (or changing primary), not refusing this write:
+    worth retrying later, spooling meanwhile. Anything else that fails a write
+    is the document's fault (too large, invalid) or a refusal."""
+    if isinstance(error, ConnectionFailure):
+        return True
+    if isinstance(error, BulkWriteError):
+        return False
+    if isinstance(error, OperationFailure):
+        return error.code in OUTAGE_CODES or error.has_error_label("RetryableWriteError")
+    return False
+
+
 def connect(uri: str, **options) -> pymongo.MongoClient:
     options.setdefault("tz_aware", True)
     options.setdefault("serverSelectionTimeoutMS", 10_000)
@@ -91,19 +113,24 @@ def database_uri(uri: str | None, storage_path: str | os.PathLike) -> Iterator[s
         yield server.uri
 
 
-def insert_new(collection, rows: list[dict]) -> set[int]:
+def insert_new(collection, rows: list[dict], refused: dict[int, str] | None = None) -> set[int]:
     """Insert rows, unordered; the positions of rows whose ``_id`` is already
     stored (another writer, or a retried batch, was first) come back instead
-    of an error. Any other write error is raised."""
+    of an error. With ``refused``, rows the server refuses for their own sake
+    (too large, invalid) are put there (position: message) and the others
+    still stored; otherwise any other write error is raised."""
     if not rows:
         return set()
     try:
         collection.insert_many(rows, ordered=False)
     except BulkWriteError as error:
         errors = error.details.get("writeErrors", [])
-        if any(e.get("code") != DUPLICATE_KEY for e in errors):
+        others = [e for e in errors if e.get("code") != DUPLICATE_KEY]
+        if others and refused is None:
             raise
-        return {e["index"] for e in errors}
+        for e in others:
+            refused[e["index"]] = f"code {e.get('code')}: {str(e.get('errmsg', ''))[:300]}"
+        return {e["index"] for e in errors if e.get("code") == DUPLICATE_KEY}
     return set()
 
 

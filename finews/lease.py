@@ -1,5 +1,11 @@
 """A lease lock in MongoDB: one holder per key, renewed while it works,
-expiring if its holder dies without releasing it."""
+expiring if its holder dies without releasing it.
+
+Taking a lease is one write that only one caller can win: inserting the
+key as ``_id`` (the unique index refuses every other inserter), or, for a
+stale lease, an update conditional on the exact holder and expiry that were
+judged stale (once one taker has changed them, no other update matches).
+"""
 
 from __future__ import annotations
 
@@ -24,6 +30,10 @@ class Lease:
         self.host = socket.gethostname()
         self.pid = os.getpid()
 
+    def _claim(self, now: datetime) -> dict:
+        return {"owner": self.owner, "host": self.host, "pid": self.pid, "acquired_at": now,
+                "expires_at": now + self.ttl, "ttl_seconds": self.ttl.total_seconds()}
+
     def acquire(self) -> dict | None:
         """Take the lease; returns None when it is held, else what it took over
         (an empty dict for a free lease, the previous holder for a stale one).
@@ -31,29 +41,31 @@ class Lease:
         A lease is stale when it expired, or when its holder ran on this host
         under a process id that no longer exists (killed with -9).
         """
-        now = datetime.now(timezone.utc)
-        previous = self.collection.find_one({"_id": self.key})
-        stale = previous is not None and (
-            _aware(previous["expires_at"]) < now
-            or (previous.get("host") == self.host and not alive(previous.get("pid", 0)))
-        )
-        match = {"_id": self.key}
-        if previous is not None:
-            if not stale and previous.get("owner") != self.owner:
+        for _ in range(3):  # a lease released between our insert and our read: try again
+            now = datetime.now(timezone.utc)
+            try:
+                self.collection.insert_one({"_id": self.key, **self._claim(now)})
+                return {}
+            except DuplicateKeyError:
+                pass
+            previous = self.collection.find_one({"_id": self.key})
+            if previous is None:
+                continue
+            if previous.get("owner") == self.owner:
+                return {} if self.renew() else None
+            stale = _aware(previous["expires_at"]) < now or (
+                previous.get("host") == self.host and not alive(previous.get("pid", 0)))
+            if not stale:
                 return None
-            match["owner"] = previous.get("owner")  # take over exactly what we judged stale
-        try:
-            self.collection.find_one_and_update(
-                match,
-                {"$set": {"owner": self.owner, "host": self.host, "pid": self.pid, "acquired_at": now,
-                          "expires_at": now + self.ttl}},
-                upsert=True, return_document=ReturnDocument.AFTER,
+            taken = self.collection.find_one_and_update(
+                {"_id": self.key, "owner": previous.get("owner"), "expires_at": previous["expires_at"]},
+                {"$set": self._claim(now)}, return_document=ReturnDocument.AFTER,
             )
-        except DuplicateKeyError:
-            return None  # someone else took it between our read and our write
-        return previous if stale else {}
+            return previous if taken is not None and taken.get("owner") == self.owner else None
+        return None
 
     def renew(self) -> bool:
+        """Extend the lease; False when another run holds it now."""
         now = datetime.now(timezone.utc)
         result = self.collection.update_one({"_id": self.key, "owner": self.owner},
                                             {"$set": {"expires_at": now + self.ttl}})
@@ -68,4 +80,3 @@ class Lease:
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-

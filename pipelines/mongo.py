@@ -5,12 +5,18 @@ on the infoCode (``_id``), revisions kept in ``post_versions``, transient
 errors retried with tenacity, and batches that still cannot be written
 spooled to a file and replayed on the next start. ``MongoPipeline`` buffers
 items into batches and hands them to it.
+
+A document that cannot be stored (over the size limit, refused by the
+validator) becomes a reject; it never makes its batch look like an outage.
+Each batch keeps a source before its posts and a journal entry until they are
+signed, so a writer killed mid-batch leaves nothing a later start cannot finish.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
 import zlib
 from collections import Counter, deque
@@ -18,7 +24,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bson import Binary, json_util
+import bson
+from bson import Binary, ObjectId, json_util
+from bson.errors import BSONError
 from itemadapter import ItemAdapter
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError
@@ -30,8 +38,19 @@ from tenacity import (
     wait_exponential,
 )
 
-from crawler.database import CrawlDatabase
-from finews.db import DUPLICATE_KEY, POST_VERSIONS, POSTS, RAW_ARTICLES, REJECTS, insert_new
+from crawler.database import CrawlDatabase, DatabaseRefused
+from finews.db import (
+    CRAWL_RUNS,
+    DUPLICATE_KEY,
+    POST_VERSIONS,
+    POSTS,
+    RAW_ARTICLES,
+    REJECTS,
+    WRITE_JOURNAL,
+    insert_new,
+    is_auth_failure,
+    is_outage,
+)
 from finews.neardup import NearDuplicateIndex
 from finews.process import alive
 from pipelines.normalize import KIND_RANK
@@ -42,12 +61,40 @@ logger = logging.getLogger(__name__)
 RAW_FIELD = "raw_article"  # travels with a post to the store, kept apart from it
 # Fields a revision replaces; identity and bookkeeping fields are never $set.
 _KEEP_ON_UPDATE = {"_id", "version", "first_seen_at"}
+# MongoDB refuses documents over 16 MiB; a post must also leave room for its
+# near-duplicate list and for the old text a revision copies.
+MAX_DOCUMENT_BYTES = 12 * 1024 * 1024
+MAX_REJECT_FIELD = 2000  # characters of a reject's text fields kept
+JOURNAL_STALE_SECONDS = 3600  # a journal entry from another host this old is abandoned
+STORED_OUTCOMES = ("inserted", "updated")
+WRITTEN_OUTCOMES = ("inserted", "updated", "unchanged", "twin_kept", "revise_conflicts")
+PAUSE_ENV = "FINEWS_TEST_PAUSE_AT"
 
 
 def utcnow() -> datetime:
     # Mongo stores milliseconds; trimming here keeps in-memory and stored equal.
     now = datetime.now(timezone.utc)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def pause_point(step: str) -> None:
+    """For crash tests only: with ``FINEWS_TEST_PAUSE_AT=step:FILE`` the writer
+    writes FILE and waits at ``step`` so the test can kill it there."""
+    spec = os.environ.get(PAUSE_ENV, "")
+    if spec.partition(":")[0] == step:
+        Path(spec.partition(":")[2]).write_text(str(os.getpid()))
+        time.sleep(3600)
+
+
+def document_size(doc: dict) -> int:
+    """Bytes of the post as stored (its kept source travels apart)."""
+    return len(bson.encode({k: v for k, v in doc.items() if k != RAW_FIELD}))
+
+
+def oversize_detail(doc: dict, size: int, limit: int) -> str:
+    return (f"post document {size} bytes over the {limit}-byte limit "
+            f"(body_html {len(doc.get('body_html') or '')} characters, "
+            f"body_text {len(doc.get('body_text') or '')} characters)")
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -65,9 +112,11 @@ def is_transient(exc: BaseException) -> bool:
 class PostStore:
     """Writes normalized posts and rejects; counts what each write did."""
 
-    def __init__(self, db, retry_attempts: int = 5, retry_max_wait: float = 8.0, near_duplicates: bool = True):
+    def __init__(self, db, retry_attempts: int = 5, retry_max_wait: float = 8.0, near_duplicates: bool = True,
+                 max_document_bytes: int = MAX_DOCUMENT_BYTES):
         self.db = db
         self.posts, self.rejects, self.versions = db[POSTS], db[REJECTS], db[POST_VERSIONS]
+        self.journal = db[WRITE_JOURNAL]
         self._retrying = Retrying(
             retry=retry_if_exception(is_transient),
             stop=stop_after_attempt(retry_attempts),
@@ -75,15 +124,61 @@ class PostStore:
             before_sleep=self._log_retry,
             reraise=True,
         )
+        self.single_attempt = False  # probing a database marked down: fail fast
+        self.refused: list[dict] = []  # rejects made from posts the server refused, per batch
         self.retries = 0
         self.near_duplicates = NearDuplicateIndex(db) if near_duplicates else None
+        self.max_document_bytes = max_document_bytes
+        self.host, self.pid = socket.gethostname(), os.getpid()
+        self.owner = f"{self.host}:{self.pid}:{ObjectId()}"
 
     def _log_retry(self, state: RetryCallState) -> None:
         self.retries += 1
         logger.warning("Database write failed (%s), retry %d", state.outcome.exception(), state.attempt_number)
 
     def _call(self, fn, *args, **kwargs):
+        if self.single_attempt:
+            return fn(*args, **kwargs)
         return self._retrying(fn, *args, **kwargs)
+
+    def write_batch(self, posts: list[dict], rejects: list[dict]) -> tuple[Counter, list[dict]]:
+        """Write a batch of posts and rejects; returns the posts' counts and
+        the rejects made here from posts the database cannot take.
+
+        Posts over ``max_document_bytes`` become ``too_large`` rejects before
+        any write. A write the server refuses for a document's sake is retried
+        post by post, and the posts it still refuses become ``write_refused``
+        rejects; only an outage (or a refusal of the crawl itself) is raised.
+        """
+        fits, refused = [], []
+        self.refused = []
+        for doc in posts:
+            size = document_size(doc)
+            if size > self.max_document_bytes:
+                refused.append(_store_reject(doc, "too_large", oversize_detail(doc, size, self.max_document_bytes)))
+            else:
+                fits.append(doc)
+        try:
+            counts = self.write_posts(fits)
+        except (PyMongoError, BSONError) as error:
+            if is_outage(error) or is_auth_failure(error):
+                raise
+            logger.warning("The database refused a batch of %d posts (%s); writing them one by one", len(fits),
+                           _brief(error))
+            self.refused, counts = [], Counter()
+            for doc in fits:
+                try:
+                    counts.update(self.write_posts([doc]))
+                except (PyMongoError, BSONError) as one:
+                    if is_outage(one) or is_auth_failure(one):
+                        raise
+                    refused.append(_store_reject(doc, "write_refused", _brief(one)))
+            counts.update(self.repair(own_only=True))
+        refused += self.refused
+        for reject in refused:
+            logger.warning("Rejected %s: %s", reject["url"], reject["detail"])
+        self.write_rejects([*rejects, *refused])
+        return counts, refused
 
     @with_feed_sources  # sources seen, feed items, text answers; better-sourced values win
     def write_posts(self, docs: list[dict]) -> Counter:
@@ -116,7 +211,17 @@ class PostStore:
                 touched.append(code)
             else:
                 changed.append(doc)
+        # Source first, then posts, then signatures; the journal entry stays
+        # until the last step, so a writer killed between them is finished
+        # by ``repair`` on the next start.
+        writing = [doc["info_code"] for doc in [*fresh, *changed]]
+        entry = self._call(self._begin, writing, now) if writing else None
+        sources = {code: raw[code] for code in writing if raw.get(code)}
+        if sources:
+            self._call(self._keep_raw, sources, now)
+        pause_point("raw_kept")
         inserted, raced = self._call(self._insert, fresh, now)
+        pause_point("posts_inserted")
         counts["inserted"] += len(inserted)
         changed += raced  # stored by another crawler meanwhile: compare like any re-fetch
         if touched:
@@ -129,12 +234,53 @@ class PostStore:
                 revised.append(doc)
             elif outcome == "inserted":
                 inserted.append(doc)
-        stored = [doc["info_code"] for doc in [*inserted, *revised] if raw.get(doc["info_code"])]
-        if stored:
-            self._call(self._keep_raw, {code: raw[code] for code in stored}, now)
         if self.near_duplicates:
             counts["near_duplicate_pairs"] += self._call(self.near_duplicates.flag, inserted, revised)
+        pause_point("signed")
+        if entry is not None:
+            self._call(self.journal.delete_one, {"_id": entry})
         return +counts  # drop zero counts
+
+    def _begin(self, codes: list[str], now: datetime) -> ObjectId:
+        entry = ObjectId()
+        self.journal.insert_one({"_id": entry, "owner": self.owner, "host": self.host, "pid": self.pid,
+                                 "codes": codes, "started_at": now})
+        return entry
+
+    def repair(self, own_only: bool = False) -> Counter:
+        """Sign the posts of batches whose writer stopped before it finished
+        (killed, or a write refused mid-batch): journal entries of this store,
+        of dead processes on this host, or older than an hour from elsewhere.
+        Signing again is idempotent, so a batch finished twice is harmless."""
+        counts: Counter = Counter()
+        now = utcnow()
+        entries = self._call(lambda: list(self.journal.find({"owner": self.owner} if own_only else {})))
+        for entry in entries:
+            if not own_only and not self._abandoned(entry, now):
+                continue
+            docs = self._call(lambda: list(self.posts.find({"_id": {"$in": entry.get("codes", [])}},
+                                                           {"info_code": 1, "body_text": 1})))
+            if docs and self.near_duplicates:
+                counts["near_duplicate_pairs"] += self._call(self.near_duplicates.flag, [], docs)
+            counts["repaired"] += len(docs)
+            self._call(self.journal.delete_one, {"_id": entry["_id"]})
+        if counts["repaired"] and not own_only:
+            logger.warning("Finished %d posts of batches left unsigned by a stopped writer", counts["repaired"])
+        return +counts
+
+    def _abandoned(self, entry: dict, now: datetime) -> bool:
+        if entry.get("owner") == self.owner:
+            return True
+        if entry.get("host") == self.host:
+            return not alive(entry.get("pid"))
+        started = entry.get("started_at") or now
+        started = started if started.tzinfo else started.replace(tzinfo=timezone.utc)
+        return (now - started).total_seconds() > JOURNAL_STALE_SECONDS
+
+    def write_run(self, record: dict) -> None:
+        """A run record kept in the spool while the database was away."""
+        fields = {k: v for k, v in record.items() if k != "_id"}
+        self._call(self.db[CRAWL_RUNS].update_one, {"_id": record["_id"]}, {"$set": fields}, upsert=True)
 
     def _keep_raw(self, articles: dict[str, str], now: datetime) -> None:
         """The article source of each stored post, compressed, for export
@@ -147,10 +293,14 @@ class PostStore:
 
     def _insert(self, docs: list[dict], now: datetime) -> tuple[list[dict], list[dict]]:
         """Insert new posts; a duplicate key means another crawler stored the
-        post first (or a retried batch already did), which is not an error."""
+        post first (or a retried batch already did), which is not an error.
+        A post the server refuses (too large, invalid) goes to ``refused``."""
         rows = [{**doc, "_id": doc["info_code"], "version": 1, "first_seen_at": now, "crawled_at": now} for doc in docs]
-        lost = insert_new(self.posts, rows)
-        return [d for i, d in enumerate(docs) if i not in lost], [d for i, d in enumerate(docs) if i in lost]
+        refused: dict[int, str] = {}
+        lost = insert_new(self.posts, rows, refused)
+        self.refused += [_store_reject(docs[i], "write_refused", message) for i, message in refused.items()]
+        return ([d for i, d in enumerate(docs) if i not in lost and i not in refused],
+                [d for i, d in enumerate(docs) if i in lost])
 
     def _revise(self, doc: dict, now: datetime, attempts: int = 5) -> str:
         """Replace a changed post atomically, keeping the old text as a version.
@@ -194,7 +344,7 @@ class PostStore:
         ops = [
             UpdateOne(
                 {"url": r["url"], "reason": r["reason"]},
-                {"$set": {k: v for k, v in r.items() if k not in ("url", "reason")} | {"last_seen_at": now},
+                {"$set": {k: _short(v) for k, v in r.items() if k not in ("url", "reason")} | {"last_seen_at": now},
                  "$setOnInsert": {"first_seen_at": now}, "$inc": {"count": 1}},
                 upsert=True,
             )
@@ -202,6 +352,26 @@ class PostStore:
         ]
         self._call(self.rejects.bulk_write, ops, ordered=False)
         return len(ops)
+
+
+def _brief(error: BaseException) -> str:
+    """An error in one line of reasonable length (a refused write's message
+    can hold the whole document)."""
+    if isinstance(error, BulkWriteError):
+        errors = error.details.get("writeErrors", [])
+        text = "; ".join(f"code {e.get('code')}: {str(e.get('errmsg', ''))[:200]}" for e in errors[:3])
+        return f"BulkWriteError: {text}"
+    return f"{type(error).__name__}: {str(error)[:300]}"
+
+
+def _short(value):
+    """A reject's text cut to a size any reject document can hold."""
+    return value[:MAX_REJECT_FIELD] if isinstance(value, str) else value
+
+
+def _store_reject(doc: dict, reason: str, detail: str) -> dict:
+    return {"url": doc.get("url") or "", "reason": reason, "detail": detail[:MAX_REJECT_FIELD], "spider": None,
+            "title": (doc.get("title") or "")[:MAX_REJECT_FIELD], "raw_code": doc.get("info_code") or ""}
 
 
 def read_raw(doc: dict | None) -> str | None:
@@ -215,18 +385,28 @@ def _rank(doc: dict) -> int:
 class Spool:
     """Append-only files of batches the database would not take.
 
-    Each line is one ``{"posts": [...], "rejects": [...]}`` batch in MongoDB
-    extended JSON; writes are upserts, so replaying twice changes nothing.
+    Each line is one ``{"posts": [...], "rejects": [...]}`` batch, or one
+    ``{"run": {...}}`` run record, in MongoDB extended JSON; writes are
+    upserts, so replaying twice changes nothing. A line that cannot be
+    replayed for its own sake is moved to ``quarantine/`` with the reason and
+    replay goes on with the next one.
     """
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
+        self.quarantine = self.folder / "quarantine"
 
     def append(self, posts: list[dict], rejects: list[dict]) -> Path:
+        return self._append({"posts": posts, "rejects": rejects})
+
+    def append_run(self, record: dict) -> Path:
+        return self._append({"run": record})
+
+    def _append(self, entry: dict, name: str | None = None) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / f"spool-{os.getpid()}.jsonl"
+        path = self.folder / (name or f"spool-{os.getpid()}.jsonl")
         with open(path, "a", encoding="utf-8") as handle:
-            handle.write(json_util.dumps({"posts": posts, "rejects": rejects}, ensure_ascii=False) + "\n")
+            handle.write(json_util.dumps(entry, ensure_ascii=False) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
         return path
@@ -235,28 +415,73 @@ class Spool:
         """Write every spooled batch, deleting each file once it is stored.
 
         A file is renamed while it is replayed, so two processes never replay
-        the same one; if the database fails again it gets its name back, and
-        a file left half-replayed by a process that died is taken over.
+        the same one; if the database fails again, the lines not yet written
+        go back to the spool under a new name, and a file left half-replayed
+        by a process that died is taken over. Batches left unsigned by a
+        killed writer are finished first (``PostStore.repair``).
         """
-        counts: Counter = Counter()
+        counts: Counter = Counter(store.repair())
         for path in self._claimable():
             claimed = self.folder / f"{path.name.split('.')[0]}.replaying-{os.getpid()}"
             try:
                 path.rename(claimed)
             except FileNotFoundError:
                 continue  # another process took it
-            try:
-                with open(claimed, encoding="utf-8") as handle:
-                    for line in handle:
-                        if line.strip():
-                            batch = json_util.loads(line)
-                            counts.update(store.write_posts(batch.get("posts", [])))
-                            counts["rejects"] += store.write_rejects(batch.get("rejects", []))
-            except BaseException:
-                claimed.rename(self.folder / f"{claimed.name.split('.')[0]}.jsonl")
-                raise
+            with open(claimed, encoding="utf-8") as handle:
+                for number, line in enumerate(handle, 1):
+                    if not line.strip():
+                        continue
+                    try:
+                        self._replay_line(store, line, counts)
+                    except (PyMongoError, BSONError) as error:
+                        if not (is_outage(error) or is_auth_failure(error)):
+                            self._quarantine(claimed, number, line, _brief(error), counts)
+                            continue
+                        self._keep_rest(line, handle)
+                        claimed.unlink()
+                        raise
+                    except Exception as error:  # a damaged line or a bug: this batch only
+                        self._quarantine(claimed, number, line, _brief(error), counts)
             claimed.unlink()
-        return counts
+        return +counts
+
+    @staticmethod
+    def _replay_line(store: PostStore, line: str, counts: Counter) -> None:
+        batch = json_util.loads(line)
+        if "run" in batch:
+            store.write_run(batch["run"])
+            counts["runs"] += 1
+            return
+        posts, rejects = batch.get("posts", []), batch.get("rejects", [])
+        written, refused = store.write_batch(posts, rejects)
+        counts.update(written)
+        counts["rejects"] += len(rejects) + len(refused)
+        for reject in refused:
+            counts[f"rejected/{reject['reason']}"] += 1
+
+    def _keep_rest(self, line: str, handle) -> None:
+        """Put the lines not yet written back in the spool, in order."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"spool-{os.getpid()}-{time.time_ns()}.jsonl"
+        with open(path, "w", encoding="utf-8") as rest:
+            rest.write(line if line.endswith("\n") else line + "\n")
+            for remaining in handle:
+                rest.write(remaining)
+            rest.flush()
+            os.fsync(rest.fileno())
+
+    def _quarantine(self, source: Path, number: int, line: str, reason: str, counts: Counter) -> None:
+        self.quarantine.mkdir(parents=True, exist_ok=True)
+        path = self.quarantine / f"{source.name.split('.')[0]}.jsonl"
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(json_util.dumps({"reason": reason[:MAX_REJECT_FIELD], "quarantined_at": utcnow(),
+                                          "source": source.name, "line": number, "batch": line.rstrip("\n")},
+                                         ensure_ascii=False) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        counts["quarantined"] += 1
+        logger.error("Spooled batch %s:%d quarantined to %s (%s); replay goes on", source.name, number, path,
+                     reason[:300])
 
     def _claimable(self) -> list[Path]:
         if not self.folder.is_dir():
@@ -275,13 +500,14 @@ class MongoPipeline:
     Database round-trips would otherwise block the reactor, and no page is
     downloaded while a batch is written. One writer thread keeps batches in
     order; at most ``MONGO_MAX_PENDING_BATCHES`` wait for it before the
-    pipeline waits too (backpressure). Counts come back to the reactor thread,
-    which alone touches the stats.
+    pipeline waits too (backpressure), except while the database is marked
+    down, when batches go to the spool and nothing waits for it. Counts come
+    back to the reactor thread, which alone touches the stats.
     """
 
     def __init__(self, database, batch_size: int, data_dir: Path, retry_attempts: int,
                  retry_max_wait: float, max_pending: int = 4, near_duplicates: bool = True,
-                 outage_cooldown: float = 30.0, stats=None):
+                 max_document_bytes: int = MAX_DOCUMENT_BYTES, stats=None):
         self.database = database
         self.batch_size = max(1, batch_size)
         self.max_pending = max(1, max_pending)
@@ -289,8 +515,7 @@ class MongoPipeline:
         self.retry_attempts = retry_attempts
         self.retry_max_wait = retry_max_wait
         self.near_duplicates = near_duplicates
-        self.outage_cooldown = outage_cooldown
-        self.down_until = 0.0  # while the database is down, batches go straight to the spool
+        self.max_document_bytes = max_document_bytes
         self.stats = stats
         self.store: PostStore | None = None
         self.posts: list[dict] = []
@@ -309,13 +534,17 @@ class MongoPipeline:
             retry_max_wait=s.getfloat("MONGO_RETRY_MAX_WAIT", 8.0),
             max_pending=s.getint("MONGO_MAX_PENDING_BATCHES", 4),
             near_duplicates=s.getbool("FINEWS_NEAR_DUPLICATES", True),
-            outage_cooldown=s.getfloat("MONGO_OUTAGE_COOLDOWN", 30.0),
+            max_document_bytes=s.getint("MONGO_MAX_DOCUMENT_BYTES", MAX_DOCUMENT_BYTES),
             stats=crawler.stats,
         )
 
     def open_spider(self, spider=None):
-        self.store = PostStore(self.database.db, self.retry_attempts, self.retry_max_wait,
-                               near_duplicates=self.near_duplicates)
+        try:
+            db = self.database.db
+        except DatabaseRefused:
+            return  # RunRecord stops the crawl; nothing is written or spooled
+        self.store = PostStore(db, self.retry_attempts, self.retry_max_wait,
+                               near_duplicates=self.near_duplicates, max_document_bytes=self.max_document_bytes)
         self._replay("start")
 
     def close_spider(self, spider=None):
@@ -327,25 +556,52 @@ class MongoPipeline:
             self._replay("end")  # the database may be back already
 
     def _replay(self, when: str) -> None:
+        if self.store is None or not self.database.usable():
+            if self.store is not None and any(self.spool.folder.glob("spool-*")):
+                logger.error("Spooled writes not replayed at %s (database down); they stay in %s",
+                             when, self.spool.folder)
+            return
+        self.store.single_attempt = self.database.down  # a probe
+        retries_before = self.store.retries
         try:
             replayed = self.spool.replay(self.store)
         except PyMongoError as error:
-            logger.error("Spooled writes not replayed at %s (%s); they stay in %s", when, error, self.spool.folder)
+            self.database.failed(error, exhausted=True)
+            logger.error("Spooled writes not replayed at %s (%s); they stay in %s", when, _brief(error),
+                         self.spool.folder)
             return
+        finally:
+            self.store.single_attempt = False
+            self._inc("finews/db/retries", self.store.retries - retries_before)
+        self.database.succeeded()
         if replayed:
             logger.info("Replayed spooled writes at %s: %s", when, dict(replayed))
-            self._inc("finews/db/replayed", sum(replayed.values()))
+            self._inc("finews/db/replayed", sum(replayed[k] for k in (*WRITTEN_OUTCOMES, "rejects")))
+            self._inc("finews/db/replayed_stored", sum(replayed[k] for k in STORED_OUTCOMES))
+            for key in ("quarantined", "repaired", "runs"):
+                if replayed[key]:
+                    self._inc(f"finews/db/replay_{key}", replayed[key])
+            for key, value in replayed.items():
+                if key.startswith("rejected/"):
+                    self._inc(f"finews/{key}", value)
+                    self._inc("finews/rejected", value)
 
     def process_item(self, item, spider=None):
         adapter = ItemAdapter(item)
+        if not adapter.get("reject_reason"):
+            doc = _post_doc(adapter)
+            size = document_size(doc)
+            if size <= self.max_document_bytes:
+                self.posts.append(doc)
+            else:
+                adapter["reject_reason"] = "too_large"
+                adapter["reject_detail"] = oversize_detail(doc, size, self.max_document_bytes)
         if adapter.get("reject_reason"):
             self.rejects.append(_reject_doc(adapter))
             reason = adapter["reject_reason"]
             logger.warning("Rejected %s: %s", adapter.get("url"), adapter.get("reject_detail") or reason)
             self._inc(f"finews/rejected/{reason}")
             self._inc("finews/rejected")
-        else:
-            self.posts.append(_post_doc(adapter))
         if len(self.posts) + len(self.rejects) >= self.batch_size:
             self.flush()
         return item
@@ -355,22 +611,28 @@ class MongoPipeline:
         posts, rejects, self.posts, self.rejects = self.posts, self.rejects, [], []
         if posts or rejects:
             self.pending.append(self.writer.submit(self._write, posts, rejects))
-        while self.pending and (self.pending[0].done() or len(self.pending) > self.max_pending):
+        while self.pending and (self.pending[0].done()
+                                or (len(self.pending) > self.max_pending and not self.database.down)):
             self._collect(self.pending.popleft().result())
 
     def _write(self, posts: list[dict], rejects: list[dict]) -> Counter:
         """Runs in the writer thread; returns what to count."""
-        started, retries_before = time.perf_counter(), self.store.retries
+        started, retries_before = time.perf_counter(), self.store.retries if self.store else 0
+        if self.store is None or self.database.refused:
+            # Refused credentials are no outage: nothing to spool, the run fails.
+            return Counter({"db/not_written": len(posts) + len(rejects)})
         try:
-            if time.monotonic() < self.down_until:
-                raise ConnectionFailure("database marked down after a failed write")
-            counts = self.store.write_posts(posts)
-            self.store.write_rejects(rejects)
-        except PyMongoError as exc:
-            self.down_until = time.monotonic() + self.outage_cooldown
+            if not self.database.usable():
+                raise ConnectionFailure("database marked down after a failed call")
+            self.store.single_attempt = self.database.down  # a probe: one try
+            counts, refused = self.store.write_batch(posts, rejects)
+        except (PyMongoError, BSONError) as exc:
+            self.database.failed(exc, exhausted=True)
+            if self.database.refused:
+                return Counter({"db/not_written": len(posts) + len(rejects)})
             path = self.spool.append(posts, rejects)
             logger.error("Database unavailable (%s): %d posts and %d rejects spooled to %s for replay",
-                         exc, len(posts), len(rejects), path)
+                         _brief(exc), len(posts), len(rejects), path)
             result = Counter({"db/spooled": len(posts) + len(rejects)})
         except Exception:  # a bug must not lose the batch either
             path = self.spool.append(posts, rejects)
@@ -378,8 +640,14 @@ class MongoPipeline:
                              len(posts), len(rejects), path)
             result = Counter({"db/spooled": len(posts) + len(rejects), "db/write_errors": 1})
         else:
+            self.database.succeeded()
             result = Counter({f"posts/{key}": value for key, value in counts.items()})
+            for reject in refused:
+                result[f"rejected/{reject['reason']}"] += 1
+                result["rejected"] += 1
             result["db/write_seconds"] = time.perf_counter() - started
+        finally:
+            self.store.single_attempt = False
         result["db/retries"] += self.store.retries - retries_before
         return +result
 

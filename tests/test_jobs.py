@@ -41,14 +41,25 @@ def test_every_run_leaves_a_record(crawl, replica, db):
     assert db.locks.count_documents({}) == 0  # released
 
 
-def test_a_run_with_failed_pages_is_partial_and_lists_them(crawl, db):
+def test_a_run_that_fetched_nothing_is_failed_and_lists_its_pages(crawl, db):
     plan = FaultPlan.parse("status500=1.0")
     with ReplicaServer(ReplicaSite.from_folder(CORPUS), faults=plan) as server:
-        result = crawl("category", f"site={server.url}", "categories=hebeiribao")
+        result = crawl("category", f"site={server.url}", "categories=hebeiribao", check=False)
+    assert result.returncode == 1
+    run = db.crawl_runs.find_one()
+    assert run["outcome"] == "failed"
+    assert run["failed_pages"] == [{"url": f"{server.url}/category/hebeiribao.html", "reason": "http_500"}]
+
+
+def test_a_run_with_some_failed_pages_is_partial_and_lists_them(crawl, db):
+    plan = FaultPlan.parse("status500=0.3", seed=1)
+    with ReplicaServer(ReplicaSite.from_folder(CORPUS), faults=plan) as server:
+        result = crawl("category", f"site={server.url}", env={"FINEWS_RETRY_TIMES": "0"})
     assert result.returncode == 0
     run = db.crawl_runs.find_one()
-    assert run["outcome"] == "partial"
-    assert run["failed_pages"] == [{"url": f"{server.url}/category/hebeiribao.html", "reason": "http_500"}]
+    assert run["outcome"] == "partial" and db.posts.count_documents({}) > 0
+    assert run["failed_pages"] and {p["reason"] for p in run["failed_pages"]} <= {"http_500", "missing_title",
+                                                                                  "missing_link"}
 
 
 def test_a_second_run_of_the_same_job_exits_at_once(mongo_uri, db, tmp_path):
@@ -71,6 +82,28 @@ def test_a_second_run_of_the_same_job_exits_at_once(mongo_uri, db, tmp_path):
     outcomes = sorted(r["outcome"] for r in db.crawl_runs.find())
     assert outcomes == ["clean", "locked"]
     assert db.posts.count_documents({}) == 49
+
+
+def test_a_run_that_loses_its_lease_stops_and_closes_as_locked(mongo_uri, db, tmp_path):
+    plan = FaultPlan.parse("slow=1.0", slow_seconds=0.3)
+    env = _env(mongo_uri, db, tmp_path, FINEWS_CONCURRENT_REQUESTS="1", FINEWS_LOCK_TTL="3")
+    with ReplicaServer(ReplicaSite.from_folder(CORPUS), faults=plan) as server:
+        run = subprocess.Popen(_command(server.url), cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while db.locks.count_documents({}) == 0:
+            assert time.monotonic() < deadline and run.poll() is None
+            time.sleep(0.1)
+        # The lease expired unnoticed and another run took it.
+        db.locks.update_one({}, {"$set": {"owner": "thief", "host": "elsewhere",
+                                          "expires_at": datetime.now(timezone.utc) + timedelta(hours=1)}})
+        stolen = time.monotonic()
+        log = run.communicate(timeout=300)[1]
+        stopped_after = time.monotonic() - stolen
+    assert run.returncode == EXIT_LOCKED, log[-3000:]
+    assert "Lost the lease of job" in log and stopped_after < 20
+    assert stat(log, "finews/post_pages") < 49
+    assert db.crawl_runs.find_one()["outcome"] == "locked"
+    assert db.locks.find_one()["owner"] == "thief"  # the winner's lease is left alone
 
 
 def test_an_expired_lease_is_taken_over(crawl, replica, db):

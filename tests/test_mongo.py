@@ -85,7 +85,10 @@ def test_a_failed_replay_keeps_the_spool(db, tmp_path):
     from pymongo.errors import AutoReconnect
 
     class DeadStore:
-        def write_posts(self, posts):
+        def repair(self):
+            return {}
+
+        def write_batch(self, posts, rejects):
             raise AutoReconnect("down")
 
     spool = Spool(tmp_path / "spool")
