@@ -100,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
                                  help="write batches spooled while the database was down")
     replay.set_defaults(handler=cmd_replay)
 
+    migrate = commands.add_parser("migrate", parents=[data_dir],
+                                  help="bring stored posts to the current schema version (finews/model.py)")
+    migrate.set_defaults(handler=cmd_migrate)
+
     args = parser.parse_args(argv)
     if args.command not in ("demo", "run"):  # crawls configure logging through Scrapy's settings
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
@@ -381,6 +385,19 @@ def cmd_replay(args) -> int:
     except DatabaseUnusable as error:
         raise DatabaseUnusable(f"{error}; the spool is kept in {spool.folder}") from None
     print("replayed: " + (", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "nothing spooled"))
+    return 0
+
+
+def cmd_migrate(args) -> int:
+    from finews.db import ensure_indexes
+    from finews.model import SCHEMA_VERSION
+    from finews.schema import migrate
+
+    with _opened_database(args.data_dir) as db:
+        ensure_indexes(db)
+        upgraded = migrate(db)
+    print(f"posts at schema version {SCHEMA_VERSION}; upgraded: "
+          + (", ".join(f"to {v}={n}" for v, n in sorted(upgraded.items())) or "none"))
     return 0
 
 

@@ -16,6 +16,7 @@ from finews.db import CRAWL_RUNS, POSTS, RAW_ARTICLES
 from finews.feeds import FEED_ITEMS, original_post
 from finews.infocode import site_code
 from finews.jekyll import post_file, post_path
+from finews.model import CRAWLED_FIELDS
 from pipelines.clean import clean_article
 from pipelines.mongo import PostStore, read_raw
 from pipelines.normalize import Rejected, normalize_post
@@ -117,6 +118,8 @@ def reprocess(db, posts, batch: int = 100) -> dict:
 
     A post whose cleaned content changes becomes a new version, exactly as a
     changed re-fetch would; posts without a kept source are counted and left.
+    The stored crawled fields are the input, the cleaned article replacing the
+    body.
     """
     store, counts = PostStore(db), Counter()
     for chunk in with_sources(db, posts, batch):
@@ -128,10 +131,10 @@ def reprocess(db, posts, batch: int = 100) -> dict:
             article = clean_article(raw)
             try:
                 docs.append(normalize_post({
-                    "url": post["url"], "title": post["title"], "time_text": post["published_at"].isoformat(),
-                    "source_url": post["source_url"], "tags": post["tags"], "category": post["category"],
-                    "media": post["media"], "body_html": article.body_html, "body_text": article.body_text,
-                    "images": article.images, "raw_code": site_code(post["info_code"], post.get("kind")),
+                    **{name: post[name] for name in CRAWLED_FIELDS if name in post},
+                    "time_text": post["published_at"].isoformat(), "body_html": article.body_html,
+                    "body_text": article.body_text, "images": article.images,
+                    "raw_code": site_code(post["info_code"], post.get("kind")),
                     "time_source": post.get("time_source", "page"),
                 }))
             except Rejected as rejected:

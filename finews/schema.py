@@ -1,6 +1,11 @@
-"""The ``$jsonSchema`` validator of ``posts``: what readers may rely on.
+"""The ``$jsonSchema`` validator of ``posts`` and the upgrade of older posts:
+storage for the post model declared in ``finews/model.py``.
 
-Kept field for field in step with ``docs/schema.md`` (a test compares them).
+The validator is ``moderate``: a new post and an update of a valid post are
+checked, but an update of a post stored before a required field existed is
+not, so older posts keep taking ``crawled_at`` and revisions until ``migrate``
+(``finews migrate``) gives them the new field. With ``strict``, adding a
+required field would make MongoDB refuse every update of every older post.
 """
 
 from __future__ import annotations
@@ -9,59 +14,39 @@ import logging
 
 from pymongo.errors import CollectionInvalid, OperationFailure
 
-from finews.feeds import TIME_SOURCES
-from finews.infocode import MEDIA, ROLLING
+from finews import model
 
 logger = logging.getLogger(__name__)
 
-_STRING = {"bsonType": "string"}
-_DATE = {"bsonType": "date"}
-_STRINGS = {"bsonType": "array", "items": {"bsonType": "string"}}
-CODE_PATTERN = "^NW[0-9]{18}$"
-
-POST_PROPERTIES = {
-    "_id": {"bsonType": "string", "pattern": CODE_PATTERN},
-    "info_code": {"bsonType": "string", "pattern": CODE_PATTERN},
-    "kind": {"enum": [MEDIA, ROLLING]},
-    "title": {"bsonType": "string", "minLength": 1},
-    "published_at": _DATE,
-    "media": _STRING,
-    "category": _STRING,
-    "tags": _STRINGS,
-    "body_html": _STRING,
-    "body_text": _STRING,
-    "url": _STRING,
-    "source_url": _STRING,
-    "images": _STRINGS,
-    "content_hash": {"bsonType": "string", "minLength": 64, "maxLength": 64},
-    "version": {"bsonType": ["int", "long"], "minimum": 1},
-    "first_seen_at": _DATE,
-    "crawled_at": _DATE,
-    "updated_at": _DATE,
-    "near_duplicates": _STRINGS,
-    "time_source": {"enum": list(TIME_SOURCES)},
-    "sources": _STRINGS,
-}
-# Older posts may lack the last two: readers treat a missing time_source as "page".
-OPTIONAL = {"updated_at", "near_duplicates", "time_source", "sources"}
-
-POSTS_VALIDATOR = {
-    "$jsonSchema": {
-        "bsonType": "object",
-        "required": sorted(set(POST_PROPERTIES) - OPTIONAL),
-        "properties": POST_PROPERTIES,
-    }
-}
+POSTS_VALIDATOR = model.validator()
+POST_PROPERTIES = POSTS_VALIDATOR["$jsonSchema"]["properties"]
 
 
 def apply_validator(db, collection: str = "posts") -> None:
     """Create the collection with its validator, or update the validator."""
+    validation = {"validator": model.validator(), "validationLevel": "moderate", "validationAction": "error"}
     try:
-        db.create_collection(collection, validator=POSTS_VALIDATOR, validationLevel="strict",
-                             validationAction="error")
+        db.create_collection(collection, **validation)
     except CollectionInvalid:
         try:
-            db.command("collMod", collection, validator=POSTS_VALIDATOR, validationLevel="strict",
-                       validationAction="error")
+            db.command("collMod", collection, **validation)
         except OperationFailure as error:
             logger.warning("Could not set the posts validator (%s); writes are not schema-checked", error)
+
+
+def migrate(db, collection: str = "posts") -> dict[int, int]:
+    """Bring posts of older schema versions to the current one, a version at
+    a time: {version reached: posts upgraded}. Idempotent; safe while crawls run
+    (a post written meanwhile is already current and is not matched)."""
+    upgraded = {}
+    posts = db[collection]
+    for version in range(2, model.SCHEMA_VERSION + 1):
+        older = {"$or": [{"schema_version": {"$exists": False}}, {"schema_version": {"$lt": version}}]}
+        for name, value in model.upgrade(version).items():
+            if name != "schema_version":  # a value a post already has is kept
+                posts.update_many({"$and": [older, {name: {"$exists": False}}]}, {"$set": {name: value}})
+        result = posts.update_many(older, {"$set": {"schema_version": version}})
+        if result.modified_count:
+            upgraded[version] = result.modified_count
+            logger.info("Upgraded %d posts to schema version %d", result.modified_count, version)
+    return upgraded

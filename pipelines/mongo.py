@@ -51,6 +51,7 @@ from finews.db import (
     is_auth_failure,
     is_outage,
 )
+from finews.model import written
 from finews.neardup import NearDuplicateIndex
 from finews.process import alive
 from pipelines.normalize import KIND_RANK
@@ -660,15 +661,9 @@ class MongoPipeline:
             self.stats.inc_value(key, count)
 
 
-_POST_FIELDS = (
-    "info_code", "kind", "title", "published_at", "media", "category", "tags", "body_html",
-    "body_text", "url", "source_url", "images", "content_hash",
-)
-
-
 @with_source_fields  # time source, source name, text answer; a feed's listing
 def _post_doc(adapter: ItemAdapter) -> dict:
-    doc = {field: adapter.get(field) for field in _POST_FIELDS}
+    doc = written(adapter)  # the post model's crawled fields
     if adapter.get("raw_article"):
         doc[RAW_FIELD] = adapter["raw_article"]
     return doc

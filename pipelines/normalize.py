@@ -17,6 +17,7 @@ from itemadapter import ItemAdapter
 from finews.dates import parse_published
 from finews.feeds import TIME_SOURCES
 from finews.infocode import MEDIA, ROLLING, code_kind, info_code_from_url, normalize_info_code
+from finews.model import CRAWLED_FIELDS
 from finews.slugs import ROLLING_NEWS_SLUG, TAG_SUFFIX, media_from_tag, media_slug
 
 # When the same article is found as rolling news and as media news, the media
@@ -48,7 +49,10 @@ class Rejected(ValueError):
 
 
 def normalize_post(fields: dict) -> dict:
-    """The stored fields of a post; raises ``Rejected`` listing every problem."""
+    """The stored fields of a post; raises ``Rejected`` listing every problem.
+
+    A crawled field of the model (``finews/model.py``) not worked out here is
+    kept as found, when the item has a value for it."""
     reasons = []
     title = " ".join((fields.get("title") or fields.get("listing_title") or "").split())
     if not title:
@@ -77,7 +81,7 @@ def normalize_post(fields: dict) -> dict:
         tags = [media + TAG_SUFFIX]
     page_url = fields.get("url") or ""
     body_html = fields.get("body_html") or ""
-    return {
+    normalized = {
         "info_code": info_code,
         "kind": kind,
         "title": title,
@@ -93,6 +97,9 @@ def normalize_post(fields: dict) -> dict:
         "content_hash": content_hash(title, published_at.isoformat(), body_html),
         "time_source": time_source_of(fields),
     }
+    as_found = {name: fields[name] for name in CRAWLED_FIELDS
+                if name not in normalized and fields.get(name) is not None}
+    return normalized | as_found
 
 
 def content_hash(*parts: str) -> str:

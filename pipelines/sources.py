@@ -29,6 +29,7 @@ from pymongo import UpdateOne
 from finews.dates import parse_published
 from finews.db import POSTS, RAW_ARTICLES
 from finews.feeds import FEED_ITEMS, FEEDS, SOURCE_OF_SPIDER, category, item_from_kept
+from finews.model import current
 from finews.slugs import TAG_SUFFIX
 from pipelines.normalize import TIME_RANK, content_hash
 
@@ -64,8 +65,9 @@ def with_source_fields(post_doc):
 
 
 def with_feed_sources(write_posts):
-    """Wrap ``PostStore.write_posts``: better-sourced stored values win, then
-    the posts are written, then sources, feed items and text answers."""
+    """Wrap ``PostStore.write_posts``: posts get the current ``schema_version``,
+    better-sourced stored values win, then the posts are written, then
+    sources, feed items and text answers."""
 
     @functools.wraps(write_posts)
     def wrapper(store, docs):
@@ -73,7 +75,8 @@ def with_feed_sources(write_posts):
         for doc in docs:
             (listings if LISTING_FIELD in doc else posts).append(doc)
         extras = [{k: doc[k] for k in _TRANSIENT if k in doc} | {"code": doc["info_code"]} for doc in posts]
-        posts = [{k: v for k, v in doc.items() if k not in _TRANSIENT} for doc in posts]
+        # At the current schema version (a post spooled by an older finews too).
+        posts = [current({k: v for k, v in doc.items() if k not in _TRANSIENT}) for doc in posts]
         if posts:
             store._call(prefer_stored, store.db, posts)
         counts = write_posts(store, posts)

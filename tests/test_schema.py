@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 import pytest
 from pymongo.errors import WriteError
 
+from finews.model import SCHEMA_VERSION
 from finews.schema import POST_PROPERTIES
 from tests.conftest import ROOT
 
@@ -25,7 +26,8 @@ def _post(**overrides):
     post = {"_id": "NW202203012292975846", "info_code": "NW202203012292975846", "kind": "media", "title": "标题",
             "published_at": now, "media": "河北日报", "category": "hebeiribao", "tags": ["河北日报新闻"],
             "body_html": "<p>正文</p>", "body_text": "正文", "url": "http://x/", "source_url": "http://y/",
-            "images": [], "content_hash": "a" * 64, "version": 1, "first_seen_at": now, "crawled_at": now}
+            "images": [], "content_hash": "a" * 64, "version": 1, "first_seen_at": now, "crawled_at": now,
+            "schema_version": SCHEMA_VERSION}
     return {k: v for k, v in (post | overrides).items() if v is not ...}
 
 
@@ -37,7 +39,7 @@ def test_a_valid_post_without_optional_fields_is_accepted(db):
 @pytest.mark.parametrize("overrides", [
     {"title": ""}, {"title": ...}, {"info_code": "NW12"}, {"_id": "202203012292975846"}, {"kind": "other"},
     {"published_at": "2022-03-01"}, {"tags": "河北日报新闻"}, {"version": 0}, {"content_hash": "x"},
-    {"time_source": "guess"}, {"sources": "media"},
+    {"time_source": "guess"}, {"sources": "media"}, {"schema_version": ...}, {"schema_version": 0},
 ])
 def test_malformed_posts_are_refused(db, overrides):
     with pytest.raises(WriteError):
