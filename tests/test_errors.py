@@ -28,6 +28,7 @@ COMMANDS = {
     "export": ["export", "-"],
     "reprocess": ["reprocess"],
     "replay": ["replay"],
+    "migrate": ["migrate"],
     "demo": ["demo", "--port", "0"],
     "run": ["run", "--config", "{config}"],
 }
