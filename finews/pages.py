@@ -32,7 +32,7 @@ _PARAGRAPH = re.compile(r"<p[\s>]", re.I)
 # the text "&lt;URL&gt;" and "[返回…](…)｜[返回首页](…)", before the closing tags
 # kramdown adds at the end of the document.
 _UNRENDERED_TRAILER = re.compile(
-    r"(?:^|\n)[ \t]*&lt;(?P<link>[^\s<>]*?)&gt;[ \t]*\n\s*"
+    r"\n[ \t]*\n[ \t]*&lt;(?P<link>[^\s<>]*?)&gt;[ \t]*\n\s*"
     r"(?P<back>(?:\[返回[^\]\n]*\]\([^)\s]*\)[｜|]?[ \t]*)*)\s*"
     r"(?P<close>(?:</[A-Za-z][\w:.-]*\s*>\s*)*)$")
 _MARKDOWN_LINK = re.compile(r"\]\(([^)\s]*)\)")

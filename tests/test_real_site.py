@@ -294,3 +294,17 @@ def test_a_page_of_a_file_without_front_matter_is_a_reject_with_its_reason(spide
     file = next((EXTRA / "site" / "2022").rglob(f"{name}.html"))
     outputs = list(spider.parse_post(extra_response(file)))
     assert [(o["reject_reason"], o["url"]) for o in outputs] == [("no_front_matter", extra_response(file).url)]
+
+
+def test_an_article_link_naming_another_code_does_not_move_the_post(spider):
+    """A post page whose trailer is missing could end its article with a link
+    to another post; the page's own name keeps the key."""
+    file = SITE / "zhongguojijinbao" / "2022" / "05" / "29" / "NW202205292395438077.html"
+    other = "http://finews.zning.xyz/html_News/NewsShare.html?infoCode=NW202203012292975846"
+    post = post_file_for(file.name)
+    text = file.read_text(encoding="utf-8").replace(post.link, other)
+    response = response_for(file).replace(body=text.encode())
+    before = spider.crawler.stats.get_value("finews/link_code_mismatch", 0)
+    fields = stored_fields(next(o for o in spider.parse_post(response) if isinstance(o, PostItem)))
+    assert fields["info_code"] == "NW202205292395438077" and fields["source_url"] == other
+    assert spider.crawler.stats.get_value("finews/link_code_mismatch") == before + 1

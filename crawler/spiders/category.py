@@ -11,7 +11,7 @@ from w3lib.url import canonicalize_url
 from crawler.items import PostItem
 from crawler.middlewares import REFRESH_MODES
 from crawler.spiders.base import SiteSpider
-from finews.infocode import code_kind, normalize_info_code
+from finews.infocode import code_kind, info_code_from_url, normalize_info_code
 from finews.pages import PageError, category_listing_urls, is_listing_url, parse_listing, parse_post_page
 from finews.slugs import ROLLING_NEWS_SLUG, listing_path, media_slug
 
@@ -111,6 +111,13 @@ class CategorySpider(SiteSpider):
                                 "published from a post file without front matter: the title is the file name "
                                 "and the front matter shows as text", listing_title=listing_title)
             return
+        # The page's name is the post's key (Jekyll names it after the file);
+        # an article link naming another code is not allowed to move the post.
+        code = stem if normalize_info_code(stem) else ""
+        linked = info_code_from_url(page.source_url)
+        if code and linked and normalize_info_code(linked) != normalize_info_code(code):
+            self.crawler.stats.inc_value("finews/link_code_mismatch")
+            self.logger.warning("Article link of %s names %s; keeping the page's code", response.url, linked)
         yield PostItem(
             spider=self.name,
             url=response.url,
@@ -120,8 +127,7 @@ class CategorySpider(SiteSpider):
             raw_html=page.body_html,
             raw_article=page.raw_article,
             source_url=page.source_url,
-            # No article link (kramdown renders "<>" as text): the page's file is named after the code.
-            raw_code="" if page.source_url else stem if normalize_info_code(stem) else "",
+            raw_code=code,  # also when there is no article link (kramdown renders "<>" as text)
             category=_category_of(response.url, page.back_links),
             tags=page.tags,
         )
