@@ -21,8 +21,9 @@ class CategorySpider(SiteSpider):
 
     Without ``categories`` it starts from the home page and ``/emnews/`` and
     follows the listings they link to (``/categories/``) and those the posts'
-    back links name (category pages); never a URL derived from another. Posts already stored are not fetched again unless
-    ``refresh`` says so (see ``SkipKnownPostsMiddleware``).
+    back links name (category pages); never a URL derived from another.
+    Posts already stored are not fetched again unless ``refresh`` says so
+    (see ``SkipKnownPostsMiddleware``).
     """
 
     name = "category"
@@ -41,15 +42,14 @@ class CategorySpider(SiteSpider):
     async def start(self):
         if self.locked:
             return
-        if self.categories:
-            for slug in self.categories:
-                yield self.listing_request(self.url(listing_path(slug)))
-            return
-        # The home page (newest posts, a link to /categories/) and the rolling
-        # news listing the site contract names; other listings are found as
-        # links on the pages, never derived from post URLs.
-        for path in ("/", listing_path(ROLLING_NEWS_SLUG)):
-            yield self.listing_request(self.url(path))
+        # Without categories: the home page (newest posts, a link to
+        # /categories/) and the rolling news listing the site contract names;
+        # other listings are found as links on the pages, never derived from post URLs.
+        paths = [listing_path(slug) for slug in self.categories] or ["/", listing_path(ROLLING_NEWS_SLUG)]
+        for path in paths:
+            request = self.listing_request(self.url(path))
+            if request is not None:
+                yield request
 
     def listing_request(self, url: str):
         """A request for a listing page, or None when this run asked for it already."""
