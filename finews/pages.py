@@ -31,10 +31,10 @@ _PARAGRAPH = re.compile(r"<p[\s>]", re.I)
 # file as raw HTML: the article link and back links then end the section as
 # the text "&lt;URL&gt;" and "[返回…](…)｜[返回首页](…)", before the closing tags
 # kramdown adds at the end of the document.
-_UNRENDERED_TRAILER = re.compile(
-    r"\n[ \t]*\n[ \t]*&lt;(?P<link>[^\s<>]*?)&gt;[ \t]*\n\s*"
-    r"(?P<back>(?:\[返回[^\]\n]*\]\([^)\s]*\)[｜|]?[ \t]*)*)\s*"
-    r"(?P<close>(?:</[A-Za-z][\w:.-]*\s*>\s*)*)$")
+_UNRENDERED_LINK = re.compile(r"&lt;([^\s<>]*?)&gt;")
+_BLANK_LINE_BEFORE = re.compile(r"\n[ \t]*\n[ \t]*\Z")
+_UNRENDERED_BACK_LINKS = re.compile(r"(?:\[返回[^\]\n]*\]\([^)\s]*\)[｜|]?[ \t]*)*")
+_CLOSING_TAG = re.compile(r"</[A-Za-z][\w:.-]*\s*>")
 _MARKDOWN_LINK = re.compile(r"\]\(([^)\s]*)\)")
 _TRAILER_WINDOW = 8192
 # /categories/, /emnews/ and /category/<slug>.html (pages of a listing: ?page=N)
@@ -189,12 +189,10 @@ def parse_post_page(html: str) -> PostPage:
         source_url = anchor.get("href", "").strip() if anchor is not None else ""
         rest = rest[:paragraph_at]
     elif not back_links:
-        window = max(0, len(rest) - _TRAILER_WINDOW)
-        unrendered = _UNRENDERED_TRAILER.search(rest, window)
+        unrendered = _unrendered_trailer(rest)
         if unrendered is not None:
-            source_url = unescape(unrendered.group("link")).strip()
-            back_links = [unescape(href) for href in _MARKDOWN_LINK.findall(unrendered.group("back"))]
-            rest = rest[:unrendered.start()] + unrendered.group("close")
+            start, source_url, back_links, closing = unrendered
+            rest = rest[:start] + closing
     article = rest.strip("\n")
     return PostPage(heading.text_content().strip(), time_text, article, source_url, tags, article, back_links)
 
@@ -274,6 +272,32 @@ def _last_paragraph(text: str):
     if len(nodes) != 1 or nodes[0].tag != "p" or (root.text or "").strip() or (nodes[0].tail or "").strip():
         return None, None
     return start, nodes[0]
+
+
+def _unrendered_trailer(text: str):
+    """Start, article link, back links and closing tags of a trailer kramdown
+    left as text (see ``_UNRENDERED_LINK``), or None. The link is the last
+    ``&lt;`` of the text, after a blank line; after it come only back links
+    in markdown and the closing tags kramdown added."""
+    at = text.rfind("&lt;", max(0, len(text) - _TRAILER_WINDOW))
+    if at < 0 or not _BLANK_LINE_BEFORE.search(text[max(0, at - 100):at]):
+        return None
+    link = _UNRENDERED_LINK.match(text, at)
+    if link is None:
+        return None
+    remainder = text[link.end():].rstrip()
+    closing_at = len(remainder)
+    while remainder[:closing_at].endswith(">"):
+        tag_at = remainder.rfind("</", 0, closing_at)
+        if tag_at < 0 or not _CLOSING_TAG.fullmatch(remainder, tag_at, closing_at):
+            return None
+        closing_at = len(remainder[:tag_at].rstrip())
+    back = remainder[:closing_at].strip()
+    if not _UNRENDERED_BACK_LINKS.fullmatch(back):
+        return None
+    start = text.rfind("\n", 0, at)
+    back_links = [unescape(href) for href in _MARKDOWN_LINK.findall(back)]
+    return start, unescape(link.group(1)).strip(), back_links, remainder[closing_at:]
 
 
 def _str(value) -> str:
