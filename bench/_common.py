@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -15,7 +17,9 @@ from typing import Iterator
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from finews.db import free_port  # noqa: E402
+from finews.db import connect, free_port  # noqa: E402
+from finews.replica.site import ReplicaSite  # noqa: E402
+from finews.replica.synth import PostSynthesizer  # noqa: E402
 from finews.tables import format_table  # noqa: E402
 
 
@@ -89,3 +93,70 @@ class Timer:
 
     def __exit__(self, *exc):
         self.seconds = time.perf_counter() - self.start
+
+
+def synthesizer(total_hint: int) -> PostSynthesizer:
+    """The replica's own sequence for ``finews replica --scale total_hint``:
+    post ``i`` here is post ``i`` there."""
+    return PostSynthesizer([entry.post for entry in ReplicaSite.from_folder().entries], total_hint=total_hint)
+
+
+def stored_posts(posts: PostSynthesizer, start: int, count: int) -> list[dict]:
+    """Posts ``start`` … as the store keeps them (cleaned, normalized, with
+    their bookkeeping fields), ready for a bare ``insert_many``."""
+    from pipelines.clean import clean_article
+    from pipelines.mongo import utcnow
+    from pipelines.normalize import normalize_post
+
+    try:
+        from finews.model import current  # the schema version and its defaults, where the model has them
+    except ImportError:
+        current = dict
+    now, docs = utcnow(), []
+    for post in posts.batch(start, count):
+        article = clean_article(post.body.split("\n\n<")[0])
+        doc = normalize_post({"url": "http://127.0.0.1/x", "title": post.title, "time_text": post.date,
+                              "source_url": post.link, "tags": post.tags, "category": post.category,
+                              "body_html": article.body_html, "body_text": article.body_text})
+        docs.append(current({**doc, "_id": doc["info_code"], "version": 1, "first_seen_at": now, "crawled_at": now}))
+    return docs
+
+
+def replica_ceiling(site: str, seconds: float = 3.0, clients: int = 4) -> float:
+    """Post pages per second the replica serves to bare keep-alive HTTP
+    clients (no parsing, no storage): the most any crawler could get."""
+    home = urllib.request.urlopen(f"{site}/", timeout=30).read().decode()
+    paths = re.findall(r'href="(/[^"]+/\d{4}/\d{2}/\d{2}/[^"]+\.html)"', home)
+    host, port = site.removeprefix("http://").split(":")
+    counts = [0] * clients
+    deadline = time.perf_counter() + seconds
+
+    def fetch(number: int) -> None:
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        while time.perf_counter() < deadline:
+            connection.request("GET", paths[counts[number] % len(paths)])
+            connection.getresponse().read()
+            counts[number] += 1
+        connection.close()
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=fetch, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(counts) / (time.perf_counter() - started)
+
+
+def insert_ceiling(uri: str, docs: list[dict], batch: int = 100) -> float:
+    """Documents per second a bare ``insert_many`` stores, in batches: the
+    database's own limit for the same documents."""
+    with connect(uri) as client:
+        client.drop_database("bench_ceiling")
+        collection = client.bench_ceiling.posts
+        started = time.perf_counter()
+        for first in range(0, len(docs), batch):
+            collection.insert_many([dict(d) for d in docs[first:first + batch]], ordered=False)
+        seconds = time.perf_counter() - started
+        client.drop_database("bench_ceiling")
+    return len(docs) / seconds

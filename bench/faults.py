@@ -1,7 +1,7 @@
 """Fault scenarios, end to end, with the figures an operator wants: pages
 attempted, retries and failures by reason, posts expected against stored.
 
-    python bench/faults.py
+    python bench/faults.py [--scenarios 4] [--killed-posts 800]
 
 Real processes: the replica misbehaving (``finews replica --faults``), the
 embedded database (killed in the last scenario), and ``scrapy crawl``.
@@ -9,6 +9,7 @@ embedded database (killed in the last scenario), and ``scrapy crawl``.
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import subprocess
@@ -39,6 +40,10 @@ def corpus_codes() -> set[str]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scenarios", type=int, default=4, help="how many of the replica fault scenarios to run")
+    parser.add_argument("--killed-posts", type=int, default=800, help="replica size for the killed-database run")
+    options = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="finews-faults-"))
     expected = corpus_codes()
     rows = []
@@ -49,7 +54,7 @@ def main() -> None:
             ("issue mix, seed 3, share pages", "newsshare", ISSUE_SPEC, "3", ["codes"]),
             ("every page 500", "category", "status500=1.0", "1", []),
         ]
-        for number, (label, spider, spec, seed, extra) in enumerate(scenarios):
+        for number, (label, spider, spec, seed, extra) in enumerate(scenarios[:options.scenarios]):
             name = f"faults{number}"
             with replica(extra=["--faults", spec, "--seed", seed, "--hang-seconds", "5"]) as site:
                 args = [f"site={site}"]
@@ -63,16 +68,15 @@ def main() -> None:
             rows.append((label, int(stat(log, "downloader/request_count")), int(stat(log, "retry/count")),
                          by_prefix(log, "finews/fetch_failed/") + "; " + by_prefix(log, "finews/page_failed/"),
                          len(expected), len(stored & expected), len(expected - stored)))
-        rows.append(database_killed(work))
+        rows.append(database_killed(work, options.killed_posts))
     table("Fault scenarios (corpus replica: 55 pages, 49 storable posts)",
           ("scenario", "requests", "retries", "failed by reason", "expected", "stored", "missing"), rows)
 
 
-def database_killed(work: Path) -> tuple:
-    """Kill the database mid-crawl of an 800-post replica; replay; count."""
+def database_killed(work: Path, site_posts: int = 800) -> tuple:
+    """Kill the database mid-crawl of a scaled replica; replay; count."""
     port = free_port()
     server = EmbeddedMongo(work / "killed-db", port=port).start()
-    site_posts = 800
     env = {**os.environ, **SHORT, "MONGO_URI": server.uri, "MONGO_DATABASE": "killed",
            "FINEWS_DATA_DIR": str(work / "killed"), "MONGO_RETRY_ATTEMPTS": "2", "MONGO_TIMEOUT_MS": "1000",
            "MONGO_OUTAGE_COOLDOWN": "2", "MONGO_BATCH_SIZE": "20", "FINEWS_CONCURRENT_REQUESTS": "2"}

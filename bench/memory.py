@@ -14,11 +14,9 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from _common import crawl, replica, stat, table
+from _common import crawl, replica, stat, stored_posts, synthesizer, table
 
 from finews.db import EmbeddedMongo, connect, ensure_indexes
-from finews.replica.site import ReplicaSite
-from finews.replica.synth import PostSynthesizer
 
 
 NEW_ON_SITE = 100
@@ -27,16 +25,10 @@ NEW_ON_SITE = 100
 def fill(db, count: int, site_posts: int) -> None:
     """Stored posts shaped like real ones: the replica's sequence, all but its
     first ``NEW_ON_SITE`` posts, so the crawl finds a few new and most known."""
-    corpus = [entry.post for entry in ReplicaSite.from_folder().entries]
-    synthesizer = PostSynthesizer(corpus, total_hint=site_posts)
-    ensure_indexes(db)
+    posts = synthesizer(site_posts)
+    ensure_indexes(db)  # with the schema validator: the documents are what the store writes
     for start in range(NEW_ON_SITE, NEW_ON_SITE + count, 2000):
-        batch = []
-        for post in synthesizer.batch(start, min(2000, NEW_ON_SITE + count - start)):
-            code = post.raw_code
-            batch.append({"_id": code, "info_code": code, "title": post.title, "kind": "media",
-                          "category": post.category, "body_html": post.body, "content_hash": "x"})
-        db.posts.insert_many(batch, ordered=False)
+        db.posts.insert_many(stored_posts(posts, start, min(2000, NEW_ON_SITE + count - start)), ordered=False)
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Requests for article pages in repeated runs: over an unchanged replica
 (target 0) and after adding K posts (target exactly K).
 
-    python bench/incremental.py [--posts 5000] [--add 250]
+    python bench/incremental_runs.py [--posts 5000] [--add 250]
 """
 
 from __future__ import annotations

@@ -1,0 +1,105 @@
+"""The same crawl with N posts already stored: pages/s with near-duplicate
+flagging on and off, and the store's cost per batch, for each N.
+
+    python bench/scale.py [--stored 0,20000,100000] [--site-posts 2000]
+
+The database is pre-filled in bulk (posts as the store writes them, with
+their signatures and LSH buckets; the pre-fill rate is printed), then a
+replica of ``--site-posts`` posts none of which is stored is crawled twice,
+flagging off and on (order alternating between sizes); the crawled posts are
+removed again after each crawl, so every crawl sees exactly N stored posts.
+Beside the figures: the replica's and the database's own ceilings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from _common import Timer, crawl, insert_ceiling, replica, replica_ceiling, stat, stored_posts, synthesizer, table
+from bson import Binary
+
+from finews.db import NEAR_DUPLICATE_INDEX, RAW_ARTICLES, WRITE_JOURNAL, EmbeddedMongo, connect, ensure_indexes
+from finews.infocode import normalize_info_code
+from finews.neardup import BUCKETS, NearDuplicateIndex, add_to_buckets, band_keys, signature
+
+CHUNK = 2_000
+
+
+def prefill(db, posts, start: int, count: int, buckets: set[str]) -> float:
+    """Store ``count`` posts numbered from ``start`` with a bare
+    ``insert_many``, and their signatures and buckets; returns posts/s.
+    ``buckets``: band keys stored so far (this is the only writer)."""
+    with Timer() as timer:
+        for first in range(start, start + count, CHUNK):
+            docs = stored_posts(posts, first, min(CHUNK, start + count - first))
+            db.posts.insert_many(docs, ordered=False)
+            rows, additions = [], {}
+            for doc in docs:
+                values = signature(doc["body_text"])
+                if values is None:
+                    continue
+                keys = band_keys(values)
+                rows.append({"_id": doc["_id"], "lsh": keys, "minhash": Binary(values.astype("uint32").tobytes())})
+                for key in keys:
+                    additions.setdefault(key, set()).add(doc["_id"])
+            db[NEAR_DUPLICATE_INDEX].insert_many(rows, ordered=False)
+            add_to_buckets(db[BUCKETS], additions, buckets & additions.keys())
+            buckets.update(additions)
+    return count / timer.seconds if count else 0.0
+
+
+def forget(db, codes: list[str]) -> None:
+    """Remove the crawled posts so the next crawl finds them new again (a
+    code left in a bucket without its signature is never a candidate)."""
+    for name in ("posts", RAW_ARTICLES, NEAR_DUPLICATE_INDEX, WRITE_JOURNAL):
+        db[name].delete_many({"_id": {"$in": codes}})
+    db.post_versions.delete_many({"info_code": {"$in": codes}})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--stored", default="0,20000,100000", help="comma-separated N, increasing")
+    parser.add_argument("--site-posts", type=int, default=2_000, help="new posts crawled at each N")
+    args = parser.parse_args()
+    sizes = [int(n) for n in args.stored.split(",")]
+    posts = synthesizer(args.site_posts)  # the replica's sequence: its posts are 0 … site_posts - 1
+    site_codes = [normalize_info_code(post.raw_code) for post in posts.batch(0, args.site_posts)]
+    work = Path(tempfile.mkdtemp(prefix="finews-bench-"))
+    rows, stored, buckets, first_on = [], 0, set(), None
+    with (replica(scale=args.site_posts) as site, EmbeddedMongo(work / "db") as database,
+          connect(database.uri) as client):
+        db = client.bench_scale
+        ensure_indexes(db)
+        NearDuplicateIndex(db).ensure_buckets()  # an empty store: the buckets are complete
+        for level, n in enumerate(sizes):
+            rate = prefill(db, posts, args.site_posts + stored, n - stored, buckets)
+            stored = n
+            figures = {}
+            for flagging in ("0", "1") if level % 2 == 0 else ("1", "0"):
+                env = {"MONGO_URI": database.uri, "MONGO_DATABASE": "bench_scale", "FINEWS_NEAR_DUPLICATES": flagging,
+                       "FINEWS_DATA_DIR": str(work / f"var{level}{flagging}")}
+                log, _ = crawl("category", [f"site={site}"], env)
+                batches = max(1.0, stat(log, "finews/posts/inserted") / 100)
+                figures[flagging] = (stat(log, "response_received_count") / stat(log, "elapsed_time_seconds"),
+                                     stat(log, "finews/db/write_seconds") / batches)
+                forget(db, site_codes)
+            (on, on_cost), (off, off_cost) = figures["1"], figures["0"]
+            first_on = first_on or on
+            rows.append((f"{n:,}", f"{rate:,.0f}" if rate else "-", on, off, f"{on / off:.2f}",
+                         f"{on / first_on:.2f}", on_cost, off_cost))
+        ceiling = replica_ceiling(site)
+        inserts = insert_ceiling(database.uri, stored_posts(posts, args.site_posts + stored, 1_000))
+    table(f"Crawl of new posts with N posts stored ({args.site_posts:,}-post replica; embedded SecantusDB; "
+          "2 cores shared by replica, database and crawler)",
+          ("N stored", "pre-fill posts/s", "pages/s flagging on", "pages/s off", "on / off", "on / on at first N",
+           "store s/batch on", "store s/batch off"), rows)
+    table("Ceilings on this machine", ("limit", "per second"),
+          [("replica: post pages served to 4 bare keep-alive HTTP clients", ceiling),
+           ("database: bare insert_many of the same posts, batches of 100", inserts)])
+    print("targets: on / off ≥ 0.8 and on / on at N = 0 ≥ 0.8 at 100,000 stored")
+
+
+if __name__ == "__main__":
+    main()
