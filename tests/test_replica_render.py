@@ -201,3 +201,12 @@ def test_extra_cases_match_real_jekyll(extra_site, path):
     mine = extra_site.post_page(extra_site.post_at(path))
     assert _elements(_section(mine)) == _elements(_section(real))
     assert _raw_section(mine) == _raw_section(real)
+
+
+@pytest.mark.parametrize("body", ["<p>" * 20000, "<div><span>" * 5000, "> " * 5000, "<!--" * 20000,
+                                  "<?" * 20000, "`" * 20000 + "x", "*a " * 20000])
+def test_hostile_bodies_render_without_exhausting_the_renderer(body):
+    """Deep nesting must not hit Python's recursion limit (the replica would drop the
+    connection); unclosed comments or code spans must not rescan the rest of the body."""
+    html = kramdown.render(body + "\n")
+    assert html.endswith("\n") and len(html) >= len(body)

@@ -16,27 +16,28 @@ does in kramdown (which auto-closes it at the end of the document).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _NAME = r"[A-Za-z_:][\w:.-]*"
 _TAG = re.compile(
-    rf"<({_NAME})\s*((?:\s+{_NAME}(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s\"'>]+))?)*)\s*(/)?>", re.S)
+    rf"<({_NAME})((?:\s+{_NAME}(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s\"'>]+))?)*)\s*(/)?>", re.S)
 _CLOSE = re.compile(rf"</({_NAME})\s*>", re.S)
 _RAW_START = re.compile(rf"(?=<(?:{_NAME}|/|!--|\?))")
 _COMMENT = re.compile(r"<!--(.*?)-->", re.S)
 _INSTRUCTION = re.compile(r"<\?(.*?)\?>", re.S)
 _ATTRIBUTE = re.compile(rf"\s*({_NAME})(?:\s*=\s*(?:\"(.*?)\"|'(.*?)'|([^\s\"'>]+)))?", re.S)
 _ENTITY = r"&(?:#x[0-9a-fA-F]+|#\d+|[A-Za-z_:][\w:.-]*);"
-_TEXT_ESCAPE = re.compile(rf"{_ENTITY}|[<>&]")
-_ATTR_ESCAPE = re.compile(rf"{_ENTITY}|[<>&\"]")
-_ESCAPES = {"<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;"}
+_BARE_AMPERSAND = re.compile(rf"&(?!{_ENTITY[1:]})")
 
 SPAN_ELEMENTS = frozenset(
     "a abbr acronym b big bdo br button cite code del dfn em i img input ins kbd label mark option q rb rbc "
     "rp rt rtc ruby samp select small span strike strong sub sup textarea tt u var".split())
 VOID_ELEMENTS = frozenset("area base br col command embed hr img input keygen link meta param source track wbr".split())
 RAW_TEXT_ELEMENTS = frozenset({"script", "style"})
+MAX_QUOTE_DEPTH = 100  # deeper `> > >…` stays text: a body must not exhaust the recursion limit
 
 _BLANK = re.compile(r"[ \t]*$")
+_BLANK_AT = re.compile(r"[ \t]*(?:\n|\Z)")
 _QUOTE_LINE = re.compile(r" {0,3}>")
 _HTML_START = re.compile(rf" {{0,3}}<({_NAME}|!--)")
 _HTML_CLOSE_START = re.compile(rf" {{0,3}}</({_NAME})\s*>")
@@ -44,21 +45,37 @@ _HEADER = re.compile(r" {0,3}(#{1,6})(?:[ \t]+(.*?))?[ \t#]*$")
 _RULE = re.compile(r" {0,3}([-*_])[ \t]*(?:\1[ \t]*){2,}$")
 _AUTOLINK = re.compile(r"<((?:mailto|https?|ftps?):[^<>\s]+?|[-.\w]+@[-\w]+(?:\.[-\w]+)*\.[a-z]+)>")
 _LINK = re.compile(r"\[([^\[\]]*)\]\(\s*<?([^\s()<>]*)>?(?:\s+\"([^\"]*)\")?\s*\)")
-_STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1", re.S)
-_EMPHASIS = re.compile(r"(?<![\w*])(\*|_)(?=\S)(.+?)(?<=\S)\1(?![\w*])", re.S)
-_CODE = re.compile(r"(`+)(.+?)\1", re.S)
+# Delimited runs never contain their delimiter: linear time on any input.
+_STRONG = re.compile(r"\*\*(?=\S)([^*]+?)(?<=\S)\*\*|__(?=\S)([^_]+?)(?<=\S)__")
+_EMPHASIS = re.compile(r"(?<![\w*])\*(?=\S)([^*]+?)(?<=\S)\*(?![\w*])|(?<![\w_])_(?=\S)([^_]+?)(?<=\S)_(?![\w_])")
+_CODE = re.compile(r"(`++)([^`]+)\1(?!`)")
 _BACKSLASH = re.compile(r"\\([\\.*_+\-`()\[\]{}#!:|\"'$=<>])")
 _TYPOGRAPHY = [("---", "\u2014"), ("--", "\u2013"), ("...", "\u2026"), ("&lt;&lt;", "\u00ab"), ("&gt;&gt;", "\u00bb")]
 _LIST_ITEM = re.compile(r" {0,3}([*+-]|\d+\.)[ \t]+(.*)$")
 
 
+@lru_cache(maxsize=16)
+def _last(text: str, closer: str) -> int:
+    return text.rfind(closer)
+
+
+def _special(text: str, pos: int) -> re.Match | None:
+    """A comment or processing instruction at ``pos``; one whose closer never
+    comes is refused at once (``<!--`` repeated must not cost quadratic time)."""
+    if text.startswith("<!--", pos):
+        return _COMMENT.match(text, pos) if _last(text, "-->") >= pos + 4 else None
+    if text.startswith("<?", pos):
+        return _INSTRUCTION.match(text, pos) if _last(text, "?>") >= pos + 2 else None
+    return None
+
+
 def escape_text(text: str) -> str:
     """kramdown's ``escape_html(…, :text)``: bare ``<``, ``>``, ``&`` escaped, entities kept."""
-    return _TEXT_ESCAPE.sub(lambda m: _ESCAPES.get(m.group(0), m.group(0)), text)
+    return _BARE_AMPERSAND.sub("&amp;", text).replace("<", "&lt;").replace(">", "&gt;")
 
 
 def escape_attribute(text: str) -> str:
-    return _ATTR_ESCAPE.sub(lambda m: _ESCAPES.get(m.group(0), m.group(0)), text)
+    return escape_text(text).replace('"', "&quot;")
 
 
 def _attributes(source: str) -> str:
@@ -78,9 +95,50 @@ class _RawHtml:
         self.pos = pos
 
     def element(self, match: re.Match) -> str:
-        """Serialize the element whose start tag ``match`` is; ``pos`` moves past it."""
-        name = match.group(1)
-        lower = name.lower()
+        """Serialize the element whose start tag ``match`` is; ``pos`` moves past it.
+
+        Iterative (an explicit stack of open elements), so no nesting depth a
+        body can reach exhausts Python's recursion limit.
+        """
+        stack: list[tuple[str, str, list[str]]] = []
+        leaf = self._open(match, stack)
+        if leaf is not None:
+            return leaf
+        done = ""
+        while stack:
+            name, _, parts = stack[-1]
+            found = _RAW_START.search(self.text, self.pos) if self.pos < len(self.text) else None
+            if not found:  # kramdown auto-closes what is open at the end of the document
+                parts.append(escape_text(self.text[self.pos:]))
+                self.pos = len(self.text)
+                done = self._close(stack)
+                continue
+            parts.append(escape_text(self.text[self.pos:found.start()]))
+            self.pos = found.start()
+            special = _special(self.text, self.pos)
+            tag = None if special else _TAG.match(self.text, self.pos)
+            close = None if special or tag else _CLOSE.match(self.text, self.pos)
+            if special:
+                parts.append(special.group(0))
+                self.pos = special.end()
+            elif tag:
+                leaf = self._open(tag, stack)
+                if leaf is not None:
+                    parts.append(leaf)
+            elif close and close.group(1).lower() == name:
+                self.pos = close.end()
+                done = self._close(stack)
+            elif close:
+                parts.append(escape_text(close.group(0)))
+                self.pos = close.end()
+            else:
+                parts.append(escape_text(self.text[self.pos]))
+                self.pos += 1
+        return done
+
+    def _open(self, match: re.Match, stack: list) -> str | None:
+        """An element without content as its markup; else pushed on ``stack`` (None)."""
+        lower = match.group(1).lower()
         self.pos = match.end()
         start = f"<{lower}{_attributes(match.group(2))}"
         if match.group(3) or lower in VOID_ELEMENTS:
@@ -90,40 +148,18 @@ class _RawHtml:
             end = close.start() if close else len(self.text)
             body, self.pos = self.text[self.pos:end], (close.end() if close else len(self.text))
             return f"{start}>{body}</{lower}>"
-        inner = self.children(lower)
-        return f"{start}>{inner}</{lower}>" if inner else f"{start}></{lower}>"
+        stack.append((lower, start, []))
+        return None
 
-    def children(self, name: str) -> str:
-        out = []
-        while self.pos < len(self.text):
-            found = _RAW_START.search(self.text, self.pos)
-            if not found:
-                out.append(escape_text(self.text[self.pos:]))
-                self.pos = len(self.text)
-                break
-            out.append(escape_text(self.text[self.pos:found.start()]))
-            self.pos = found.start()
-            for pattern in (_COMMENT, _INSTRUCTION):
-                match = pattern.match(self.text, self.pos)
-                if match:
-                    out.append(match.group(0))
-                    self.pos = match.end()
-                    break
-            else:
-                tag = _TAG.match(self.text, self.pos)
-                close = _CLOSE.match(self.text, self.pos)
-                if tag:
-                    out.append(self.element(tag))
-                elif close and close.group(1).lower() == name:
-                    self.pos = close.end()
-                    return "".join(out)
-                elif close:
-                    out.append(escape_text(close.group(0)))
-                    self.pos = close.end()
-                else:
-                    out.append(escape_text(self.text[self.pos]))
-                    self.pos += 1
-        return "".join(out)
+    @staticmethod
+    def _close(stack: list) -> str:
+        """Pop the innermost element; its markup goes to its parent (and is returned)."""
+        name, start, parts = stack.pop()
+        inner = "".join(parts)
+        html = f"{start}>{inner}</{name}>" if inner else f"{start}></{name}>"
+        if stack:
+            stack[-1][2].append(html)
+        return html
 
 
 def _typography(text: str) -> str:
@@ -157,7 +193,7 @@ def render_span(text: str) -> str:
         html = None
         if text[start] == "`":
             match = _CODE.match(text, start)
-            html = match and f"<code>{escape_text(match.group(2).strip())}</code>".replace("&amp;", "&amp;")
+            html = match and f"<code>{escape_text(match.group(2).strip())}</code>"
         elif text[start] == "\\":
             match = _BACKSLASH.match(text, start)
             html = match and escape_text(match.group(1))
@@ -173,7 +209,7 @@ def render_span(text: str) -> str:
                 href = target if ":" in target.split("@")[0] else f"mailto:{target}"
                 html = f'<a href="{escape_attribute(href)}">{escape_text(target)}</a>'
             else:
-                tag = _TAG.match(text, start) or _CLOSE.match(text, start) or _COMMENT.match(text, start)
+                tag = _TAG.match(text, start) or _CLOSE.match(text, start) or _special(text, start)
                 if tag:
                     match = tag
                     html = _inline_tag(tag)
@@ -182,7 +218,7 @@ def render_span(text: str) -> str:
             out.append(html)
             pos = plain_start = match.end()
         else:
-            pos = start + 1
+            pos = found.end() if text[start] == "`" else start + 1
     flush(len(text))
     return "".join(out)
 
@@ -199,8 +235,8 @@ def _inline_tag(match: re.Match) -> str:
 
 
 def _plain(text: str) -> str:
-    text = _STRONG.sub(lambda m: f"\0strong\0{m.group(2)}\0/strong\0", text)
-    text = _EMPHASIS.sub(lambda m: f"\0em\0{m.group(2)}\0/em\0", text)
+    text = _STRONG.sub(lambda m: f"\0strong\0{m.group(1) or m.group(2)}\0/strong\0", text)
+    text = _EMPHASIS.sub(lambda m: f"\0em\0{m.group(1) or m.group(2)}\0/em\0", text)
     text = _typography(escape_text(text))
     return re.sub(r"\0(/?\w+)\0", r"<\1>", text)
 
@@ -217,18 +253,16 @@ def render(source: str, indent: int = 0) -> str:
     header_ids: dict[str, int] = {}
     pos, end = 0, len(text)
     while pos < end:
-        line_end = text.find("\n", pos)
-        line_end = end if line_end < 0 else line_end
-        line = text[pos:line_end]
-        if _BLANK.match(line):
+        blank = _BLANK_AT.match(text, pos)
+        if blank:
             if not out or out[-1] != "\n":
                 out.append("\n")
-            pos = line_end + 1
+            pos = blank.end()
             continue
-        start = _HTML_START.match(line)
+        start = _HTML_START.match(text, pos)  # several elements may share a line: never slice it
         if start and (start.group(1) == "!--" or start.group(1).lower() not in SPAN_ELEMENTS):
-            at = pos + len(line) - len(line.lstrip(" "))
-            comment = _COMMENT.match(text, at)
+            at = text.index("<", pos)
+            comment = _special(text, at)
             tag = _TAG.match(text, at)
             if comment:
                 out.append(" " * indent + comment.group(0) + "\n")
@@ -246,7 +280,10 @@ def render(source: str, indent: int = 0) -> str:
             trailing = re.compile(r"[ \t]*\n?").match(text, pos)
             pos = trailing.end()
             continue
-        if _QUOTE_LINE.match(line):
+        line_end = text.find("\n", pos)
+        line_end = end if line_end < 0 else line_end
+        line = text[pos:line_end]
+        if _QUOTE_LINE.match(line) and indent < MAX_QUOTE_DEPTH * 2:
             quoted = []
             while pos < end:
                 line_end = text.find("\n", pos)
