@@ -331,7 +331,7 @@ class ReplicaSite:
         for entry in self.entries[:FEED_SIZE]:
             parts.append(
                 "<entry>"
-                f'<title type="html">{_e(entry.post.title)}</title>'
+                f'<title type="html">{_e(entry.title)}</title>'
                 f'<link href="{base_url}{entry.path}" rel="alternate" type="text/html" />'
                 f"<published>{_rfc3339(entry.published)}</published>"
                 f"<updated>{_rfc3339(entry.published)}</updated>"
