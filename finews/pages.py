@@ -154,7 +154,7 @@ def parse_post_page(html: str) -> PostPage:
     """
     if not html or not html.strip():
         raise PageError("empty_page")
-    opening = _SECTION.search(html)
+    opening = _section_opening(html)
     if opening is None:
         raise PageError("no_post_section")
     close = html.rfind("</section>")
@@ -272,6 +272,29 @@ def _last_paragraph(text: str):
     if len(nodes) != 1 or nodes[0].tag != "p" or (root.text or "").strip() or (nodes[0].tail or "").strip():
         return None, None
     return start, nodes[0]
+
+
+def _section_opening(html: str):
+    """The page's own ``<section>`` tag. A title is written unescaped into the
+    head (``og:title``), so a ``<section`` there is text, not the element:
+    when there are several, an HTML parser says on which line the element is."""
+    openings = _SECTION.finditer(html)
+    first = next(openings, None)
+    if first is None or next(openings, None) is None:
+        return first
+    try:
+        doc = lxml.html.document_fromstring(html)
+    except (etree.ParserError, ValueError):
+        return first
+    section = next(iter(doc.xpath("//div[@class='wrapper']/section | //body//section")), None)
+    if section is None or not section.sourceline:
+        return first
+    line_start = 0
+    for _ in range(section.sourceline - 1):
+        line_start = html.find("\n", line_start) + 1
+        if line_start == 0:
+            return first
+    return _SECTION.search(html, line_start) or first
 
 
 def _unrendered_trailer(text: str):

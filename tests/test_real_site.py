@@ -308,3 +308,13 @@ def test_an_article_link_naming_another_code_does_not_move_the_post(spider):
     fields = stored_fields(next(o for o in spider.parse_post(response) if isinstance(o, PostItem)))
     assert fields["info_code"] == "NW202205292395438077" and fields["source_url"] == other
     assert spider.crawler.stats.get_value("finews/link_code_mismatch") == before + 1
+
+
+def test_a_title_written_into_the_head_cannot_move_the_section(spider):
+    """Jekyll writes the title unescaped into ``og:title``: markup there is
+    text of an attribute, not the page's section."""
+    file = SITE / "hebeiribao" / "2022" / "03" / "01" / "NW202203012292975846.html"
+    text = file.read_text(encoding="utf-8")
+    fake = '"><section><small>[GMT+8] 1999-01-01 00:00:00</small><h1>假标题</h1><p>假正文</p></section><x y="'
+    page = parse_post_page(text.replace('<meta property="og:title" content="', '<meta property="og:title" content="' + fake, 1))
+    assert page == parse_post_page(text)
