@@ -37,3 +37,26 @@ def test_every_corpus_file_parses():
 def test_bad_front_matter_raises(text):
     with pytest.raises(ValueError):
         parse_post_file(text, "bad.md")
+
+
+@pytest.mark.parametrize("name, data, published", [
+    ("2022-03-05-nofm.md", "标题\n\n正文\n".encode(), True),
+    ("2022-03-06-blank.md", b'\n---\ntitle: "x"\n---\nbody\n', True),
+    ("2022-03-07-empty.md", b"", True),
+    ("2022-03-08-badyaml.md", b'---\ntitle: "unclosed\n---\nbody\n', False),
+    ("2022-03-09-binary.md", b"\x00\x01\x02" * 100, False),
+    ("2022-03-10-gbk.md", '---\ntitle: "标题"\n---\n正文\n'.encode("gbk"), False),
+    ("nodate.md", b"no front matter\n", False),
+    ("-202205262391921712.md", b'---\ntitle: ""\ndate:  +0800\n---\n<>\n', False),
+])
+def test_post_sources_are_read_as_jekyll_publishes_them(tmp_path, caplog, name, data, published):
+    from finews.postfile import read_post_source
+
+    path = tmp_path / name
+    path.write_bytes(data)
+    post = read_post_source(path)
+    assert (post is not None) == published
+    if post is not None and not data.startswith(b"---"):
+        assert not post.has_front_matter and post.body == data.decode() and post.file_date
+    if post is None:
+        assert f"post file {name} left out" in caplog.text
