@@ -27,6 +27,7 @@ SMOKE = [
     ("db_outage.py", ["--posts", "100"], "Crawl of 100 posts"),
     ("faults.py", ["--scenarios", "1", "--killed-posts", "300"], "Fault scenarios"),
     ("scale_out.py", ["--posts", "100", "--slow-posts", "40", "--workers", "1"], "One crawl shared through Redis"),
+    ("framework_overhead.py", ["--posts", "100", "--repeats", "1"], "Framework work per page"),
 ]
 
 
