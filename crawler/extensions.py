@@ -23,15 +23,12 @@ from twisted.internet.task import LoopingCall
 from crawler.database import CrawlDatabase, DatabaseRefused
 from finews.db import CRAWL_RUNS
 from finews.lease import Lease
+from finews.reasons import FETCH_FAILURES, by_kind  # what leaves a run partial
 from pipelines.mongo import Spool, utcnow
 
 logger = logging.getLogger(__name__)
 
 MAX_LISTED_FAILURES = 1000
-# Reject reasons that mean a page could not be fetched or read (the run was
-# partial), as opposed to a page that was read and is not a valid post.
-FETCH_FAILURES = ("http_", "fetch_", "redirect_offsite", "offsite", "not_text", "truncated", "bad_json",
-                  "empty_page")
 
 
 class RunRecord:
@@ -157,7 +154,8 @@ class RunRecord:
             "pages_attempted": stats.get("downloader/request_count", 0),
             "stored": sum(stats.get(f"finews/{key}", 0)
                           for key in ("posts/inserted", "posts/updated", "db/replayed_stored")),
-            "failures_by_reason": dict(self.failures), "failed_pages": self.failed_pages,
+            "failures_by_reason": dict(self.failures), "failures_by_kind": by_kind(self.failures),
+            "failed_pages": self.failed_pages,
             "stats": {key.replace(".", "_"): value for key, value in stats.items()},
         }
         if self.database.refused:

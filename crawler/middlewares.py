@@ -17,6 +17,7 @@ from twisted.internet import threads
 
 from crawler.database import CrawlDatabase, DatabaseRefused
 from finews.db import POSTS
+from finews.reasons import Reason
 from pipelines.normalize import KIND_RANK
 
 logger = logging.getLogger(__name__)
@@ -191,7 +192,7 @@ class StayOnSiteMiddleware:
     def process_request(self, request, spider=None):
         if not self._on_site(request.url):
             self.crawler.stats.inc_value("finews/offsite_blocked")
-            raise OffSite("offsite", f"request to {urlsplit(request.url).hostname} blocked")
+            raise OffSite(Reason.OFFSITE, f"request to {urlsplit(request.url).hostname} blocked")
         return None
 
     def process_response(self, request, response, spider=None):
@@ -202,7 +203,7 @@ class StayOnSiteMiddleware:
         if self._on_site(target):
             return response
         self.crawler.stats.inc_value("finews/offsite_redirects")
-        retry = get_retry_request(request, spider=self.crawler.spider, reason="redirect_offsite")
+        retry = get_retry_request(request, spider=self.crawler.spider, reason=Reason.REDIRECT_OFFSITE)
         if retry is not None:
             return retry
-        raise OffSite("redirect_offsite", f"{request.url} redirects to {target}")
+        raise OffSite(Reason.REDIRECT_OFFSITE, f"{request.url} redirects to {target}")

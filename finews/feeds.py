@@ -19,6 +19,7 @@ from markdown_it import MarkdownIt
 
 from finews.infocode import MEDIA, ROLLING, normalize_info_code
 from finews.pages import PageError
+from finews.reasons import Reason
 from finews.slugs import ROLLING_NEWS_SLUG, ROLLING_NEWS_TAG, TAG_SUFFIX, media_from_tag, media_slug
 
 LIST_API = "http://183.136.162.242"
@@ -127,12 +128,12 @@ def parse_feed(feed_name: str, text: str) -> FeedPage:
     try:
         data = json.loads(text)
     except (json.JSONDecodeError, TypeError) as error:
-        raise PageError("bad_json", str(error)[:200]) from error
+        raise PageError(Reason.BAD_JSON, str(error)[:200]) from error
     if not isinstance(data, dict):
-        raise PageError("bad_json", "not a JSON object")
+        raise PageError(Reason.BAD_JSON, "not a JSON object")
     rows = data.get(feed.items_key)
     if not isinstance(rows, list):
-        raise PageError("feed_no_items", f"no {feed.items_key!r} list in the answer")
+        raise PageError(Reason.FEED_NO_ITEMS, f"no {feed.items_key!r} list in the answer")
     page = FeedPage()
     for index, row in enumerate(rows):
         try:
@@ -151,28 +152,28 @@ class ItemError(ValueError):
 def parse_item(feed: Feed, row) -> FeedItem:
     """One feed item, checked; ``ItemError`` says what is wrong with it."""
     if not isinstance(row, dict):
-        raise ItemError("bad_item", f"{feed.items_key} entry is a {type(row).__name__}, not an object")
+        raise ItemError(Reason.BAD_ITEM, f"{feed.items_key} entry is a {type(row).__name__}, not an object")
     missing = [name for name in feed.required if not isinstance(row.get(name), str)]
     if missing:
-        raise ItemError("missing_field", f"{feed.name} item without {', '.join(missing)}")
+        raise ItemError(Reason.MISSING_FIELD, f"{feed.name} item without {', '.join(missing)}")
     kept = {name: row[name] for name in feed.fields if isinstance(row.get(name), str)}
     raw_code = kept[feed.code_field].strip()
     info_code = normalize_info_code(raw_code)
     if not info_code or (feed.kind == ROLLING and not _ROLLING_ID.match(raw_code)):
-        raise ItemError("bad_info_code", f"{feed.code_field}={raw_code[:60]!r} is not a code")
+        raise ItemError(Reason.BAD_INFO_CODE, f"{feed.code_field}={raw_code[:60]!r} is not a code")
     text_id = kept["infoCode"].strip() if feed.kind == ROLLING else raw_code
     if not normalize_info_code(text_id):
-        raise ItemError("bad_info_code", f"infoCode={text_id[:60]!r} is not a code")
+        raise ItemError(Reason.BAD_INFO_CODE, f"infoCode={text_id[:60]!r} is not a code")
     title = " ".join(kept["title"].split())
     if not title:
-        raise ItemError("missing_title", f"{feed.name} item {raw_code} has an empty title")
+        raise ItemError(Reason.MISSING_TITLE, f"{feed.name} item {raw_code} has an empty title")
     time_text = kept[feed.time_field].strip()
     if not _TIME.match(time_text):
-        reason = "missing_date" if not time_text else "bad_date"
+        reason = Reason.MISSING_DATE if not time_text else Reason.BAD_DATE
         raise ItemError(reason, f"{feed.name} item {raw_code}: {feed.time_field}={time_text[:40]!r}")
     media = media_from_tag(ROLLING_NEWS_TAG) if feed.kind == ROLLING else kept[feed.media_field].strip()
     if not media:
-        raise ItemError("missing_media", f"{feed.name} item {raw_code} names no media")
+        raise ItemError(Reason.MISSING_MEDIA, f"{feed.name} item {raw_code} names no media")
     return FeedItem(feed.name, info_code, raw_code, text_id, title, time_text, media, kept)
 
 
@@ -188,9 +189,9 @@ def parse_text(text: str) -> dict:
     try:
         data = json.loads(text)
     except (json.JSONDecodeError, TypeError) as error:
-        raise PageError("bad_json", str(error)[:200]) from error
+        raise PageError(Reason.BAD_JSON, str(error)[:200]) from error
     if not isinstance(data, dict):
-        raise PageError("bad_json", "not a JSON object")
+        raise PageError(Reason.BAD_JSON, "not a JSON object")
     return data
 
 
@@ -199,7 +200,7 @@ def article_text(feed_name: str, payload: dict) -> str:
     ``PageError('empty_text')`` when there is none."""
     value = payload.get(FEEDS[feed_name].text_key)
     if not isinstance(value, str) or not value.strip():
-        raise PageError("empty_text", f"no {FEEDS[feed_name].text_key!r} in the article text")
+        raise PageError(Reason.EMPTY_TEXT, f"no {FEEDS[feed_name].text_key!r} in the article text")
     return value.replace(INDENT, "")
 
 

@@ -139,10 +139,10 @@ BEGIN = "<!-- posts fields: generated from finews/model.py by `python -m finews.
 END = "<!-- end of posts fields -->\n"
 
 
-def with_table(text: str, table: str) -> str:
+def with_table(text: str, table: str, begin: str = BEGIN, end: str = END) -> str:
     """``text`` (docs/schema.md) with the part between the markers replaced."""
-    head, rest = text.split(BEGIN, 1)
-    return head + BEGIN + table + END + rest.split(END, 1)[1]
+    head, rest = text.split(begin, 1)
+    return head + begin + table + end + rest.split(end, 1)[1]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,8 @@ from lxml import etree
 from parsel import Selector
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
 
+from finews.reasons import Reason
+
 
 # The mirror's own hosts: its pages' absolute links (back links, canonical)
 # point here whatever host serves a copy of it.
@@ -76,7 +78,6 @@ class ShareText:
     body_html: str
 
 
-RETRYABLE = {"not_text", "truncated", "bad_json", "empty_page"}
 _TEXT_TYPES = {"application/json", "application/xml", "application/xhtml+xml", "application/atom+xml"}
 _HTML_END = re.compile(rb"</html\s*>\s*$", re.I)
 
@@ -91,9 +92,9 @@ def decode_page(body: bytes, content_type: str | None = None, expect_html: bool 
     """
     kind = (content_type or "").split(";")[0].strip().lower()
     if (kind and not kind.startswith("text/") and kind not in _TEXT_TYPES) or b"\x00" in body[:2048]:
-        raise PageError("not_text", f"binary body ({content_type or 'no content type'})")
+        raise PageError(Reason.NOT_TEXT, f"binary body ({content_type or 'no content type'})")
     if expect_html and not _HTML_END.search(body[-512:]):
-        raise PageError("truncated", f"no </html> after {len(body)} bytes")
+        raise PageError(Reason.TRUNCATED, f"no </html> after {len(body)} bytes")
     bom, _ = read_bom(body)
     declared = bom or http_content_type_encoding(content_type or "") or (
         html_body_declared_encoding(body) if expect_html else None)
@@ -153,20 +154,20 @@ def parse_post_page(html: str) -> PostPage:
     unclosed ``<table>`` or ``<svg>`` in the article cannot swallow them.
     """
     if not html or not html.strip():
-        raise PageError("empty_page")
+        raise PageError(Reason.EMPTY_PAGE)
     opening = _section_opening(html)
     if opening is None:
-        raise PageError("no_post_section")
+        raise PageError(Reason.NO_POST_SECTION)
     close = html.rfind("</section>")
     inner = html[opening.end():close if close > opening.end() else len(html)]
     heading_end = inner.find("</h1>")
     if heading_end < 0:
-        raise PageError("no_title_heading")
+        raise PageError(Reason.NO_TITLE_HEADING)
     heading_end += len("</h1>")
     head = _fragment(inner[:heading_end])
     heading = head.find(".//h1") if head is not None else None
     if heading is None:
-        raise PageError("no_title_heading")
+        raise PageError(Reason.NO_TITLE_HEADING)
     stamp = head.find(".//small")
     time_text = _TIME_LABEL.sub("", stamp.text_content()).strip() if stamp is not None else ""
 
@@ -207,13 +208,13 @@ def parse_share_text(text: str) -> ShareText:
     try:
         data = json.loads(text)
     except (json.JSONDecodeError, TypeError) as exc:
-        raise PageError("bad_json", str(exc)[:200]) from exc
+        raise PageError(Reason.BAD_JSON, str(exc)[:200]) from exc
     if not isinstance(data, dict):
-        raise PageError("bad_json", "not an object")
+        raise PageError(Reason.BAD_JSON, "not an object")
     payload = data.get("data") if isinstance(data.get("data"), dict) else data
     body = payload.get("text") or payload.get("content") or ""
     if not isinstance(body, str) or not body.strip():
-        raise PageError("empty_article")
+        raise PageError(Reason.EMPTY_ARTICLE)
     return ShareText(
         title=_str(payload.get("title")),
         showtime=_str(payload.get("showtime") or payload.get("datetime")),

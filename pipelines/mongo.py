@@ -54,6 +54,7 @@ from finews.db import (
 from finews.model import written
 from finews.neardup import NearDuplicateIndex
 from finews.process import alive
+from finews.reasons import Reason
 from pipelines.normalize import KIND_RANK
 from pipelines.sources import with_feed_sources, with_source_fields  # feed sources (issue 10)
 
@@ -156,7 +157,7 @@ class PostStore:
         for doc in posts:
             size = document_size(doc)
             if size > self.max_document_bytes:
-                refused.append(_store_reject(doc, "too_large", oversize_detail(doc, size, self.max_document_bytes)))
+                refused.append(_store_reject(doc, Reason.TOO_LARGE, oversize_detail(doc, size, self.max_document_bytes)))
             else:
                 fits.append(doc)
         try:
@@ -173,7 +174,7 @@ class PostStore:
                 except (PyMongoError, BSONError) as one:
                     if is_outage(one) or is_auth_failure(one):
                         raise
-                    refused.append(_store_reject(doc, "write_refused", _brief(one)))
+                    refused.append(_store_reject(doc, Reason.WRITE_REFUSED, _brief(one)))
             counts.update(self.repair(own_only=True))
         refused += self.refused
         for reject in refused:
@@ -299,7 +300,7 @@ class PostStore:
         rows = [{**doc, "_id": doc["info_code"], "version": 1, "first_seen_at": now, "crawled_at": now} for doc in docs]
         refused: dict[int, str] = {}
         lost = insert_new(self.posts, rows, refused)
-        self.refused += [_store_reject(docs[i], "write_refused", message) for i, message in refused.items()]
+        self.refused += [_store_reject(docs[i], Reason.WRITE_REFUSED, message) for i, message in refused.items()]
         return ([d for i, d in enumerate(docs) if i not in lost and i not in refused],
                 [d for i, d in enumerate(docs) if i in lost])
 
@@ -595,7 +596,7 @@ class MongoPipeline:
             if size <= self.max_document_bytes:
                 self.posts.append(doc)
             else:
-                adapter["reject_reason"] = "too_large"
+                adapter["reject_reason"] = Reason.TOO_LARGE
                 adapter["reject_detail"] = oversize_detail(doc, size, self.max_document_bytes)
         if adapter.get("reject_reason"):
             self.rejects.append(_reject_doc(adapter))

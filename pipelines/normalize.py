@@ -18,6 +18,7 @@ from finews.dates import parse_published
 from finews.feeds import TIME_SOURCES
 from finews.infocode import MEDIA, ROLLING, code_kind, info_code_from_url, normalize_info_code
 from finews.model import CRAWLED_FIELDS
+from finews.reasons import Reason
 from finews.slugs import ROLLING_NEWS_SLUG, TAG_SUFFIX, media_from_tag, media_slug
 
 # When the same article is found as rolling news and as media news, the media
@@ -56,18 +57,18 @@ def normalize_post(fields: dict) -> dict:
     reasons = []
     title = " ".join((fields.get("title") or fields.get("listing_title") or "").split())
     if not title:
-        reasons.append("missing_title")
+        reasons.append(Reason.MISSING_TITLE)
     published_at = parse_published(fields.get("time_text"))
     if not published_at:
-        reasons.append("missing_date")
+        reasons.append(Reason.MISSING_DATE)
     raw_code = (fields.get("raw_code") or info_code_from_url(fields.get("source_url")) or "").strip()
     info_code = normalize_info_code(raw_code)
     if not raw_code:
-        reasons.append("missing_link")
+        reasons.append(Reason.MISSING_LINK)
     elif not info_code:
-        reasons.append("bad_info_code")
+        reasons.append(Reason.BAD_INFO_CODE)
     if not (fields.get("body_text") or "").strip():
-        reasons.append("empty_body")
+        reasons.append(Reason.EMPTY_BODY)
     if reasons:
         raise Rejected(reasons)
 

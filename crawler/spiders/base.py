@@ -12,7 +12,8 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawler.items import PostItem
-from finews.pages import MIRROR_HOSTS, RETRYABLE, PageError, decode_page
+from finews.pages import MIRROR_HOSTS, PageError, decode_page
+from finews.reasons import RETRIED_REASONS, Reason, fetch_error, http
 
 
 class SiteSpider(scrapy.Spider):
@@ -70,7 +71,7 @@ class SiteSpider(scrapy.Spider):
         if self.settings.get("FINEWS_REDIS_URL") or request.errback != self.failed:
             return
         self.logger.warning("Request dropped by the scheduler: %s", request.url)
-        item = self.rejected(request.url, "dropped", "the scheduler refused the request",
+        item = self.rejected(request.url, Reason.DROPPED, "the scheduler refused the request",
                              raw_code=request.cb_kwargs.get("code", ""),
                              listing_title=request.cb_kwargs.get("listing_title", ""))
         # Counted as in process at once, so that the run cannot close before the reject is stored.
@@ -84,7 +85,7 @@ class SiteSpider(scrapy.Spider):
     def retry_or_reject(self, response, error: PageError, **fields):
         """Transient-looking damage (truncated, binary, bad JSON) is retried
         like a network error; anything else, or the last retry, is a reject."""
-        if error.reason in RETRYABLE:
+        if error.reason in RETRIED_REASONS:
             retry = get_retry_request(response.request, spider=self, reason=error.reason)
             if retry is not None:
                 retry.meta.pop("download_latency", None)  # belongs to the damaged response
@@ -97,11 +98,11 @@ class SiteSpider(scrapy.Spider):
         request = failure.request
         url = request.url
         if failure.check(HttpError):
-            reason = f"http_{failure.value.response.status}"
+            reason = http(failure.value.response.status)
         elif failure.check(IgnoreRequest):
-            reason = getattr(failure.value, "reason", "ignored")
+            reason = getattr(failure.value, "reason", Reason.IGNORED)
         else:
-            reason = f"fetch_{type(failure.value).__name__}"
+            reason = fetch_error(failure.value)
         self.crawler.stats.inc_value(f"finews/fetch_failed/{reason}")
         self.logger.warning("Giving up on %s: %s", url, failure.getErrorMessage())
         yield self.rejected(url, reason, failure.getErrorMessage()[:500],

@@ -13,6 +13,7 @@ from crawler.middlewares import REFRESH_MODES
 from crawler.spiders.base import SiteSpider
 from finews.infocode import code_kind, info_code_from_url, normalize_info_code
 from finews.pages import PageError, category_listing_urls, is_listing_url, parse_listing, parse_post_page
+from finews.reasons import Reason
 from finews.slugs import ROLLING_NEWS_SLUG, listing_path, media_slug
 
 
@@ -107,7 +108,7 @@ class CategorySpider(SiteSpider):
         untitled = page.title.replace(" ", "-").lower() == stem.lower()
         if not page.tags and untitled and not _category_of(response.url, page.back_links):
             self.crawler.stats.inc_value("finews/page_failed/no_front_matter")
-            yield self.rejected(response.url, "no_front_matter",
+            yield self.rejected(response.url, Reason.NO_FRONT_MATTER,
                                 "published from a post file without front matter: the title is the file name "
                                 "and the front matter shows as text", listing_title=listing_title)
             return

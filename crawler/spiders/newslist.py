@@ -6,7 +6,6 @@ from __future__ import annotations
 from urllib.parse import quote, urlsplit
 
 import scrapy
-from scrapy.downloadermiddlewares.retry import get_retry_request
 
 from crawler.items import PostItem
 from crawler.middlewares import REFRESH_MODES
@@ -17,8 +16,6 @@ from finews.feeds import (
 )
 from finews.pages import PageError
 from finews.slugs import TAG_SUFFIX
-
-RETRIED_FEED_ERRORS = {"feed_no_items"}  # besides the retryable page errors (bad_json, truncated, …)
 
 
 class NewsListSpider(SiteSpider):
@@ -71,10 +68,8 @@ class NewsListSpider(SiteSpider):
     def parse_feed(self, response, feed: str):
         try:
             page = parse_feed(feed, self.page_text(response, expect_html=False))
-        except PageError as error:
-            retry = (get_retry_request(response.request, spider=self, reason=error.reason)
-                     if error.reason in RETRIED_FEED_ERRORS else None)
-            yield retry or self.retry_or_reject(response, error)
+        except PageError as error:  # bad_json, feed_no_items, …: retried as finews/reasons.py says
+            yield self.retry_or_reject(response, error)
             return
         stats = self.crawler.stats
         stats.inc_value(f"finews/feed_items/{feed}", len(page.items))

@@ -11,6 +11,7 @@ from crawler.items import PostItem
 from crawler.spiders.base import SiteSpider
 from finews.infocode import normalize_info_code
 from finews.pages import PageError, parse_share_text, share_page_title
+from finews.reasons import Reason
 
 SHARE_PAGE = "/html_News/NewsShare.html?infoCode={}"
 SHARE_TEXT = "/NewsData/GetNewsText.do?id={}"
@@ -46,7 +47,7 @@ class NewsShareSpider(SiteSpider):
             code = raw.strip()
             url = self.url(SHARE_PAGE.format(quote(code)))
             if not normalize_info_code(code):
-                yield self.rejected(url, "bad_info_code", f"not an infoCode: {code[:100]!r}", raw_code=code[:100])
+                yield self.rejected(url, Reason.BAD_INFO_CODE, f"not an infoCode: {code[:100]!r}", raw_code=code[:100])
                 continue
             yield scrapy.Request(url, callback=self.parse_share_page, errback=self.failed,
                                  cb_kwargs={"code": code})
