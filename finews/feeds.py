@@ -33,8 +33,6 @@ MIRROR = "//finews.withounder.com"
 INDENT = "\u3000\u3000"  # two ideographic spaces, removed from article text by the original
 DEFAULT_COUNT = 100
 FEED_ITEMS = "feed_items"  # collection of kept feed items (docs/schema.md)
-# Where a stored post's time (and title) came from, worst to best.
-TIME_SOURCES = ("page", "share", "feed")
 SOURCE_OF_SPIDER = {"category": "mirror", "newsshare": "share"}  # newslist: the feed's name
 _TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 _ROLLING_ID = re.compile(r"^\d{18}$")

@@ -25,11 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from finews.feeds import TIME_SOURCES
 from finews.infocode import MEDIA, ROLLING
 
 SCHEMA_VERSION = 2  # 1: the posts stored before schema_version existed (they have none)
 CODE_PATTERN = "^NW[0-9]{18}$"
+# Where a stored post's time (and title) came from, worst to best.
+TIME_SOURCES = ("page", "share", "feed")
 
 # type label (docs) -> BSON type(s) (validator)
 BSON_TYPES = {"string": "string", "date": "date", "int": ["int", "long"], "[string]": "array"}

@@ -15,9 +15,8 @@ from urllib.parse import urljoin
 from itemadapter import ItemAdapter
 
 from finews.dates import parse_published
-from finews.feeds import TIME_SOURCES
 from finews.infocode import MEDIA, ROLLING, code_kind, info_code_from_url, normalize_info_code
-from finews.model import CRAWLED_FIELDS
+from finews.model import CRAWLED_FIELDS, TIME_SOURCES
 from finews.reasons import Reason
 from finews.slugs import ROLLING_NEWS_SLUG, TAG_SUFFIX, media_from_tag, media_slug
 

@@ -134,3 +134,11 @@ def test_migrate_command_upgrades_older_posts(db, mongo_uri):
     assert out.returncode == 0, out.stderr
     assert "upgraded: to 2=1" in out.stdout
     assert db.posts.find_one()["schema_version"] == model.SCHEMA_VERSION
+
+
+def test_the_model_and_the_reasons_are_domain_code():
+    """Importable without Scrapy, Twisted or pymongo (a subprocess: this one has them loaded)."""
+    check = ("import sys, finews.model, finews.reasons; "
+             "print(sorted(m for m in ('scrapy', 'twisted', 'pymongo', 'bson') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
