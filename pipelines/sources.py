@@ -159,7 +159,7 @@ def _apply_feed_values(store, listed: dict[str, tuple[str, dict]]) -> Counter:
         feed, fields = listed[old["_id"]]
         if FEEDS[feed].kind != old.get("kind"):
             continue  # a twin's feed item does not rename the other twin
-        doc = {k: v for k, v in old.items() if k not in ("_id", "version", "first_seen_at")}
+        doc = current({k: v for k, v in old.items() if k not in ("_id", "version", "first_seen_at")})
         values = feed_values(feed, fields)
         _overlay(doc, values, same_kind=True)
         if doc["content_hash"] == old.get("content_hash"):
