@@ -111,3 +111,17 @@ def test_the_run_summary_sums_rejects_by_what_they_count_as():
     lines = summarize([run]).splitlines()
     assert "rejected by reason: http_404=1, missing_title=2, too_large=1" in lines
     assert "rejected by kind (finews/reasons.py): fetch=1, invalid=2, store=1" in lines
+
+
+@pytest.mark.slow
+def test_a_real_run_records_its_rejects_by_reason_and_by_kind(crawl, replica, db):
+    """``scrapy crawl``: a post stored, one that cannot be fetched and a code that is not one."""
+    missing = "NW209901010000000001"
+    crawl("newsshare", f"site={replica.url}", f"info_codes=NW202203012292975846,{missing},NW12", check=False)
+    run = db.crawl_runs.find_one()
+    assert run["stored"] == 1
+    assert run["failures_by_reason"] == {"http_404": 1, "bad_info_code": 1}
+    assert run["failures_by_kind"] == {"fetch": 1, "invalid": 1}
+    assert run["outcome"] == "partial"  # a page could not be fetched
+    assert {(r["reason"], r["spider"]) for r in db.rejects.find()} == {("http_404", "newsshare"),
+                                                                       ("bad_info_code", "newsshare")}
