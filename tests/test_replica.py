@@ -12,7 +12,7 @@ def _get(replica, path):
 
 
 @pytest.mark.parametrize("path", [
-    "/", "/feed.xml", "/emnews/", "/category/hebeiribao.html",
+    "/", "/categories/", "/feed.xml", "/emnews/", "/category/hebeiribao.html",
     "/category/21shijijingjibaodao%2021caijingAPP.html",
     "/hebeiribao/2022/03/01/NW202203012292975846.html",
     "/html_News/NewsShare.html?infoCode=NW202203012292975846",
@@ -29,7 +29,10 @@ def test_feed_has_rfc3339_shanghai_times(replica):
     assert "<published>2022-05-31T18:03:41+08:00</published>" in body
 
 
-@pytest.mark.parametrize("path", ["/nope.html", "/category/nope.html", "/NewsData/GetNewsText.do?id=NW209901012292975846"])
+@pytest.mark.parametrize("path", ["/nope.html", "/category/nope.html", "/NewsData/GetNewsText.do?id=NW209901012292975846",
+                                  # the real site has no page for these (and the dateless file is not published)
+                                  "/category/sitenews.html", "/category/emnews.html", "/emnews/?page=2",
+                                  "/emnews/-202205262391921712.html"])
 def test_unknown_pages_are_404(replica, path):
     with pytest.raises(urllib.error.HTTPError) as error:
         _get(replica, path)

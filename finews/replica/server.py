@@ -63,7 +63,7 @@ class ReplicaHandler(BaseHTTPRequestHandler):
         if path == "/feed.xml":
             return self._send(site.feed(self.server.url), "application/atom+xml; charset=utf-8")
         if path in (f"/{ROLLING_NEWS_SLUG}/", f"/{ROLLING_NEWS_SLUG}/index.html"):
-            return self._send(site.listing(ROLLING_NEWS_SLUG, page))
+            return self._send(site.rolling_news() if page == 1 else None)
         if path.startswith("/category/") and path.endswith(".html"):
             return self._send(site.listing(path[len("/category/"):-len(".html")], page))
         if path == "/html_News/NewsShare.html":

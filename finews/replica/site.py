@@ -289,8 +289,6 @@ class ReplicaSite:
         Past ``page_size`` posts (scale mode only) the list is cut into pages
         linked by ``a.next``: the one element the real layout does not have.
         """
-        if slug == ROLLING_NEWS_SLUG and page == 1:
-            return self.rolling_news()
         if not self.has_listing(slug):
             return None
         entries = self.by_category.get(slug) or []
