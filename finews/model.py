@@ -61,27 +61,27 @@ CRAWLED, KEPT = True, False  # from the page (item field), by the store
 
 POST_FIELDS: tuple[Field, ...] = (
     Field("_id", "string", R, KEPT, "the normalized infoCode, same as `info_code`", {"pattern": CODE_PATTERN}),
-    Field("info_code", "string", R, CRAWLED, "`NW` + 18 digits. A rolling-news id (`202204212352227421`) and its `NW` twin are one article and one document. Unique index.", {"pattern": CODE_PATTERN}),  # noqa: E501
-    Field("kind", "string", R, CRAWLED, "`media` (found under an `NW…` code) or `rolling` (东财滚动新闻, bare 18-digit id). When both twins are crawled the `media` one is kept.", {"enum": [MEDIA, ROLLING]}),  # noqa: E501
+    Field("info_code", "string", R, CRAWLED, "`NW` + 18 digits. A rolling-news id (`202204212352227421`) and its `NW` twin are one article and one document. Unique index.", {"pattern": CODE_PATTERN}),
+    Field("kind", "string", R, CRAWLED, "`media` (found under an `NW…` code) or `rolling` (东财滚动新闻, bare 18-digit id). When both twins are crawled the `media` one is kept.", {"enum": [MEDIA, ROLLING]}),
     Field("title", "string", R, CRAWLED, "title, whitespace collapsed", {"minLength": 1}),
     Field("published_at", "date", R, CRAWLED, "publication time (the site writes Asia/Shanghai local time; stored UTC)"),
     Field("media", "string", R, CRAWLED, "media name, e.g. `河北日报`; rolling news: `东财滚动`"),
     Field("category", "string", R, CRAWLED, "the site's category slug, e.g. `hebeiribao`, `emnews`"),
     Field("tags", "[string]", R, CRAWLED, "the site's tags, e.g. `[\"河北日报新闻\"]`"),
-    Field("body_html", "string", R, CRAWLED, "the article HTML, sanitized: eastmoney widgets removed (chart blocks, hidden paragraphs, quote placeholders), stock/board links reduced to their words, no script/style/event handler/non-http URL"),  # noqa: E501
-    Field("body_text", "string", R, CRAWLED, "the article's paragraphs (block elements and line breaks), one per line, joined by `\\n`"),  # noqa: E501
-    Field("url", "string", R, CRAWLED, "the page the post was first stored from (post page or share page)"),
-    Field("source_url", "string", R, CRAWLED, "the link to the original article (share page or eastmoney page)"),
+    Field("body_html", "string", R, CRAWLED, "the article HTML, sanitized: eastmoney widgets removed (chart blocks, hidden paragraphs, quote placeholders), stock/board links reduced to their words, no script/style/event handler/non-http URL"),
+    Field("body_text", "string", R, CRAWLED, "the article's paragraphs (block elements and line breaks), one per line, joined by `\\n`"),
+    Field("url", "string", R, CRAWLED, "the page the stored version was fetched from: the mirror's post page (`category`), the share page (`newsshare`) or the `GetNewsText.do` answer (`newslist`); a changed fetch that makes a new version replaces it"),
+    Field("source_url", "string", R, CRAWLED, "the link to the original article (share page or eastmoney page; for a rolling feed item its `url_w`)"),
     Field("images", "[string]", R, CRAWLED, "absolute URLs of the pictures kept in `body_html`"),
-    Field("content_hash", "string", R, CRAWLED, "SHA-256 of title, publication time and `body_html`; decides whether a re-fetch changed the post", {"minLength": 64, "maxLength": 64}),  # noqa: E501
+    Field("content_hash", "string", R, CRAWLED, "SHA-256 of title, publication time and `body_html`; decides whether a re-fetch changed the post", {"minLength": 64, "maxLength": 64}),
     Field("version", "int", R, KEPT, "1 when first stored, +1 per change", {"minimum": 1}),
     Field("first_seen_at", "date", R, KEPT, "when the post was first stored"),
     Field("crawled_at", "date", R, KEPT, "when it was last fetched (an unchanged re-fetch writes only this)"),
     Field("updated_at", "date", O, KEPT, "when its content last changed (absent until it changes)"),
-    Field("near_duplicates", "[string]", O, KEPT, "infoCodes of other posts telling the same story (estimated Jaccard similarity of character 3-grams of `body_text` ≥ 0.7); absent when there are none. Flags only: both posts stay stored."),  # noqa: E501
-    Field("time_source", "string", O, CRAWLED, "where `title` and `published_at` came from: `page` (the mirror's post page), `share` (the share JSON) or `feed` (a list feed item, the source of truth). A value is only replaced by one from an equal or better source (see \"Where sources disagree\"). Absent on posts stored before it existed: read as `page`.", {"enum": list(TIME_SOURCES)}),  # noqa: E501
-    Field("sources", "[string]", O, KEPT, "every source that has seen the post: `mirror` (category spider), `share` (newsshare), or a feed name (`rolling`, `media`, `market37`, `market38`, `market39`). Absent on older posts."),  # noqa: E501
-    Field("schema_version", "int", R, KEPT, f"the version of this table the post was last written under ({SCHEMA_VERSION} now); older posts have none until `finews migrate` upgrades them", {"minimum": 1}, since=2, default=2),  # noqa: E501
+    Field("near_duplicates", "[string]", O, KEPT, "infoCodes of other posts telling the same story (estimated Jaccard similarity of character 3-grams of `body_text` ≥ 0.7); absent when there are none. Flags only: both posts stay stored."),
+    Field("time_source", "string", O, CRAWLED, "where `title` and `published_at` came from: `page` (the mirror's post page), `share` (the share JSON) or `feed` (a list feed item, the source of truth). A value is only replaced by one from an equal or better source (see \"Where sources disagree\"). Absent on posts stored before it existed: read as `page`.", {"enum": list(TIME_SOURCES)}),
+    Field("sources", "[string]", O, KEPT, "every source that has seen the post: `mirror` (category spider), `share` (newsshare), or a feed name (`rolling`, `media`, `market37`, `market38`, `market39`). Absent on older posts."),
+    Field("schema_version", "int", R, KEPT, f"the version of this table the post was last written under ({SCHEMA_VERSION} now); older posts have none until `finews migrate` upgrades them", {"minimum": 1}, since=2, default=2),
 )
 
 FIELDS = {f.name: f for f in POST_FIELDS}

@@ -33,25 +33,25 @@ class Reason(StrEnum):
     """name, kind, retried, meaning."""
 
     # Fetching and reading a page.
-    HTTP = "http_", FETCH, RETRIED, "the server answered `http_<status>`, e.g. `http_404`; 500, 502, 503, 504, 522, 524, 408 and 429 are retried first (`RETRY_HTTP_CODES`, 429/503 after their `Retry-After`)"  # noqa: E501
-    FETCH_ERROR = "fetch_", FETCH, RETRIED, "the request failed with `fetch_<Error>`, e.g. `fetch_TimeoutError`, `fetch_ConnectionRefusedError`, after Scrapy's retries"  # noqa: E501
+    HTTP = "http_", FETCH, RETRIED, "the server answered `http_<status>`, e.g. `http_404`; 500, 502, 503, 504, 522, 524, 408 and 429 are retried first (`RETRY_HTTP_CODES`, 429/503 after their `Retry-After`)"
+    FETCH_ERROR = "fetch_", FETCH, RETRIED, "the request failed with `fetch_<Error>`, e.g. `fetch_TimeoutError`, `fetch_ConnectionRefusedError`, after Scrapy's retries"
     OFFSITE = "offsite", FETCH, ONCE, "a request to a host other than the configured ones, refused"
-    REDIRECT_OFFSITE = "redirect_offsite", FETCH, RETRIED, "the page redirects off the configured hosts; asked again, then given up"  # noqa: E501
+    REDIRECT_OFFSITE = "redirect_offsite", FETCH, RETRIED, "the page redirects off the configured hosts; asked again, then given up"
     NOT_TEXT = "not_text", FETCH, RETRIED, "a binary body (a content type that is not text, or NUL bytes)"
     TRUNCATED = "truncated", FETCH, RETRIED, "HTML cut off before `</html>`"
-    BAD_JSON = "bad_json", FETCH, RETRIED, "a JSON answer (share text, list feed, `GetNewsText.do`) that does not parse or is not an object"  # noqa: E501
+    BAD_JSON = "bad_json", FETCH, RETRIED, "a JSON answer (share text, list feed, `GetNewsText.do`) that does not parse or is not an object"
     EMPTY_PAGE = "empty_page", FETCH, RETRIED, "a post page with an empty body"
-    IGNORED = "ignored", INVALID, ONCE, "a request Scrapy dropped without a reason of ours (e.g. forbidden by robots.txt)"  # noqa: E501
+    IGNORED = "ignored", INVALID, ONCE, "a request Scrapy dropped without a reason of ours (e.g. forbidden by robots.txt)"
     DROPPED = "dropped", INVALID, ONCE, "the scheduler refused the request (not in a shared crawl)"
     # A page read, and not a post.
     NO_POST_SECTION = "no_post_section", INVALID, ONCE, "a post page without its `<section>`"
     NO_TITLE_HEADING = "no_title_heading", INVALID, ONCE, "a post page without its `<h1>` title"
-    NO_FRONT_MATTER = "no_front_matter", INVALID, ONCE, "a page published from a post file without front matter: the title is the file name and the front matter shows as text"  # noqa: E501
+    NO_FRONT_MATTER = "no_front_matter", INVALID, ONCE, "a page published from a post file without front matter: the title is the file name and the front matter shows as text"
     EMPTY_ARTICLE = "empty_article", INVALID, ONCE, "a share text answer without an article (`text` or `content`)"
     MISSING_TITLE = "missing_title", INVALID, ONCE, "no title (post page, listing or feed item)"
     MISSING_DATE = "missing_date", INVALID, ONCE, "no publication time that parses"
-    MISSING_LINK = "missing_link", INVALID, ONCE, "no infoCode: no article link, no code in the file name or the request"  # noqa: E501
-    BAD_INFO_CODE = "bad_info_code", INVALID, ONCE, "a code that is not an infoCode (`NW` + 18 digits, or an 18-digit rolling id)"  # noqa: E501
+    MISSING_LINK = "missing_link", INVALID, ONCE, "no infoCode: no article link, no code in the file name or the request"
+    BAD_INFO_CODE = "bad_info_code", INVALID, ONCE, "a code that is not an infoCode (`NW` + 18 digits, or an 18-digit rolling id)"
     EMPTY_BODY = "empty_body", INVALID, ONCE, "the cleaned article has no text"
     # newslist: a list feed and its items.
     FEED_NO_ITEMS = "feed_no_items", INVALID, RETRIED, "a feed answer without its items list"
@@ -61,8 +61,8 @@ class Reason(StrEnum):
     MISSING_MEDIA = "missing_media", INVALID, ONCE, "a media feed item that names no media"
     EMPTY_TEXT = "empty_text", INVALID, ONCE, "the text answer has no article under the feed's key"
     # Storing.
-    TOO_LARGE = "too_large", STORE, ONCE, "the cleaned post is over `MONGO_MAX_DOCUMENT_BYTES` (12 MiB by default) of BSON; `detail` gives its size and its `body_html`/`body_text` lengths; not stored, not truncated"  # noqa: E501
-    WRITE_REFUSED = "write_refused", STORE, ONCE, "the server refused the post itself (e.g. the validator); `detail` has its error"  # noqa: E501
+    TOO_LARGE = "too_large", STORE, ONCE, "the cleaned post is over `MONGO_MAX_DOCUMENT_BYTES` (12 MiB by default) of BSON; `detail` gives its size and its `body_html`/`body_text` lengths; not stored, not truncated"
+    WRITE_REFUSED = "write_refused", STORE, ONCE, "the server refused the post itself (e.g. the validator); `detail` has its error"
 
     def __new__(cls, name: str, kind: str, retried: bool, meaning: str):
         member = str.__new__(cls, name)
