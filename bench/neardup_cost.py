@@ -5,7 +5,9 @@ signatures already stored: the same at every N is the goal.
 
 The signature store is filled directly in bulk with the signatures of
 synthesized posts (the replica's, which share paragraphs, so buckets do
-collide), then ``NearDuplicateIndex.flag`` is timed on batches of new posts.
+collide: a third of the candidates are true near duplicates, so the pairs to
+flag grow with N), then ``NearDuplicateIndex.flag`` is timed on batches of new
+posts.
 Besides wall seconds (noisy on a shared machine) it prints what does not
 depend on load: database commands and documents returned per batch, and
 the database server's CPU seconds per batch. ``--implementation`` loads
@@ -141,27 +143,28 @@ def main() -> None:
         for level, n in enumerate(sizes):
             rate = fill(db, module, posts, stored, n - stored, buckets)
             stored = db[NEAR_DUPLICATE_INDEX].count_documents({})
-            walls, cpus, counts, returned = [], [], [], []
+            walls, cpus, counts, returned, pairs = [], [], [], [], []
             for b in range(args.batches):
                 first = MEASURED_BASE + level * 100_000 + b * BATCH
                 batch = [{"info_code": f"M{k:09d}", "body_text": posts.text(k)} for k in range(first, first + BATCH)]
                 commands.commands = commands.returned = 0
                 cpu, started = server_cpu(pid), time.perf_counter()
-                index.flag(batch)
+                pairs.append(index.flag(batch))
                 walls.append(time.perf_counter() - started)
                 cpus.append(server_cpu(pid) - cpu)
                 counts.append(commands.commands)
                 returned.append(commands.returned)
                 buckets.update(key for doc in batch for key in finews.neardup.band_keys(finews.neardup.signature(doc["body_text"])))
             rows.append((f"{stored:,}", f"{rate:,.0f}" if rate else "-", statistics.median(walls), min(walls),
-                         statistics.median(cpus), statistics.median(counts), statistics.median(returned)))
+                         statistics.median(cpus), statistics.median(counts), statistics.median(returned),
+                         statistics.median(pairs)))
             stored = db[NEAR_DUPLICATE_INDEX].count_documents({})
         client.drop_database("bench_neardup")
     name = args.implementation or "finews.neardup"
     table(f"Near-duplicate flagging per batch of {BATCH} new posts ({name}; "
           f"{'MONGO_URI' if uri else 'embedded SecantusDB'}; medians of {args.batches} batches)",
           ("signatures stored", "fill signatures/s", "seconds", "min seconds", "server CPU s",
-           "commands", "documents returned"), rows)
+           "commands", "documents returned", "pairs flagged"), rows)
     base = rows[0][4]
     if len(rows) > 1 and base == base and base > 0:
         print(f"server CPU per batch at the largest N / at the smallest: {rows[-1][4] / base:.2f}x")
