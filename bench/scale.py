@@ -83,17 +83,18 @@ def main() -> None:
                 log, _ = crawl("category", [f"site={site}"], env)
                 batches = max(1.0, stat(log, "finews/posts/inserted") / 100)
                 figures[flagging] = (stat(log, "response_received_count") / stat(log, "elapsed_time_seconds"),
-                                     stat(log, "finews/db/write_seconds") / batches)
+                                     stat(log, "finews/db/write_seconds") / batches,
+                                     int(stat(log, "finews/posts/inserted")))
                 forget(db, site_codes)
-            (on, on_cost), (off, off_cost) = figures["1"], figures["0"]
+            (on, on_cost, on_new), (off, off_cost, off_new) = figures["1"], figures["0"]
             first_on = first_on or on
-            rows.append((f"{n:,}", f"{rate:,.0f}" if rate else "-", on, off, f"{on / off:.2f}",
-                         f"{on / first_on:.2f}", on_cost, off_cost))
+            rows.append((f"{n:,}", f"{rate:,.0f}" if rate else "-", f"{on_new:,} / {off_new:,}", on, off,
+                         f"{on / off:.2f}", f"{on / first_on:.2f}", on_cost, off_cost))
         ceiling = replica_ceiling(site)
         inserts = insert_ceiling(database.uri, stored_posts(posts, args.site_posts + stored, 1_000))
     table(f"Crawl of new posts with N posts stored ({args.site_posts:,}-post replica; embedded SecantusDB; "
           "2 cores shared by replica, database and crawler)",
-          ("N stored", "pre-fill posts/s", "pages/s flagging on", "pages/s off", "on / off", "on / on at first N",
+          ("N stored", "pre-fill posts/s", "posts stored on / off", "pages/s flagging on", "pages/s off", "on / off", "on / on at first N",
            "store s/batch on", "store s/batch off"), rows)
     table("Ceilings on this machine", ("limit", "per second"),
           [("replica: post pages served to 4 bare keep-alive HTTP clients", ceiling),
