@@ -154,7 +154,8 @@ def main() -> None:
                 cpus.append(server_cpu(pid) - cpu)
                 counts.append(commands.commands)
                 returned.append(commands.returned)
-                buckets.update(key for doc in batch for key in finews.neardup.band_keys(finews.neardup.signature(doc["body_text"])))
+                for doc in batch:
+                    buckets.update(finews.neardup.band_keys(finews.neardup.signature(doc["body_text"])))
             rows.append((f"{stored:,}", f"{rate:,.0f}" if rate else "-", statistics.median(walls), min(walls),
                          statistics.median(cpus), statistics.median(counts), statistics.median(returned),
                          statistics.median(pairs)))

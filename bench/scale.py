@@ -94,7 +94,8 @@ def main() -> None:
         inserts = insert_ceiling(database.uri, stored_posts(posts, args.site_posts + stored, 1_000))
     table(f"Crawl of new posts with N posts stored ({args.site_posts:,}-post replica; embedded SecantusDB; "
           "2 cores shared by replica, database and crawler)",
-          ("N stored", "pre-fill posts/s", "posts stored on / off", "pages/s flagging on", "pages/s off", "on / off", "on / on at first N",
+          ("N stored", "pre-fill posts/s", "posts stored on / off", "pages/s flagging on", "pages/s off", "on / off",
+           "on / on at first N",
            "store s/batch on", "store s/batch off"), rows)
     table("Ceilings on this machine", ("limit", "per second"),
           [("replica: post pages served to 4 bare keep-alive HTTP clients", ceiling),
