@@ -17,10 +17,10 @@ from typing import Iterator
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from finews.db import connect, free_port  # noqa: E402
+from finews.storage.db import connect, free_port  # noqa: E402
 from finews.replica.site import ReplicaSite  # noqa: E402
 from finews.replica.synth import PostSynthesizer  # noqa: E402
-from finews.tables import format_table  # noqa: E402
+from finews.cli.tables import format_table  # noqa: E402
 
 
 @contextmanager
@@ -104,12 +104,12 @@ def synthesizer(total_hint: int) -> PostSynthesizer:
 def stored_posts(posts: PostSynthesizer, start: int, count: int) -> list[dict]:
     """Posts ``start`` … as the store keeps them (cleaned, normalized, with
     their bookkeeping fields), ready for a bare ``insert_many``."""
-    from pipelines.clean import clean_article
-    from pipelines.mongo import utcnow
-    from pipelines.normalize import normalize_post
+    from finews.core.clean import clean_article
+    from finews.storage.store import utcnow
+    from finews.core.normalize import normalize_post
 
     try:
-        from finews.model import current  # the schema version and its defaults, where the model has them
+        from finews.core.model import current  # the schema version and its defaults, where the model has them
     except ImportError:
         current = dict
     now, docs = utcnow(), []

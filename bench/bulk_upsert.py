@@ -15,12 +15,12 @@ from pathlib import Path
 
 from _common import Timer, table
 
-from finews.db import EmbeddedMongo, connect, ensure_indexes
+from finews.storage.db import EmbeddedMongo, connect, ensure_indexes
 from finews.replica.site import ReplicaSite
 from finews.replica.synth import PostSynthesizer
-from pipelines.clean import clean_article
-from pipelines.mongo import PostStore
-from pipelines.normalize import normalize_post
+from finews.core.clean import clean_article
+from finews.storage.store import PostStore
+from finews.core.normalize import normalize_post
 
 
 def documents(count: int) -> list[dict]:

@@ -13,10 +13,10 @@ import time
 
 from _common import table
 
-from finews.pages import parse_post_page
+from finews.core.pages import parse_post_page
 from finews.replica.site import ReplicaSite
-from pipelines.clean import clean_article
-from pipelines.normalize import Rejected, normalize_post
+from finews.core.clean import clean_article
+from finews.core.normalize import Rejected, normalize_post
 
 
 def finews_extract(page_html: str, url: str) -> None:

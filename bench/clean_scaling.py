@@ -4,7 +4,7 @@
 """
 import sys, time
 sys.path.insert(0, ".")
-from pipelines.clean import clean_article
+from finews.core.clean import clean_article
 sizes = [int(s) for s in sys.argv[1:]] or [150_000, 300_000, 600_000]
 for n in sizes:
     html = "<p>" + "& " * (n // 2) + "</p>"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from _common import ROOT, replica, stat, table
 
-from finews.db import EmbeddedMongo, connect, free_port
+from finews.storage.db import EmbeddedMongo, connect, free_port
 
 
 def run_crawl(root: Path, site: str, env: dict) -> tuple[float, str, int]:

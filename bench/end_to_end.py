@@ -24,7 +24,7 @@ from pathlib import Path
 
 from _common import ROOT, crawl, insert_ceiling, replica, replica_ceiling, stat, stored_posts, synthesizer, table
 
-from finews.db import EmbeddedMongo
+from finews.storage.db import EmbeddedMongo
 
 
 def scrapy_bench(seconds: int = 10) -> tuple[float, float]:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from _common import ROOT, crawl, replica, stat, table
 
-from finews.db import EmbeddedMongo, connect, free_port
-from finews.infocode import normalize_info_code
+from finews.storage.db import EmbeddedMongo, connect, free_port
+from finews.core.infocode import normalize_info_code
 from finews.replica.site import ReplicaSite
 
 ISSUE_SPEC = ("status500=0.1,status429=0.05,timeout=0.05,truncate=0.02,gbk=0.05,"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from _common import ROOT, replica, stat, table
 
-from finews.db import EmbeddedMongo
+from finews.storage.db import EmbeddedMongo
 from crawler import settings as project_settings
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from _common import add_posts, crawl, replica, stat, table
 
-from finews.db import EmbeddedMongo
+from finews.storage.db import EmbeddedMongo
 
 
 def main() -> None:

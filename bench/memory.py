@@ -16,7 +16,7 @@ from pathlib import Path
 
 from _common import crawl, replica, stat, stored_posts, synthesizer, table
 
-from finews.db import EmbeddedMongo, connect, ensure_indexes
+from finews.storage.db import EmbeddedMongo, connect, ensure_indexes
 
 
 NEW_ON_SITE = 100

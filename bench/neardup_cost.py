@@ -11,7 +11,7 @@ posts.
 Besides wall seconds (noisy on a shared machine) it prints what does not
 depend on load: database commands and documents returned per batch, and
 the database server's CPU seconds per batch. ``--implementation`` loads
-another ``neardup.py`` (e.g. ``git show REV:finews/neardup.py > old.py``) to
+another ``neardup.py`` (e.g. ``git show REV:finews/storage/neardup.py > old.py``) to
 compare designs on the same data; ``MONGO_URI`` uses another server.
 """
 
@@ -31,11 +31,11 @@ from _common import Timer, table
 from bson import Binary
 from pymongo import monitoring
 
-import finews.neardup
-from finews.db import NEAR_DUPLICATE_INDEX, EmbeddedMongo, connect, ensure_indexes
+import finews.storage.neardup
+from finews.storage.db import NEAR_DUPLICATE_INDEX, EmbeddedMongo, connect, ensure_indexes
 from finews.replica.site import ReplicaSite
 from finews.replica.synth import PostSynthesizer
-from pipelines.clean import clean_article
+from finews.core.clean import clean_article
 
 BATCH = 100
 MEASURED_BASE = 90_000_000  # post numbers of measured batches: never among the stored ones
@@ -69,7 +69,7 @@ def server_cpu(pid: int | None) -> float:
 
 def load(path: str | None):
     if not path:
-        return finews.neardup
+        return finews.storage.neardup
     spec = importlib.util.spec_from_file_location("neardup_under_test", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -91,7 +91,7 @@ class Posts:
         cache = Path(tempfile.gettempdir()) / f"finews-bench-signatures-{start}-{count}.npy"
         if cache.exists():
             return np.load(cache)
-        values = np.stack([finews.neardup.signature(self.text(n)) for n in range(start, start + count)]).astype(np.uint32)
+        values = np.stack([finews.storage.neardup.signature(self.text(n)) for n in range(start, start + count)]).astype(np.uint32)
         np.save(cache, values)
         return values
 
@@ -104,7 +104,7 @@ def fill(db, module, posts: Posts, start: int, count: int, buckets: set[str]) ->
         for first in range(start, start + count, 5_000):
             size = min(5_000, start + count - first)
             values = posts.signatures(first, size)
-            rows = [{"_id": f"S{first + i:09d}", "lsh": finews.neardup.band_keys(v), "minhash": Binary(v.tobytes())}
+            rows = [{"_id": f"S{first + i:09d}", "lsh": finews.storage.neardup.band_keys(v), "minhash": Binary(v.tobytes())}
                     for i, v in enumerate(values)]
             db[NEAR_DUPLICATE_INDEX].insert_many(rows, ordered=False)
             if hasattr(module, "add_to_buckets"):
@@ -121,7 +121,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--stored", default="0,20000,100000", help="comma-separated N, increasing")
     parser.add_argument("--batches", type=int, default=5, help="batches of 100 measured at each N")
-    parser.add_argument("--implementation", help="another neardup.py to measure instead of finews.neardup")
+    parser.add_argument("--implementation", help="another neardup.py to measure instead of finews.storage.neardup")
     args = parser.parse_args()
     sizes = [int(n) for n in args.stored.split(",")]
     module = load(args.implementation)
@@ -155,13 +155,13 @@ def main() -> None:
                 counts.append(commands.commands)
                 returned.append(commands.returned)
                 for doc in batch:
-                    buckets.update(finews.neardup.band_keys(finews.neardup.signature(doc["body_text"])))
+                    buckets.update(finews.storage.neardup.band_keys(finews.storage.neardup.signature(doc["body_text"])))
             rows.append((f"{stored:,}", f"{rate:,.0f}" if rate else "-", statistics.median(walls), min(walls),
                          statistics.median(cpus), statistics.median(counts), statistics.median(returned),
                          statistics.median(pairs)))
             stored = db[NEAR_DUPLICATE_INDEX].count_documents({})
         client.drop_database("bench_neardup")
-    name = args.implementation or "finews.neardup"
+    name = args.implementation or "finews.storage.neardup"
     table(f"Near-duplicate flagging per batch of {BATCH} new posts ({name}; "
           f"{'MONGO_URI' if uri else 'embedded SecantusDB'}; medians of {args.batches} batches)",
           ("signatures stored", "fill signatures/s", "seconds", "min seconds", "server CPU s",

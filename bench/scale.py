@@ -20,9 +20,9 @@ from pathlib import Path
 from _common import Timer, crawl, insert_ceiling, replica, replica_ceiling, stat, stored_posts, synthesizer, table
 from bson import Binary
 
-from finews.db import NEAR_DUPLICATE_INDEX, RAW_ARTICLES, WRITE_JOURNAL, EmbeddedMongo, connect, ensure_indexes
-from finews.infocode import normalize_info_code
-from finews.neardup import BUCKETS, NearDuplicateIndex, add_to_buckets, band_keys, signature
+from finews.storage.db import NEAR_DUPLICATE_INDEX, RAW_ARTICLES, WRITE_JOURNAL, EmbeddedMongo, connect, ensure_indexes
+from finews.core.infocode import normalize_info_code
+from finews.storage.neardup import BUCKETS, NearDuplicateIndex, add_to_buckets, band_keys, signature
 
 CHUNK = 2_000
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from _common import Timer, crawl, free_port, replica, stat, table
 
-from finews.db import EmbeddedMongo, connect
+from finews.storage.db import EmbeddedMongo, connect
 
 
 def start_redis(folder: Path) -> tuple[subprocess.Popen, str]:

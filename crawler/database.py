@@ -22,7 +22,7 @@ from pathlib import Path
 from pymongo.errors import NetworkTimeout, PyMongoError, ServerSelectionTimeoutError
 from scrapy import signals
 
-from finews.db import EmbeddedMongo, connect, ensure_indexes, is_auth_failure, redact_uri
+from finews.storage.db import EmbeddedMongo, connect, ensure_indexes, is_auth_failure, redact_uri
 
 logger = logging.getLogger(__name__)
 

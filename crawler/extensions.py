@@ -21,10 +21,10 @@ from scrapy import signals
 from twisted.internet.task import LoopingCall
 
 from crawler.database import CrawlDatabase, DatabaseRefused
-from finews.db import CRAWL_RUNS
-from finews.lease import Lease
-from finews.reasons import FETCH_FAILURES, by_kind  # what leaves a run partial
-from pipelines.mongo import Spool, utcnow
+from finews.storage.db import CRAWL_RUNS
+from finews.storage.lease import Lease
+from finews.core.reasons import FETCH_FAILURES, by_kind  # what leaves a run partial
+from finews.storage.store import Spool, utcnow
 
 logger = logging.getLogger(__name__)
 

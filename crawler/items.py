@@ -1,14 +1,14 @@
 """The one item the spiders yield: a post as found, filled in by pipelines.
 
 Its stored fields (``url``, ``title``, ``body_html``, ``time_source``, …) are
-the crawled fields of the post model, ``finews/model.py``; only the fields
+the crawled fields of the post model, ``finews/core/model.py``; only the fields
 used while crawling are declared here.
 """
 
 import scrapy
 from scrapy.item import ItemMeta
 
-from finews.model import CRAWLED_FIELDS
+from finews.core.model import CRAWLED_FIELDS
 
 StoredPostItem = ItemMeta("StoredPostItem", (scrapy.Item,),
                           {"__module__": __name__, **{name: scrapy.Field() for name in CRAWLED_FIELDS}})

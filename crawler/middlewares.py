@@ -16,9 +16,9 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import threads
 
 from crawler.database import CrawlDatabase, DatabaseRefused
-from finews.db import POSTS
-from finews.reasons import Reason
-from pipelines.normalize import KIND_RANK
+from finews.storage.db import POSTS
+from finews.core.reasons import Reason
+from finews.core.normalize import KIND_RANK
 
 logger = logging.getLogger(__name__)
 

@@ -35,8 +35,8 @@ from scrapy_redis.queue import PriorityQueue
 from scrapy_redis.scheduler import Scheduler
 from twisted.internet.task import LoopingCall
 
-from finews.db import redact_uri
-from finews.process import alive
+from finews.storage.db import redact_uri
+from finews.storage.process import alive
 
 logger = logging.getLogger(__name__)
 

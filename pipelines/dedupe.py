@@ -12,7 +12,7 @@ import logging
 from itemadapter import ItemAdapter
 from scrapy.exceptions import DropItem
 
-from pipelines.normalize import KIND_RANK
+from finews.core.normalize import KIND_RANK
 
 logger = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from finews.db import EmbeddedMongo, connect, ensure_indexes
-from finews.infocode import normalize_info_code
-from finews.postfile import read_post_file
+from finews.storage.db import EmbeddedMongo, connect, ensure_indexes
+from finews.core.infocode import normalize_info_code
+from finews.core.postfile import read_post_file
 from finews.replica.server import ReplicaServer
 from finews.replica.site import BUNDLED_CORPUS, ReplicaSite
 
@@ -35,6 +35,18 @@ def corpus_posts():
 def valid_corpus_codes() -> set[str]:
     """Every normalized code a crawl of the whole corpus must store once."""
     return {normalize_info_code(p.raw_code) for p in corpus_posts() if p.name not in ODD_POSTS}
+
+
+# Fixtures that start a crawler or command as a process of its own: a test
+# using one is a process-level test, run by ``pytest -m slow`` (and .ci/run),
+# not by the fast default suite.
+PROCESS_FIXTURES = {"crawl"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from finews.db import EmbeddedMongo, connect, free_port
+from finews.storage.db import EmbeddedMongo, connect, free_port
 from tests.conftest import ROOT
 
 

@@ -6,7 +6,9 @@ import subprocess
 import sys
 import time
 
-from finews.db import connect, free_port
+import pytest
+
+from finews.storage.db import connect, free_port
 
 
 def _finews(*args, cwd, env=None, timeout=300):
@@ -15,6 +17,7 @@ def _finews(*args, cwd, env=None, timeout=300):
                           capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_demo_on_a_fresh_folder_then_again(tmp_path):
     first = _finews("demo", "--port", str(free_port()), cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
@@ -32,6 +35,7 @@ def test_demo_on_a_fresh_folder_then_again(tmp_path):
                if line.startswith(("category", "newsshare")))
 
 
+@pytest.mark.slow
 def test_db_serve_is_shared_with_the_demo_and_readable(tmp_path):
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "finews.cli", "db", "serve", "--port", str(port),

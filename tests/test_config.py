@@ -11,11 +11,11 @@ import time
 import pytest
 from scrapy.crawler import CrawlerRunner
 
-from finews.config import ConfigError, load_config
+from finews.cli.config import ConfigError, load_config
 from finews.replica.faults import FaultPlan
 from finews.replica.server import ReplicaHandler, ReplicaServer
 from finews.replica.site import ReplicaSite
-from finews.runner import check_config, project_settings
+from crawler.runner import check_config, project_settings
 from tests.conftest import CORPUS, ROOT
 
 DEPLOY_CONFIG = ROOT / "deploy" / "finews.toml"

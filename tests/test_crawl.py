@@ -129,7 +129,7 @@ def test_spiders_never_leave_the_configured_host(crawl, db):
 
 
 def test_scrapy_crawl_starts_the_embedded_database_when_mongo_uri_is_unset(crawl, replica, tmp_path, db_name):
-    from finews.db import EmbeddedMongo, connect
+    from finews.storage.db import EmbeddedMongo, connect
     result = crawl("category", f"site={replica.url}", "categories=hebeiribao", env={"MONGO_URI": ""})
     assert "Started the embedded database" in result.stderr
     with EmbeddedMongo(tmp_path / "var" / "db") as server, connect(server.uri) as client:

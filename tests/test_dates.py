@@ -2,7 +2,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from finews.dates import parse_published
+from finews.core.dates import parse_published
 
 
 @pytest.mark.parametrize("text", [

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from finews.config import load_config
-from finews.runner import check_config, project_settings
+from finews.cli.config import load_config
+from crawler.runner import check_config, project_settings
 from tests.conftest import ROOT
 
 DEPLOY = ROOT / "deploy"

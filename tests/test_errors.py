@@ -12,7 +12,7 @@ import pytest
 from pymongo.errors import ConfigurationError, OperationFailure, ServerSelectionTimeoutError
 
 from finews.cli import DatabaseUnusable, describe_database_error, open_client
-from finews.db import EmbeddedMongo, connect, free_port
+from finews.storage.db import EmbeddedMongo, connect, free_port
 from finews.replica.faults import FaultPlan
 from finews.replica.server import ReplicaServer
 from finews.replica.site import ReplicaSite

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from finews.pages import PageError, decode_page
+from finews.core.pages import PageError, decode_page
 from finews.replica.faults import FaultPlan
 from finews.replica.server import ReplicaServer
 from finews.replica.site import ReplicaSite

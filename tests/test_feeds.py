@@ -5,8 +5,8 @@ import urllib.request
 
 import pytest
 
-from finews.feeds import FEEDS, article_text, original_post, parse_feed, parse_text
-from finews.pages import PageError
+from finews.core.feeds import FEEDS, article_text, original_post, parse_feed, parse_text
+from finews.core.pages import PageError
 from finews.replica.faults import FaultPlan
 from finews.replica.feeds import feed_answer, text_json
 from finews.replica.server import ReplicaServer
@@ -22,7 +22,7 @@ def _feed(site, name, count=100, fault=None):
 def qualifying_files():
     """Corpus files written by the original's last version: a date with
     +0800, back links to //finews.withounder.com, rolling news starting ``> ``."""
-    from finews.postfile import read_post_file
+    from finews.core.postfile import read_post_file
     import re
 
     chosen = []

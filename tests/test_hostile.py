@@ -12,7 +12,7 @@ import shutil
 
 import pytest
 
-from finews.infocode import normalize_info_code
+from finews.core.infocode import normalize_info_code
 from finews.replica.server import ReplicaServer
 from finews.replica.site import ReplicaSite
 from tests.conftest import CORPUS, REFERENCE
@@ -80,7 +80,7 @@ def hostile_crawl(hostile_site, mongo_uri, tmp_path_factory):
     import sys
     import uuid
 
-    from finews.db import connect, ensure_indexes
+    from finews.storage.db import connect, ensure_indexes
     from tests.conftest import ROOT
 
     name = f"finews_hostile_{uuid.uuid4().hex[:10]}"

@@ -87,6 +87,7 @@ def test_changed_post_gets_a_new_version_and_keeps_the_old(crawl, own_replica, d
     assert db.posts.count_documents({}) == 49
 
 
+@pytest.mark.slow
 def test_two_crawls_at_once_store_each_post_once(own_replica, db, mongo_uri, tmp_path):
     # Two different jobs (the lease refuses a second run of the same one)
     # over the same posts: from the home page, and from every listing by name.
@@ -105,6 +106,7 @@ def test_two_crawls_at_once_store_each_post_once(own_replica, db, mongo_uri, tmp
     assert db.rejects.count_documents({}) == 2
 
 
+@pytest.mark.slow
 def test_concurrent_revisions_lose_none(own_replica, db, mongo_uri, tmp_path):
     """Two crawls racing over a changed post: one new version, the old one kept."""
     subprocess.run([sys.executable, "-m", "scrapy", "crawl", "category", "-a", f"site={own_replica.url}",

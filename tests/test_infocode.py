@@ -1,6 +1,6 @@
 import pytest
 
-from finews.infocode import info_code_from_url, is_rolling_news_code, normalize_info_code
+from finews.core.infocode import info_code_from_url, is_rolling_news_code, normalize_info_code
 from tests.conftest import corpus_posts
 
 

@@ -7,8 +7,10 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 
-from finews.jobs import EXIT_LOCKED, job_key
-from finews.lease import Lease
+import pytest
+
+from finews.core.jobs import EXIT_LOCKED, job_key
+from finews.storage.lease import Lease
 from finews.replica.faults import FaultPlan
 from finews.replica.server import ReplicaServer
 from finews.replica.site import ReplicaSite
@@ -63,6 +65,7 @@ def test_a_run_with_some_failed_pages_is_partial_and_lists_them(crawl, db):
                                                                                   "missing_link"}
 
 
+@pytest.mark.slow
 def test_a_second_run_of_the_same_job_exits_at_once(mongo_uri, db, tmp_path):
     plan = FaultPlan.parse("slow=1.0", slow_seconds=0.3)
     env = _env(mongo_uri, db, tmp_path, FINEWS_CONCURRENT_REQUESTS="1")
@@ -85,6 +88,7 @@ def test_a_second_run_of_the_same_job_exits_at_once(mongo_uri, db, tmp_path):
     assert db.posts.count_documents({}) == 49
 
 
+@pytest.mark.slow
 def test_a_run_that_loses_its_lease_stops_and_closes_as_locked(mongo_uri, db, tmp_path):
     plan = FaultPlan.parse("slow=1.0", slow_seconds=0.3)
     env = _env(mongo_uri, db, tmp_path, FINEWS_CONCURRENT_REQUESTS="1", FINEWS_LOCK_TTL="3")
@@ -127,6 +131,7 @@ def test_a_live_lease_is_respected_until_it_expires(db):
     assert other.acquire() == {}
 
 
+@pytest.mark.slow
 def test_kill_9_then_the_same_command_stores_every_post_once(mongo_uri, db, tmp_path):
     site = ReplicaSite.scaled(1200)
     env = _env(mongo_uri, db, tmp_path, FINEWS_CONCURRENT_REQUESTS="2", MONGO_BATCH_SIZE="10")
@@ -152,6 +157,7 @@ def test_kill_9_then_the_same_command_stores_every_post_once(mongo_uri, db, tmp_
     assert sorted(r["outcome"] for r in db.crawl_runs.find()) == ["abandoned", "clean"]
 
 
+@pytest.mark.slow
 def test_sigterm_then_the_same_command_resumes_from_jobdir(mongo_uri, db, tmp_path):
     site = ReplicaSite.scaled(1200)
     env = _env(mongo_uri, db, tmp_path, FINEWS_CONCURRENT_REQUESTS="2", MONGO_BATCH_SIZE="10")

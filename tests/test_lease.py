@@ -13,9 +13,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from finews.db import connect
-from finews.jobs import EXIT_LOCKED
-from finews.lease import Lease
+from finews.storage.db import connect
+from finews.core.jobs import EXIT_LOCKED
+from finews.storage.lease import Lease
 from finews.replica.faults import FaultPlan
 from finews.replica.server import ReplicaServer
 from finews.replica.site import ReplicaSite

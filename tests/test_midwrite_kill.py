@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from finews.db import NEAR_DUPLICATE_INDEX, RAW_ARTICLES
-from finews.neardup import signature
-from pipelines.mongo import PAUSE_ENV
+from finews.storage.db import NEAR_DUPLICATE_INDEX, RAW_ARTICLES
+from finews.storage.neardup import signature
+from finews.storage.store import PAUSE_ENV
 from tests.conftest import ROOT
 
 

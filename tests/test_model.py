@@ -1,4 +1,4 @@
-"""One post model (finews/model.py): the item, the write projection, the
+"""One post model (finews/core/model.py): the item, the write projection, the
 validator and docs/schema.md come from it, and older posts survive a new
 required field."""
 
@@ -12,10 +12,11 @@ from itemadapter import ItemAdapter
 from pymongo.errors import WriteError
 
 from crawler.items import PostItem
-from finews import model
-from finews.schema import POST_PROPERTIES, apply_validator, migrate
-from pipelines.mongo import PostStore, _post_doc
-from pipelines.normalize import normalize_post
+from finews.core import model
+from finews.storage.schema import POST_PROPERTIES, apply_validator, migrate
+from finews.storage.store import PostStore
+from pipelines.mongo import _post_doc
+from finews.core.normalize import normalize_post
 from tests.conftest import ROOT
 
 CODE = "NW202203012292975846"
@@ -41,11 +42,11 @@ def test_docs_schema_table_is_the_one_the_model_renders():
     text = (ROOT / "docs" / "schema.md").read_text(encoding="utf-8")
     assert model.BEGIN in text and model.END in text, "docs/schema.md lost its generated-table markers"
     table = text.split(model.BEGIN, 1)[1].split(model.END, 1)[0]
-    assert table == model.markdown_table(), "run: python -m finews.model --write-docs"
+    assert table == model.markdown_table(), "run: python -m finews.core.model --write-docs"
 
 
 def test_markdown_command_prints_the_table():
-    out = subprocess.run([sys.executable, "-m", "finews.model", "--markdown"], cwd=ROOT, capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "finews.core.model", "--markdown"], cwd=ROOT, capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 0 and out.stdout == model.markdown_table()
     assert "| `schema_version` | int | yes" in out.stdout
@@ -138,7 +139,7 @@ def test_migrate_command_upgrades_older_posts(db, mongo_uri):
 
 def test_the_model_and_the_reasons_are_domain_code():
     """Importable without Scrapy, Twisted or pymongo (a subprocess: this one has them loaded)."""
-    check = ("import sys, finews.model, finews.reasons; "
+    check = ("import sys, finews.core.model, finews.core.reasons; "
              "print(sorted(m for m in ('scrapy', 'twisted', 'pymongo', 'bson') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr

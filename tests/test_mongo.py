@@ -4,8 +4,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from pipelines.mongo import PostStore, Spool
-from pipelines.normalize import normalize_post
+from finews.storage.store import PostStore, Spool
+from finews.core.normalize import normalize_post
 
 
 def _post(code="NW202203012292975846", body="<p>正文</p>", title="标题", kind_code=None):

@@ -4,8 +4,8 @@ from itertools import combinations
 
 from bson import Binary
 
-from finews.db import NEAR_DUPLICATE_INDEX
-from finews.neardup import (
+from finews.storage.db import NEAR_DUPLICATE_INDEX
+from finews.storage.neardup import (
     BUCKETS,
     BUILT,
     THRESHOLD,
@@ -17,8 +17,8 @@ from finews.neardup import (
     signature,
     similarity,
 )
-from finews.pages import parse_post_page
-from pipelines.clean import clean_article
+from finews.core.pages import parse_post_page
+from finews.core.clean import clean_article
 
 PAIR = ("202112082206781916", "202112082206672930")  # the same story under two codes
 

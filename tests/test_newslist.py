@@ -9,7 +9,7 @@ from scrapy.utils.test import get_crawler
 
 from crawler.items import PostItem
 from crawler.spiders.newslist import NewsListSpider
-from finews.feeds import FEEDS, parse_feed
+from finews.core.feeds import FEEDS, parse_feed
 from finews.replica.faults import FaultPlan
 from finews.replica.feeds import feed_answer, text_json
 from finews.replica.server import ReplicaServer
@@ -161,7 +161,7 @@ def test_deploy_polls_the_feeds_every_5_minutes_and_the_mirror_hourly():
 
     import yaml
 
-    from finews.config import load_config
+    from finews.cli.config import load_config
     from tests.conftest import ROOT
 
     deploy = ROOT / "deploy"

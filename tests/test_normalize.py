@@ -4,7 +4,8 @@ import pytest
 
 from crawler.items import PostItem
 from pipelines.clean import CleanPipeline
-from pipelines.normalize import NormalizePipeline, Rejected, normalize_post
+from finews.core.normalize import Rejected, normalize_post
+from pipelines.normalize import NormalizePipeline
 
 
 def _fields(**overrides):

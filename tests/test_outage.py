@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from finews.db import EmbeddedMongo, connect, free_port
+from finews.storage.db import EmbeddedMongo, connect, free_port
 from finews.replica.faults import FaultPlan
 from finews.replica.server import ReplicaServer
 from finews.replica.site import ReplicaSite
@@ -37,6 +37,7 @@ def _wait_for(predicate, timeout=120, step=0.2):
     return False
 
 
+@pytest.mark.slow
 def test_server_killed_mid_crawl_then_replayed(own_server, tmp_path):
     site = ReplicaSite.scaled(800)
     expected = {e.post.raw_code for e in site.entries}
@@ -63,6 +64,7 @@ def test_server_killed_mid_crawl_then_replayed(own_server, tmp_path):
     assert not list((tmp_path / "var" / "spool").glob("spool-*"))
 
 
+@pytest.mark.slow
 def test_failing_commands_are_retried_until_they_pass(own_server, tmp_path):
     with connect(own_server.uri) as client:
         client.admin.command({"configureFailPoint": "failCommand", "mode": {"times": 4},
@@ -80,6 +82,7 @@ def test_failing_commands_are_retried_until_they_pass(own_server, tmp_path):
         client.admin.command({"configureFailPoint": "failCommand", "mode": "off"})
 
 
+@pytest.mark.slow
 def test_spool_left_by_a_dead_database_is_replayed_by_the_next_crawl(own_server, tmp_path):
     env = {**os.environ, **OUTAGE_ENV, "MONGO_URI": own_server.uri, "MONGO_DATABASE": "nextstart",
            "FINEWS_DATA_DIR": str(tmp_path / "var")}

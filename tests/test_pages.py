@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from finews.pages import (
+from finews.core.pages import (
     PageError,
     category_listing_urls,
     parse_listing,

@@ -7,9 +7,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crawler.items import PostItem
-from finews.dates import parse_published
-from finews.infocode import info_code_from_url, normalize_info_code
-from finews.pages import (
+from finews.core.dates import parse_published
+from finews.core.infocode import info_code_from_url, normalize_info_code
+from finews.core.pages import (
     PageError,
     category_listing_urls,
     decode_page,
@@ -18,8 +18,9 @@ from finews.pages import (
     parse_share_text,
     share_page_title,
 )
-from finews.postfile import parse_post_file
-from pipelines.clean import CleanPipeline, clean_article
+from finews.core.postfile import parse_post_file
+from finews.core.clean import clean_article
+from pipelines.clean import CleanPipeline
 from pipelines.dedupe import DedupePipeline
 from pipelines.normalize import NormalizePipeline
 from tests.conftest import REFERENCE, corpus_posts

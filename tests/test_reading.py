@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from finews.dates import parse_published
-from finews.postfile import read_post_file
-from finews.reading import posts_per_category_and_day
+from finews.core.dates import parse_published
+from finews.core.postfile import read_post_file
+from finews.storage.reading import posts_per_category_and_day
 from finews.replica import kramdown
 from tests.conftest import POSTS, REFERENCE, ROOT
 
@@ -88,8 +88,8 @@ def test_jekyll_export_reproduces_the_reference_post_byte_for_byte(crawled, mong
 
 
 def test_raw_articles_are_kept_compressed(crawled):
-    from finews.db import RAW_ARTICLES
-    from pipelines.mongo import read_raw
+    from finews.storage.db import RAW_ARTICLES
+    from finews.storage.store import read_raw
 
     doc = crawled[RAW_ARTICLES].find_one({"_id": "NW202203012292975846"})
     raw = read_raw(doc)
@@ -108,7 +108,7 @@ def test_reprocess_changes_nothing_when_the_cleaner_is_the_same(crawled, mongo_u
 def test_reprocess_brings_an_old_cleaning_up_to_date(crawled, mongo_uri):
     """A post cleaned by an older cleaner (widget markup left in) is cleaned
     again from its kept source, as a new version, without a crawl."""
-    from pipelines.normalize import content_hash
+    from finews.core.normalize import content_hash
 
     code = "NW202205262391921712"
     current = crawled.posts.find_one({"_id": code})

@@ -25,12 +25,13 @@ from scrapy.utils.test import get_crawler
 
 from crawler.items import PostItem
 from crawler.spiders.category import CategorySpider
-from finews.dates import SITE_TZ
-from finews.infocode import normalize_info_code
-from finews.pages import parse_post_page
-from finews.postfile import read_post_file
-from finews.slugs import media_from_tag
-from pipelines.clean import CleanPipeline, clean_article
+from finews.core.dates import SITE_TZ
+from finews.core.infocode import normalize_info_code
+from finews.core.pages import parse_post_page
+from finews.core.postfile import read_post_file
+from finews.core.slugs import media_from_tag
+from finews.core.clean import clean_article
+from pipelines.clean import CleanPipeline
 from pipelines.normalize import NormalizePipeline
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

@@ -1,4 +1,4 @@
-"""One list of reasons (finews/reasons.py): every reason the code can emit is
+"""One list of reasons (finews/core/reasons.py): every reason the code can emit is
 declared there, docs/schema.md lists them, and retries and run outcomes
 follow the declaration."""
 
@@ -12,9 +12,9 @@ from scrapy.utils.test import get_crawler
 
 from crawler.extensions import RunRecord
 from crawler.spiders.category import CategorySpider
-from finews import reasons
-from finews.pages import PageError
-from finews.reasons import Reason
+from finews.core import reasons
+from finews.core.pages import PageError
+from finews.core.reasons import Reason
 from tests.conftest import ROOT
 
 SOURCES = [p for folder in ("finews", "crawler", "pipelines") for p in (ROOT / folder).rglob("*.py")
@@ -48,19 +48,19 @@ def test_every_reason_the_code_can_emit_is_declared():
         undeclared += [f"{where}: {name!r}" for name in literals if reasons.lookup(name) is None]
         undeclared += [f"{where}: {prefix}…" for prefix in families if reasons.lookup(prefix + "x") is None]
         undeclared += [f"{where}: Reason.{name}" for name in names if name not in Reason.__members__]
-    assert not undeclared, "declare these in finews/reasons.py: " + ", ".join(sorted(undeclared))
+    assert not undeclared, "declare these in finews/core/reasons.py: " + ", ".join(sorted(undeclared))
 
 
 def test_docs_list_every_declared_reason():
     text = (ROOT / "docs" / "schema.md").read_text(encoding="utf-8")
     table = text.split(reasons.BEGIN, 1)[1].split(reasons.END, 1)[0]
-    assert table == reasons.markdown_table(), "run: python -m finews.reasons --write-docs"
+    assert table == reasons.markdown_table(), "run: python -m finews.core.reasons --write-docs"
     listed = set(re.findall(r"^\| `([a-z_]+)", table, re.M))
     assert listed == {str(r) for r in Reason}
 
 
 def test_markdown_command_prints_the_table():
-    out = subprocess.run([sys.executable, "-m", "finews.reasons", "--markdown"], cwd=ROOT, capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "finews.core.reasons", "--markdown"], cwd=ROOT, capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 0 and out.stdout == reasons.markdown_table()
 
@@ -103,14 +103,14 @@ def test_fetch_failures_leave_the_run_partial_and_invalid_posts_do_not(failures,
 
 
 def test_the_run_summary_sums_rejects_by_what_they_count_as():
-    from finews.runner import SpiderRun
-    from finews.summary import summarize
+    from crawler.runner import SpiderRun
+    from finews.cli.summary import summarize
 
     run = SpiderRun("category", {}, {"finews/rejected": 4, "finews/rejected/http_404": 1,
                                      "finews/rejected/missing_title": 2, "finews/rejected/too_large": 1})
     lines = summarize([run]).splitlines()
     assert "rejected by reason: http_404=1, missing_title=2, too_large=1" in lines
-    assert "rejected by kind (finews/reasons.py): fetch=1, invalid=2, store=1" in lines
+    assert "rejected by kind (finews/core/reasons.py): fetch=1, invalid=2, store=1" in lines
 
 
 @pytest.mark.slow

@@ -83,7 +83,7 @@ def test_malformed_post_files_do_not_stop_the_replica(tmp_path):
     import sys
     import time
 
-    from finews.db import free_port
+    from finews.storage.db import free_port
     from tests.conftest import CORPUS, ROOT
 
     corpus = tmp_path / "corpus"

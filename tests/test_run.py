@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from finews.config import ConfigError, load_config, parse_interval
-from finews.jobs import EXIT_PARTIAL, worst
+from finews.cli.config import ConfigError, load_config, parse_interval
+from finews.core.jobs import EXIT_PARTIAL, worst
 from finews.replica.faults import FaultPlan
 from finews.replica.server import ReplicaServer
 from finews.replica.site import ReplicaSite
@@ -40,6 +40,7 @@ def _run(config, mongo_uri, db_name, *extra, timeout=600):
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_a_clean_run_of_every_job_exits_0(tmp_path, replica, mongo_uri, db, site):
     codes = tmp_path / "codes.txt"
     codes.write_text("\n".join(site.share_codes()), encoding="utf-8")
@@ -56,6 +57,7 @@ def test_a_clean_run_of_every_job_exits_0(tmp_path, replica, mongo_uri, db, site
     ("status500=0.2", "partial", EXIT_PARTIAL),  # with seed 0 the home page is served, some posts are not
     ("status500=1.0", "failed", 1),  # nothing fetched at all
 ])
+@pytest.mark.slow
 def test_a_run_with_failed_pages_exits_partial_or_failed(tmp_path, mongo_uri, db, faults, outcome, code):
     with ReplicaServer(ReplicaSite.from_folder(CORPUS), faults=FaultPlan.parse(faults, seed=0)) as server:
         result = _run(_config(tmp_path, server.url, settings="RETRY_TIMES = 0"), mongo_uri, db.name)
@@ -97,6 +99,7 @@ def test_the_worst_job_decides():
     assert worst([]) == "failed"
 
 
+@pytest.mark.slow
 def test_every_keeps_running_until_sigterm(tmp_path, replica, mongo_uri, db):
     config = _config(tmp_path, replica.url, settings="")
     env = {**os.environ, "MONGO_URI": mongo_uri, "MONGO_DATABASE": db.name}

@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 import pytest
 from pymongo.errors import WriteError
 
-from finews.model import SCHEMA_VERSION
-from finews.schema import POST_PROPERTIES
+from finews.core.model import SCHEMA_VERSION
+from finews.storage.schema import POST_PROPERTIES
 from tests.conftest import ROOT
 
 

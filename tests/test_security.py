@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from finews.db import EmbeddedMongo, connect, free_port, redact_uri
+from finews.storage.db import EmbeddedMongo, connect, free_port, redact_uri
 from tests.conftest import ROOT
 
 PASSWORD = "s3cret-Pa55word"
@@ -33,6 +33,7 @@ def auth_server(tmp_path_factory):
     server.stop()
 
 
+@pytest.mark.slow
 def test_crawl_into_an_authenticated_database_never_logs_the_password(auth_server, replica, tmp_path):
     uri = f"mongodb://finews:{PASSWORD}@127.0.0.1:{auth_server.port}/?authSource=admin"
     env = {**os.environ, "MONGO_URI": uri, "MONGO_DATABASE": "authcrawl", "FINEWS_DATA_DIR": str(tmp_path / "var"),
@@ -47,6 +48,7 @@ def test_crawl_into_an_authenticated_database_never_logs_the_password(auth_serve
         assert client.authcrawl.posts.count_documents({}) == 1
 
 
+@pytest.mark.slow
 def test_wrong_credentials_fail_without_echoing_them(auth_server, replica, tmp_path):
     uri = f"mongodb://finews:wrong-{PASSWORD}@127.0.0.1:{auth_server.port}/?authSource=admin"
     env = {**os.environ, "MONGO_URI": uri, "MONGO_DATABASE": "authfail", "FINEWS_DATA_DIR": str(tmp_path / "var"),

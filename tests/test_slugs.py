@@ -1,6 +1,6 @@
 import pytest
 
-from finews.slugs import listing_path, media_from_tag, media_slug
+from finews.core.slugs import listing_path, media_from_tag, media_slug
 from tests.conftest import corpus_posts
 
 

@@ -4,8 +4,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from pipelines.mongo import PostStore, _post_doc
-from pipelines.normalize import normalize_post
+from finews.storage.store import PostStore
+from pipelines.mongo import _post_doc
+from finews.core.normalize import normalize_post
 from itemadapter import ItemAdapter
 
 CODE = "NW202112082206672930"
@@ -71,7 +72,7 @@ def test_share_time_beats_page_but_not_feed(store, db):
 
 
 def test_reprocess_keeps_where_the_time_came_from(store, db):
-    from finews.reading import reprocess
+    from finews.storage.reading import reprocess
 
     store.write_posts([_doc("newslist", "2021-12-08 10:46:18", feed="rolling", time_source="feed",
                             raw_article="<p>离岸人民币兑美元升至6.3512。</p><script>x()</script>")])

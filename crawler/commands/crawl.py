@@ -8,9 +8,8 @@ import sys
 from scrapy.commands.crawl import Command as ScrapyCrawl
 from scrapy.exceptions import UsageError
 
-from finews.config import EXIT_USAGE, unknown
-from finews.jobs import configure_job, exit_code
-from finews.runner import check_spider_arguments, spider_loader
+from crawler.runner import check_spider_arguments, spider_loader
+from finews.core.jobs import EXIT_USAGE, configure_job, exit_code, unknown
 
 
 class Command(ScrapyCrawl):

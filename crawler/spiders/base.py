@@ -12,8 +12,8 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawler.items import PostItem
-from finews.pages import MIRROR_HOSTS, PageError, decode_page
-from finews.reasons import RETRIED_REASONS, Reason, fetch_error, http
+from finews.core.pages import MIRROR_HOSTS, PageError, decode_page
+from finews.core.reasons import RETRIED_REASONS, Reason, fetch_error, http
 
 
 class SiteSpider(scrapy.Spider):

@@ -11,10 +11,10 @@ from w3lib.url import canonicalize_url
 from crawler.items import PostItem
 from crawler.middlewares import REFRESH_MODES
 from crawler.spiders.base import SiteSpider
-from finews.infocode import code_kind, info_code_from_url, normalize_info_code
-from finews.pages import PageError, category_listing_urls, is_listing_url, parse_listing, parse_post_page
-from finews.reasons import Reason
-from finews.slugs import ROLLING_NEWS_SLUG, listing_path, media_slug
+from finews.core.infocode import code_kind, info_code_from_url, normalize_info_code
+from finews.core.pages import PageError, category_listing_urls, is_listing_url, parse_listing, parse_post_page
+from finews.core.reasons import Reason
+from finews.core.slugs import ROLLING_NEWS_SLUG, listing_path, media_slug
 
 
 class CategorySpider(SiteSpider):

@@ -10,12 +10,12 @@ import scrapy
 from crawler.items import PostItem
 from crawler.middlewares import REFRESH_MODES
 from crawler.spiders.base import SiteSpider
-from finews.feeds import (
+from finews.core.feeds import (
     DEFAULT_COUNT, FEEDS, LIST_API, MARKET_API, TEXT_PATH, TEXT_SITE, article_html, category, item_from_kept,
     parse_feed, parse_text, source_link,
 )
-from finews.pages import PageError
-from finews.slugs import TAG_SUFFIX
+from finews.core.pages import PageError
+from finews.core.slugs import TAG_SUFFIX
 
 
 class NewsListSpider(SiteSpider):
@@ -68,7 +68,7 @@ class NewsListSpider(SiteSpider):
     def parse_feed(self, response, feed: str):
         try:
             page = parse_feed(feed, self.page_text(response, expect_html=False))
-        except PageError as error:  # bad_json, feed_no_items, …: retried as finews/reasons.py says
+        except PageError as error:  # bad_json, feed_no_items, …: retried as finews/core/reasons.py says
             yield self.retry_or_reject(response, error)
             return
         stats = self.crawler.stats

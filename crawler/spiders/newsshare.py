@@ -9,9 +9,9 @@ import scrapy
 
 from crawler.items import PostItem
 from crawler.spiders.base import SiteSpider
-from finews.infocode import normalize_info_code
-from finews.pages import PageError, parse_share_text, share_page_title
-from finews.reasons import Reason
+from finews.core.infocode import normalize_info_code
+from finews.core.pages import PageError, parse_share_text, share_page_title
+from finews.core.reasons import Reason
 
 SHARE_PAGE = "/html_News/NewsShare.html?infoCode={}"
 SHARE_TEXT = "/NewsData/GetNewsText.do?id={}"

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from finews.replica.faults import OFFSITE_HOST, FaultPlan
 from finews.replica.feeds import FEED_FAULTS, FEED_PATHS, feed_answer, text_json
 from finews.replica.site import ReplicaSite
-from finews.slugs import ROLLING_NEWS_SLUG
+from finews.core.slugs import ROLLING_NEWS_SLUG
 
 logger = logging.getLogger(__name__)
 

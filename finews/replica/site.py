@@ -19,12 +19,12 @@ from functools import cached_property
 from pathlib import Path
 from urllib.parse import quote, unquote
 
-from finews.dates import SITE_TZ, parse_published
-from finews.infocode import is_rolling_news_code, normalize_info_code
-from finews.postfile import PostFile, parse_post_file, read_post_source
+from finews.core.dates import SITE_TZ, parse_published
+from finews.core.infocode import is_rolling_news_code, normalize_info_code
+from finews.core.postfile import PostFile, parse_post_file, read_post_source
 from finews.replica import kramdown
 from finews.replica.synth import PostSynthesizer
-from finews.slugs import ROLLING_NEWS_SLUG, ROLLING_NEWS_TAG, TAG_SUFFIX, listing_path, media_from_tag
+from finews.core.slugs import ROLLING_NEWS_SLUG, ROLLING_NEWS_TAG, TAG_SUFFIX, listing_path, media_from_tag
 
 logger = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ import random
 import re
 from datetime import datetime, timedelta
 
-from finews.jekyll import footer, front_matter
-from finews.postfile import PostFile
-from finews.slugs import TAG_SUFFIX, media_from_tag, media_slug
+from finews.core.jekyll import footer, front_matter
+from finews.core.postfile import PostFile
+from finews.core.slugs import TAG_SUFFIX, media_from_tag, media_slug
 
 _PARAGRAPH = re.compile(r"<p[ >].*?</p>", re.S)
 START = datetime(2022, 1, 1, 8, 0, 0)

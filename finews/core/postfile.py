@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from finews.infocode import info_code_from_url
+from finews.core.infocode import info_code_from_url
 
 logger = logging.getLogger(__name__)
 

@@ -4,14 +4,32 @@ with ``FINEWS_REDIS_URL``, in Redis, shared by the job's workers."""
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from pathlib import Path
 
 EXIT_FAILED = 1
+EXIT_USAGE = 2  # a bad config or bad spider arguments: nothing was run
 EXIT_PARTIAL = 3
 EXIT_LOCKED = 75  # EX_TEMPFAIL: another run of the job holds the lease; try later
 SHARED_SCHEDULER = "crawler.scheduler.SharedScheduler"
+
+
+class ConfigError(ValueError):
+    """A job, its arguments or the config naming it are wrong (exit 2)."""
+
+
+def unknown(kind: str, name: str, known) -> str:
+    """``unknown KIND 'NAME'`` with the nearest known name, or the known ones."""
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    if close:
+        hint = f"did you mean {close[0]!r}?"
+    elif len(known) <= 12:
+        hint = f"known: {', '.join(sorted(known)) or 'none'}"
+    else:
+        hint = "not a setting of Scrapy or crawler/settings.py"
+    return f"unknown {kind} {name!r} ({hint})"
 
 
 def job_key(spider: str, arguments: dict) -> str:

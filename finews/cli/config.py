@@ -23,19 +23,19 @@
 
 A key this module does not know is an error, not a silent default: a typo of
 ``uri`` would otherwise crawl into an embedded database. Spider arguments and
-``[settings]`` names are checked against Scrapy by ``finews.runner.check_config``.
+``[settings]`` names are checked against Scrapy by ``crawler.runner.check_config``.
 """
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-EXIT_USAGE = 2  # a bad config or bad spider arguments: nothing was run
+from finews.core.jobs import EXIT_USAGE, ConfigError, unknown  # noqa: F401  (part of this module's interface)
+
 DEFAULT_JOBS = [{"spider": "category"}]
 # The keys of each table; [[jobs]] and [settings] are checked against Scrapy.
 SECTIONS = {"database": {"uri", "name"}, "run": {"data_dir", "every"}, "jobs": None, "settings": None}
@@ -44,10 +44,6 @@ RESERVED_SETTINGS = {"MONGO_URI": "[database] uri", "MONGO_DATABASE": "[database
                      "FINEWS_DATA_DIR": "[run] data_dir", "FINEWS_DB_PATH": "[run] data_dir"}
 _INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$", re.I)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-class ConfigError(ValueError):
-    pass
 
 
 @dataclass
@@ -107,18 +103,6 @@ def load_config(path: str | Path | None = None, environ: dict | None = None) -> 
         every=parse_interval(environ.get("FINEWS_EVERY") or run.get("every")),
         settings=dict(data.get("settings", {})),
     )
-
-
-def unknown(kind: str, name: str, known) -> str:
-    """``unknown KIND 'NAME'`` with the nearest known name, or the known ones."""
-    close = difflib.get_close_matches(name, sorted(known), n=1)
-    if close:
-        hint = f"did you mean {close[0]!r}?"
-    elif len(known) <= 12:
-        hint = f"known: {', '.join(sorted(known)) or 'none'}"
-    else:
-        hint = "not a setting of Scrapy or crawler/settings.py"
-    return f"unknown {kind} {name!r} ({hint})"
 
 
 def _check_keys(data: dict) -> None:

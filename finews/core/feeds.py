@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 
 from markdown_it import MarkdownIt
 
-from finews.infocode import MEDIA, ROLLING, normalize_info_code
-from finews.pages import PageError
-from finews.reasons import Reason
-from finews.slugs import ROLLING_NEWS_SLUG, ROLLING_NEWS_TAG, TAG_SUFFIX, media_from_tag, media_slug
+from finews.core.infocode import MEDIA, ROLLING, normalize_info_code
+from finews.core.pages import PageError
+from finews.core.reasons import Reason
+from finews.core.slugs import ROLLING_NEWS_SLUG, ROLLING_NEWS_TAG, TAG_SUFFIX, media_from_tag, media_slug
 
 LIST_API = "http://183.136.162.242"
 MARKET_API = "http://43.240.125.15:1818"

@@ -8,7 +8,7 @@ a valid post the database could not keep (``STORE``). A reason is a ``str``
 ``finews/rejected/<reason>`` stats, ``crawl_runs.failures_by_reason`` and the
 run summary show. ``http_<status>`` and ``fetch_<Error>`` are families.
 The reasons table of docs/schema.md is generated from this list
-(``python -m finews.reasons --write-docs``; a test compares them).
+(``python -m finews.core.reasons --write-docs``; a test compares them).
 
 Domain code: no Scrapy, no pymongo.
 """
@@ -115,14 +115,14 @@ def markdown_table() -> str:
     return "\n".join(rows) + "\n"
 
 
-BEGIN = "<!-- reasons: generated from finews/reasons.py by `python -m finews.reasons --write-docs` -->\n"
+BEGIN = "<!-- reasons: generated from finews/core/reasons.py by `python -m finews.core.reasons --write-docs` -->\n"
 END = "<!-- end of reasons -->\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    from finews.model import with_table
+    from finews.core.model import with_table
 
-    parser = argparse.ArgumentParser(prog="python -m finews.reasons", description="the reject reasons")
+    parser = argparse.ArgumentParser(prog="python -m finews.core.reasons", description="the reject reasons")
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--markdown", action="store_true", help="print the reasons table of docs/schema.md")
     action.add_argument("--write-docs", nargs="?", const="docs/schema.md", metavar="PATH",
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         path.write_text(with_table(path.read_text(encoding="utf-8"), markdown_table(), BEGIN, END), encoding="utf-8")
     except (OSError, ValueError) as error:
-        print(f"python -m finews.reasons: cannot update {path}: {error}", file=sys.stderr)
+        print(f"python -m finews.core.reasons: cannot update {path}: {error}", file=sys.stderr)
         return 2
     return 0
 

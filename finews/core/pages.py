@@ -17,7 +17,7 @@ from lxml import etree
 from parsel import Selector
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
 
-from finews.reasons import Reason
+from finews.core.reasons import Reason
 
 
 # The mirror's own hosts: its pages' absolute links (back links, canonical)

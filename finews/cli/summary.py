@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from finews.reasons import by_kind
-from finews.runner import SpiderRun
-from finews.tables import format_table
+from finews.core.reasons import by_kind
+from crawler.runner import SpiderRun
+from finews.cli.tables import format_table
 
 COLUMNS = ("stored", "updated", "unchanged", "duplicates", "rejected", "pages", "pages/s")
 
@@ -30,7 +30,7 @@ def summarize(runs: list[SpiderRun], totals: dict[str, int] | None = None) -> st
             reasons[reason] = reasons.get(reason, 0) + count
     if reasons:
         out.append("rejected by reason: " + ", ".join(f"{k}={v}" for k, v in sorted(reasons.items())))
-        out.append("rejected by kind (finews/reasons.py): "
+        out.append("rejected by kind (finews/core/reasons.py): "
                    + ", ".join(f"{k}={v}" for k, v in sorted(by_kind(reasons).items())))
     spooled = sum(run.stat("finews/db/spooled") for run in runs)
     if spooled:

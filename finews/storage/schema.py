@@ -1,5 +1,5 @@
 """The ``$jsonSchema`` validator of ``posts`` and the upgrade of older posts:
-storage for the post model declared in ``finews/model.py``.
+storage for the post model declared in ``finews/core/model.py``.
 
 The validator is ``moderate``: a new post and an update of a valid post are
 checked, but an update of a post stored before a required field existed is
@@ -14,7 +14,7 @@ import logging
 
 from pymongo.errors import CollectionInvalid, OperationFailure
 
-from finews import model
+from finews.core import model
 
 logger = logging.getLogger(__name__)
 

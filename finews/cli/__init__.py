@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pymongo.errors import ConfigurationError, ConnectionFailure, OperationFailure, PyMongoError
 
-from finews.db import EmbeddedMongo, connect, database_uri, redact_uri
+from finews.storage.db import EmbeddedMongo, connect, database_uri, redact_uri
 
 logger = logging.getLogger("finews")
 
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     replay.set_defaults(handler=cmd_replay)
 
     migrate = commands.add_parser("migrate", parents=[data_dir],
-                                  help="bring stored posts to the current schema version (finews/model.py)")
+                                  help="bring stored posts to the current schema version (finews/core/model.py)")
     migrate.set_defaults(handler=cmd_migrate)
 
     args = parser.parse_args(argv)
@@ -161,8 +161,8 @@ def cmd_db_serve(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from finews.config import EXIT_USAGE, ConfigError, load_config, parse_interval
-    from finews.runner import check_config, project_settings
+    from finews.cli.config import EXIT_USAGE, ConfigError, load_config, parse_interval
+    from crawler.runner import check_config, project_settings
 
     try:
         config = load_config(args.config)
@@ -180,9 +180,9 @@ def cmd_run(args) -> int:
 def run_once(config, log_level: str | None) -> int:
     """Every configured job, one after another, in this process, once the
     database answers: a run that cannot hold its lease or write must not start."""
-    from finews.jobs import run_exit_code, worst
-    from finews.runner import project_settings, run_spiders
-    from finews.summary import summarize
+    from finews.core.jobs import run_exit_code, worst
+    from crawler.runner import project_settings, run_spiders
+    from finews.cli.summary import summarize
 
     os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
     overrides = {"LOG_LEVEL": log_level.upper()} if log_level else {}
@@ -302,7 +302,7 @@ def _secret_free(error, uri: str | None) -> str:
 
 def _date(text: str):
     """``--since``: a date, or a date and time (site time unless it says), as UTC."""
-    from finews.dates import parse_published
+    from finews.core.dates import parse_published
 
     moment = parse_published(text)
     if moment is None:
@@ -315,7 +315,7 @@ def _selected_posts(db, since, category: str | None, label: str | None):
     on stderr unless ``label`` is None."""
     from tqdm import tqdm
 
-    from finews.reading import export_query, iter_posts
+    from finews.storage.reading import export_query, iter_posts
 
     query = export_query(since, category)
     posts = iter_posts(db, query)
@@ -327,8 +327,8 @@ def _selected_posts(db, since, category: str | None, label: str | None):
 def cmd_stats(args) -> int:
     from datetime import datetime, timedelta, timezone
 
-    from finews.reading import posts_per_category_and_day, recent_runs
-    from finews.tables import format_table as table
+    from finews.storage.reading import posts_per_category_and_day, recent_runs
+    from finews.cli.tables import format_table as table
 
     since = datetime.now(timezone.utc) - timedelta(days=args.days) if args.days else None
     with _opened_database(args.data_dir) as db:
@@ -347,7 +347,7 @@ def cmd_stats(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from finews.reading import open_output, write_jekyll, write_jsonl
+    from finews.storage.reading import open_output, write_jekyll, write_jsonl
 
     with _opened_database(args.data_dir) as db:
         posts = _selected_posts(db, args.since, args.category, None if args.out == "-" else "export")
@@ -365,7 +365,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_reprocess(args) -> int:
-    from finews.reading import reprocess
+    from finews.storage.reading import reprocess
 
     with _opened_database(args.data_dir) as db:
         counts = reprocess(db, _selected_posts(db, args.since, args.category, "reprocess"))
@@ -374,8 +374,8 @@ def cmd_reprocess(args) -> int:
 
 
 def cmd_replay(args) -> int:
-    from finews.db import ensure_indexes
-    from pipelines.mongo import PostStore, Spool
+    from finews.storage.db import ensure_indexes
+    from finews.storage.store import PostStore, Spool
 
     spool = Spool(Path(args.data_dir) / "spool")
     try:
@@ -389,9 +389,9 @@ def cmd_replay(args) -> int:
 
 
 def cmd_migrate(args) -> int:
-    from finews.db import ensure_indexes
-    from finews.model import SCHEMA_VERSION
-    from finews.schema import migrate
+    from finews.storage.db import ensure_indexes
+    from finews.core.model import SCHEMA_VERSION
+    from finews.storage.schema import migrate
 
     with _opened_database(args.data_dir) as db:
         ensure_indexes(db)
@@ -404,8 +404,8 @@ def cmd_migrate(args) -> int:
 def cmd_demo(args) -> int:
     from finews.replica.server import ReplicaServer
     from finews.replica.site import ReplicaSite
-    from finews.runner import project_settings, run_spiders
-    from finews.summary import summarize
+    from crawler.runner import project_settings, run_spiders
+    from finews.cli.summary import summarize
 
     os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
     data_dir = Path(args.data_dir)
@@ -442,7 +442,3 @@ def cmd_demo(args) -> int:
     print(summarize(runs, totals), flush=True)
     failed = [r.spider for r in runs if r.stat("finish_reason", "") != "finished"]
     return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

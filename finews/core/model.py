@@ -3,13 +3,13 @@
 Each ``Field`` line gives the name, the BSON type, whether readers may rely on
 it (required), who writes it and what it means. From this list come the
 stored fields of ``PostItem`` (crawler/items.py), the write projection of the
-store (``written``), the ``$jsonSchema`` validator (finews/schema.py), the
+store (``written``), the ``$jsonSchema`` validator (finews/storage/schema.py), the
 upgrade of older posts (``finews migrate``) and the field table of
-docs/schema.md (``python -m finews.model --markdown``; a test compares them).
+docs/schema.md (``python -m finews.core.model --markdown``; a test compares them).
 
 Adding an optional field: one ``Field`` line here (``crawled=True`` when the
 spider finds it: the item then carries it and ``normalize_post`` passes it on
-as found), its parser, then ``python -m finews.model --write-docs``. A new
+as found), its parser, then ``python -m finews.core.model --write-docs``. A new
 *required* field also needs ``since`` = a new ``SCHEMA_VERSION`` and a
 ``default`` for older posts: the validator is ``moderate`` (older posts keep
 accepting updates) and ``finews migrate`` fills the default in.
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from finews.infocode import MEDIA, ROLLING
+from finews.core.infocode import MEDIA, ROLLING
 
 SCHEMA_VERSION = 2  # 1: the posts stored before schema_version existed (they have none)
 CODE_PATTERN = "^NW[0-9]{18}$"
@@ -136,7 +136,7 @@ def markdown_table() -> str:
     return "\n".join(rows) + "\n"
 
 
-BEGIN = "<!-- posts fields: generated from finews/model.py by `python -m finews.model --write-docs` -->\n"
+BEGIN = "<!-- posts fields: generated from finews/core/model.py by `python -m finews.core.model --write-docs` -->\n"
 END = "<!-- end of posts fields -->\n"
 
 
@@ -147,7 +147,7 @@ def with_table(text: str, table: str, begin: str = BEGIN, end: str = END) -> str
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m finews.model", description="the stored post's fields")
+    parser = argparse.ArgumentParser(prog="python -m finews.core.model", description="the stored post's fields")
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--markdown", action="store_true", help="print the field table of docs/schema.md")
     action.add_argument("--write-docs", nargs="?", const="docs/schema.md", metavar="PATH",
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         path.write_text(with_table(path.read_text(encoding="utf-8"), markdown_table()), encoding="utf-8")
     except (OSError, ValueError) as error:
-        print(f"python -m finews.model: cannot update {path}: {error}", file=sys.stderr)
+        print(f"python -m finews.core.model: cannot update {path}: {error}", file=sys.stderr)
         return 2
     return 0
 

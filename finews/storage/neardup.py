@@ -26,8 +26,8 @@ from datasketch import MinHash, MinHashLSH
 from pymongo import InsertOne, UpdateOne
 from pymongo.errors import BulkWriteError
 
-from finews.db import NEAR_DUPLICATE_INDEX as INDEX
-from finews.db import DUPLICATE_KEY, POSTS, insert_new
+from finews.storage.db import NEAR_DUPLICATE_INDEX as INDEX
+from finews.storage.db import DUPLICATE_KEY, POSTS, insert_new
 
 logger = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ synthesized posts are written with the same front matter and footer.
 
 from __future__ import annotations
 
-from finews.dates import SITE_TZ
-from finews.infocode import site_code
-from finews.slugs import ROLLING_NEWS_SLUG, TAG_SUFFIX
+from finews.core.dates import SITE_TZ
+from finews.core.infocode import site_code
+from finews.core.slugs import ROLLING_NEWS_SLUG, TAG_SUFFIX
 
 MIRROR = "//finews.withounder.com"
 

@@ -26,8 +26,8 @@ import pymongo
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.errors import BulkWriteError, ConnectionFailure, OperationFailure, PyMongoError
 
-from finews.process import alive
-from finews.schema import apply_validator
+from finews.storage.process import alive
+from finews.storage.schema import apply_validator
 
 logger = logging.getLogger(__name__)
 

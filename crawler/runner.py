@@ -18,8 +18,7 @@ from scrapy.utils.misc import load_object
 from scrapy.utils.project import get_project_settings
 from scrapy.utils.reactor import install_reactor
 
-from finews.config import Config, ConfigError, unknown
-from finews.jobs import configure_job
+from finews.core.jobs import ConfigError, configure_job, unknown
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +92,7 @@ def spider_loader(settings: Settings):
     return load_object(settings["SPIDER_LOADER_CLASS"]).from_settings(settings.frozencopy())
 
 
-def check_config(config: Config, settings: Settings) -> None:
+def check_config(config, settings: Settings) -> None:
     """``ConfigError`` unless every job names a spider of the project with
     arguments it accepts, and every ``[settings]`` key is a setting Scrapy or
     ``crawler/settings.py`` defines, with a value of the default's type."""

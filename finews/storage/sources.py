@@ -26,12 +26,12 @@ from datetime import datetime, timezone
 from bson import Binary
 from pymongo import UpdateOne
 
-from finews.dates import parse_published
-from finews.db import POSTS, RAW_ARTICLES
-from finews.feeds import FEED_ITEMS, FEEDS, SOURCE_OF_SPIDER, category, item_from_kept
-from finews.model import current
-from finews.slugs import TAG_SUFFIX
-from pipelines.normalize import TIME_RANK, content_hash
+from finews.core.dates import parse_published
+from finews.storage.db import POSTS, RAW_ARTICLES
+from finews.core.feeds import FEED_ITEMS, FEEDS, SOURCE_OF_SPIDER, category, item_from_kept
+from finews.core.model import current
+from finews.core.slugs import TAG_SUFFIX
+from finews.core.normalize import TIME_RANK, content_hash
 
 logger = logging.getLogger(__name__)
 

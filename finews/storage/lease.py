@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from finews.process import alive
+from finews.storage.process import alive
 
 LOCKS = "locks"
 

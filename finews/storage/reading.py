@@ -11,15 +11,15 @@ from itertools import islice
 from pathlib import Path
 from typing import IO, Iterator
 
-from finews.dates import SITE_TZ
-from finews.db import CRAWL_RUNS, POSTS, RAW_ARTICLES
-from finews.feeds import FEED_ITEMS, original_post
-from finews.infocode import site_code
-from finews.jekyll import post_file, post_path
-from finews.model import CRAWLED_FIELDS
-from pipelines.clean import clean_article
-from pipelines.mongo import PostStore, read_raw
-from pipelines.normalize import Rejected, normalize_post
+from finews.core.dates import SITE_TZ
+from finews.storage.db import CRAWL_RUNS, POSTS, RAW_ARTICLES
+from finews.core.feeds import FEED_ITEMS, original_post
+from finews.core.infocode import site_code
+from finews.core.jekyll import post_file, post_path
+from finews.core.model import CRAWLED_FIELDS
+from finews.core.clean import clean_article
+from finews.storage.store import PostStore, read_raw
+from finews.core.normalize import Rejected, normalize_post
 
 
 def posts_per_category_and_day(db, since: datetime | None = None) -> list[tuple[str, str, int]]:

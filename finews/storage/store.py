@@ -1,0 +1,494 @@
+"""Store posts and rejects in MongoDB.
+
+``PostStore`` is the storage logic, usable without Scrapy: bulk upserts keyed
+on the infoCode (``_id``), revisions kept in ``post_versions``, transient
+errors retried with tenacity. ``Spool`` keeps batches that cannot be written
+in files and replays them later. The Scrapy pipeline (``pipelines/mongo.py``)
+buffers items into batches and hands them to the store.
+
+A document that cannot be stored (over the size limit, refused by the
+validator) becomes a reject; it never makes its batch look like an outage.
+Each batch keeps a source before its posts and a journal entry until they are
+signed, so a writer killed mid-batch leaves nothing a later start cannot finish.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import zlib
+from collections import Counter, deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+import bson
+from bson import Binary, ObjectId, json_util
+from bson.errors import BSONError
+from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from finews.storage.db import (
+    CRAWL_RUNS,
+    DUPLICATE_KEY,
+    POST_VERSIONS,
+    POSTS,
+    RAW_ARTICLES,
+    REJECTS,
+    WRITE_JOURNAL,
+    insert_new,
+    is_auth_failure,
+    is_outage,
+)
+from finews.core.model import written
+from finews.storage.neardup import NearDuplicateIndex
+from finews.storage.process import alive
+from finews.core.reasons import Reason
+from finews.core.normalize import KIND_RANK
+from finews.storage.sources import with_feed_sources, with_source_fields  # feed sources (issue 10)
+
+logger = logging.getLogger(__name__)
+
+RAW_FIELD = "raw_article"  # travels with a post to the store, kept apart from it
+# Fields a revision replaces; identity and bookkeeping fields are never $set.
+_KEEP_ON_UPDATE = {"_id", "version", "first_seen_at"}
+# MongoDB refuses documents over 16 MiB; a post must also leave room for its
+# near-duplicate list and for the old text a revision copies.
+MAX_DOCUMENT_BYTES = 12 * 1024 * 1024
+MAX_REJECT_FIELD = 2000  # characters of a reject's text fields kept
+JOURNAL_STALE_SECONDS = 3600  # a journal entry from another host this old is abandoned
+STORED_OUTCOMES = ("inserted", "updated")
+WRITTEN_OUTCOMES = ("inserted", "updated", "unchanged", "twin_kept", "revise_conflicts")
+PAUSE_ENV = "FINEWS_TEST_PAUSE_AT"
+
+
+def utcnow() -> datetime:
+    # Mongo stores milliseconds; trimming here keeps in-memory and stored equal.
+    now = datetime.now(timezone.utc)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def pause_point(step: str) -> None:
+    """For crash tests only: with ``FINEWS_TEST_PAUSE_AT=step:FILE`` the writer
+    writes FILE and waits at ``step`` so the test can kill it there."""
+    spec = os.environ.get(PAUSE_ENV, "")
+    if spec.partition(":")[0] == step:
+        Path(spec.partition(":")[2]).write_text(str(os.getpid()))
+        time.sleep(3600)
+
+
+def document_size(doc: dict) -> int:
+    """Bytes of the post as stored (its kept source travels apart)."""
+    return len(bson.encode({k: v for k, v in doc.items() if k != RAW_FIELD}))
+
+
+def oversize_detail(doc: dict, size: int, limit: int) -> str:
+    return (f"post document {size} bytes over the {limit}-byte limit "
+            f"(body_html {len(doc.get('body_html') or '')} characters, "
+            f"body_text {len(doc.get('body_text') or '')} characters)")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Errors worth retrying: lost connections, elections, and upsert races."""
+    if isinstance(exc, ConnectionFailure):
+        return True
+    if isinstance(exc, BulkWriteError):
+        errors = exc.details.get("writeErrors", [])
+        return bool(errors) and all(e.get("code") == DUPLICATE_KEY for e in errors)
+    if isinstance(exc, PyMongoError):
+        return exc.has_error_label("RetryableWriteError") or exc.has_error_label("TransientTransactionError")
+    return False
+
+
+class PostStore:
+    """Writes normalized posts and rejects; counts what each write did."""
+
+    def __init__(self, db, retry_attempts: int = 5, retry_max_wait: float = 8.0, near_duplicates: bool = True,
+                 max_document_bytes: int = MAX_DOCUMENT_BYTES):
+        self.db = db
+        self.posts, self.rejects, self.versions = db[POSTS], db[REJECTS], db[POST_VERSIONS]
+        self.journal = db[WRITE_JOURNAL]
+        self._retrying = Retrying(
+            retry=retry_if_exception(is_transient),
+            stop=stop_after_attempt(retry_attempts),
+            wait=wait_exponential(multiplier=0.2, max=retry_max_wait),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        self.single_attempt = False  # probing a database marked down: fail fast
+        self.refused: list[dict] = []  # rejects made from posts the server refused, per batch
+        self.retries = 0
+        self.near_duplicates = NearDuplicateIndex(db) if near_duplicates else None
+        self.max_document_bytes = max_document_bytes
+        self.host, self.pid = socket.gethostname(), os.getpid()
+        self.owner = f"{self.host}:{self.pid}:{ObjectId()}"
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        self.retries += 1
+        logger.warning("Database write failed (%s), retry %d", state.outcome.exception(), state.attempt_number)
+
+    def _call(self, fn, *args, **kwargs):
+        if self.single_attempt:
+            return fn(*args, **kwargs)
+        return self._retrying(fn, *args, **kwargs)
+
+    def write_batch(self, posts: list[dict], rejects: list[dict]) -> tuple[Counter, list[dict]]:
+        """Write a batch of posts and rejects; returns the posts' counts and
+        the rejects made here from posts the database cannot take.
+
+        Posts over ``max_document_bytes`` become ``too_large`` rejects before
+        any write. A write the server refuses for a document's sake is retried
+        post by post, and the posts it still refuses become ``write_refused``
+        rejects; only an outage (or a refusal of the crawl itself) is raised.
+        """
+        fits, refused = [], []
+        self.refused = []
+        for doc in posts:
+            size = document_size(doc)
+            if size > self.max_document_bytes:
+                refused.append(_store_reject(doc, Reason.TOO_LARGE, oversize_detail(doc, size, self.max_document_bytes)))
+            else:
+                fits.append(doc)
+        try:
+            counts = self.write_posts(fits)
+        except (PyMongoError, BSONError) as error:
+            if is_outage(error) or is_auth_failure(error):
+                raise
+            logger.warning("The database refused a batch of %d posts (%s); writing them one by one", len(fits),
+                           brief_error(error))
+            self.refused, counts = [], Counter()
+            for doc in fits:
+                try:
+                    counts.update(self.write_posts([doc]))
+                except (PyMongoError, BSONError) as one:
+                    if is_outage(one) or is_auth_failure(one):
+                        raise
+                    refused.append(_store_reject(doc, Reason.WRITE_REFUSED, brief_error(one)))
+            counts.update(self.repair(own_only=True))
+        refused += self.refused
+        for reject in refused:
+            logger.warning("Rejected %s: %s", reject["url"], reject["detail"])
+        self.write_rejects([*rejects, *refused])
+        return counts, refused
+
+    @with_feed_sources  # sources seen, feed items, text answers; better-sourced values win
+    def write_posts(self, docs: list[dict]) -> Counter:
+        """Store posts by infoCode. New posts are inserted, unchanged ones
+        only get ``crawled_at``, changed ones become a new version."""
+        counts: Counter = Counter()
+        if not docs:
+            return counts
+        now = utcnow()
+        batch: dict[str, dict] = {}
+        raw: dict[str, str] = {}
+        for doc in docs:
+            code = doc["info_code"]
+            if code not in batch or _rank(doc) >= _rank(batch[code]):
+                batch[code] = {k: v for k, v in doc.items() if k != RAW_FIELD}
+                raw[code] = doc.get(RAW_FIELD) or ""
+        existing = {
+            old["_id"]: old
+            for old in self._call(
+                lambda: list(self.posts.find({"_id": {"$in": list(batch)}}, {"content_hash": 1, "kind": 1}))
+            )
+        }
+        fresh, touched, changed = [], [], []
+        for code, doc in batch.items():
+            old = existing.get(code)
+            if old is None:
+                fresh.append(doc)
+            elif old.get("content_hash") == doc["content_hash"] or _rank(old) > _rank(doc):
+                counts["unchanged" if old.get("content_hash") == doc["content_hash"] else "twin_kept"] += 1
+                touched.append(code)
+            else:
+                changed.append(doc)
+        # Source first, then posts, then signatures; the journal entry stays
+        # until the last step, so a writer killed between them is finished
+        # by ``repair`` on the next start.
+        writing = [doc["info_code"] for doc in [*fresh, *changed]]
+        entry = self._call(self._begin, writing, now) if writing else None
+        sources = {code: raw[code] for code in writing if raw.get(code)}
+        if sources:
+            self._call(self._keep_raw, sources, now)
+        pause_point("raw_kept")
+        inserted, raced = self._call(self._insert, fresh, now)
+        pause_point("posts_inserted")
+        counts["inserted"] += len(inserted)
+        changed += raced  # stored by another crawler meanwhile: compare like any re-fetch
+        if touched:
+            self._call(self.posts.update_many, {"_id": {"$in": touched}}, {"$set": {"crawled_at": now}})
+        revised = []
+        for doc in changed:
+            outcome = self._call(self._revise, doc, now)
+            counts[outcome] += 1
+            if outcome == "updated":
+                revised.append(doc)
+            elif outcome == "inserted":
+                inserted.append(doc)
+        if self.near_duplicates:
+            counts["near_duplicate_pairs"] += self._call(self.near_duplicates.flag, inserted, revised)
+        pause_point("signed")
+        if entry is not None:
+            self._call(self.journal.delete_one, {"_id": entry})
+        return +counts  # drop zero counts
+
+    def _begin(self, codes: list[str], now: datetime) -> ObjectId:
+        entry = ObjectId()
+        self.journal.insert_one({"_id": entry, "owner": self.owner, "host": self.host, "pid": self.pid,
+                                 "codes": codes, "started_at": now})
+        return entry
+
+    def repair(self, own_only: bool = False) -> Counter:
+        """Sign the posts of batches whose writer stopped before it finished
+        (killed, or a write refused mid-batch): journal entries of this store,
+        of dead processes on this host, or older than an hour from elsewhere.
+        Signing again is idempotent, so a batch finished twice is harmless."""
+        counts: Counter = Counter()
+        now = utcnow()
+        entries = self._call(lambda: list(self.journal.find({"owner": self.owner} if own_only else {})))
+        for entry in entries:
+            if not own_only and not self._abandoned(entry, now):
+                continue
+            docs = self._call(lambda: list(self.posts.find({"_id": {"$in": entry.get("codes", [])}},
+                                                           {"info_code": 1, "body_text": 1})))
+            if docs and self.near_duplicates:
+                counts["near_duplicate_pairs"] += self._call(self.near_duplicates.flag, [], docs)
+            counts["repaired"] += len(docs)
+            self._call(self.journal.delete_one, {"_id": entry["_id"]})
+        if counts["repaired"] and not own_only:
+            logger.warning("Finished %d posts of batches left unsigned by a stopped writer", counts["repaired"])
+        return +counts
+
+    def _abandoned(self, entry: dict, now: datetime) -> bool:
+        if entry.get("owner") == self.owner:
+            return True
+        if entry.get("host") == self.host:
+            return not alive(entry.get("pid"))
+        started = entry.get("started_at") or now
+        started = started if started.tzinfo else started.replace(tzinfo=timezone.utc)
+        return (now - started).total_seconds() > JOURNAL_STALE_SECONDS
+
+    def write_run(self, record: dict) -> None:
+        """A run record kept in the spool while the database was away."""
+        fields = {k: v for k, v in record.items() if k != "_id"}
+        self._call(self.db[CRAWL_RUNS].update_one, {"_id": record["_id"]}, {"$set": fields}, upsert=True)
+
+    def _keep_raw(self, articles: dict[str, str], now: datetime) -> None:
+        """The article source of each stored post, compressed, for export
+        and for reprocessing after the cleaner improves."""
+        self.db[RAW_ARTICLES].bulk_write([
+            UpdateOne({"_id": code}, {"$set": {"raw": Binary(zlib.compress(text.encode("utf-8"), 6)),
+                                               "encoding": "zlib+utf-8", "stored_at": now}}, upsert=True)
+            for code, text in articles.items()
+        ], ordered=False)
+
+    def _insert(self, docs: list[dict], now: datetime) -> tuple[list[dict], list[dict]]:
+        """Insert new posts; a duplicate key means another crawler stored the
+        post first (or a retried batch already did), which is not an error.
+        A post the server refuses (too large, invalid) goes to ``refused``."""
+        rows = [{**doc, "_id": doc["info_code"], "version": 1, "first_seen_at": now, "crawled_at": now} for doc in docs]
+        refused: dict[int, str] = {}
+        lost = insert_new(self.posts, rows, refused)
+        self.refused += [_store_reject(docs[i], Reason.WRITE_REFUSED, message) for i, message in refused.items()]
+        return ([d for i, d in enumerate(docs) if i not in lost and i not in refused],
+                [d for i, d in enumerate(docs) if i in lost])
+
+    def _revise(self, doc: dict, now: datetime, attempts: int = 5) -> str:
+        """Replace a changed post atomically, keeping the old text as a version.
+
+        The update only applies if the stored hash and version are still the
+        ones read, so two crawlers revising at once lose no revision.
+        """
+        code = doc["info_code"]
+        fields = {k: v for k, v in doc.items() if k not in _KEEP_ON_UPDATE}
+        for _ in range(attempts):
+            old = self.posts.find_one({"_id": code}, {"content_hash": 1, "version": 1, "title": 1, "body_html": 1, "kind": 1})
+            if old is None:
+                if self._insert([doc], now)[0]:
+                    return "inserted"
+                continue
+            if old.get("content_hash") == doc["content_hash"]:
+                return "unchanged"
+            if _rank(old) > _rank(doc):
+                return "twin_kept"
+            version = old.get("version", 1)
+            self.versions.update_one(
+                {"info_code": code, "version": version},
+                {"$setOnInsert": {"content_hash": old.get("content_hash"), "title": old.get("title"),
+                                  "body_html": old.get("body_html"), "replaced_at": now}},
+                upsert=True,
+            )
+            result = self.posts.update_one(
+                {"_id": code, "content_hash": old.get("content_hash"), "version": version},
+                {"$set": {**fields, "updated_at": now, "crawled_at": now}, "$inc": {"version": 1}},
+            )
+            if result.modified_count:
+                return "updated"
+        logger.warning("Post %s kept changing under concurrent writers; this fetch is not kept", code)
+        return "revise_conflicts"
+
+    def write_rejects(self, rejects: list[dict]) -> int:
+        """Keep each rejected page once per (url, reason), counting sightings."""
+        if not rejects:
+            return 0
+        now = utcnow()
+        ops = [
+            UpdateOne(
+                {"url": r["url"], "reason": r["reason"]},
+                {"$set": {k: _short(v) for k, v in r.items() if k not in ("url", "reason")} | {"last_seen_at": now},
+                 "$setOnInsert": {"first_seen_at": now}, "$inc": {"count": 1}},
+                upsert=True,
+            )
+            for r in rejects
+        ]
+        self._call(self.rejects.bulk_write, ops, ordered=False)
+        return len(ops)
+
+
+def brief_error(error: BaseException) -> str:
+    """An error in one line of reasonable length (a refused write's message
+    can hold the whole document)."""
+    if isinstance(error, BulkWriteError):
+        errors = error.details.get("writeErrors", [])
+        text = "; ".join(f"code {e.get('code')}: {str(e.get('errmsg', ''))[:200]}" for e in errors[:3])
+        return f"BulkWriteError: {text}"
+    return f"{type(error).__name__}: {str(error)[:300]}"
+
+
+def _short(value):
+    """A reject's text cut to a size any reject document can hold."""
+    return value[:MAX_REJECT_FIELD] if isinstance(value, str) else value
+
+
+def _store_reject(doc: dict, reason: str, detail: str) -> dict:
+    return {"url": doc.get("url") or "", "reason": reason, "detail": detail[:MAX_REJECT_FIELD], "spider": None,
+            "title": (doc.get("title") or "")[:MAX_REJECT_FIELD], "raw_code": doc.get("info_code") or ""}
+
+
+def read_raw(doc: dict | None) -> str | None:
+    return zlib.decompress(doc["raw"]).decode("utf-8") if doc and doc.get("raw") else None
+
+
+def _rank(doc: dict) -> int:
+    return KIND_RANK.get(doc.get("kind"), 0)
+
+
+class Spool:
+    """Append-only files of batches the database would not take.
+
+    Each line is one ``{"posts": [...], "rejects": [...]}`` batch, or one
+    ``{"run": {...}}`` run record, in MongoDB extended JSON; writes are
+    upserts, so replaying twice changes nothing. A line that cannot be
+    replayed for its own sake is moved to ``quarantine/`` with the reason and
+    replay goes on with the next one.
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.quarantine = self.folder / "quarantine"
+
+    def append(self, posts: list[dict], rejects: list[dict]) -> Path:
+        return self._append({"posts": posts, "rejects": rejects})
+
+    def append_run(self, record: dict) -> Path:
+        return self._append({"run": record})
+
+    def _append(self, entry: dict, name: str | None = None) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / (name or f"spool-{os.getpid()}.jsonl")
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(json_util.dumps(entry, ensure_ascii=False) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        return path
+
+    def replay(self, store: PostStore) -> Counter:
+        """Write every spooled batch, deleting each file once it is stored.
+
+        A file is renamed while it is replayed, so two processes never replay
+        the same one; if the database fails again, the lines not yet written
+        go back to the spool under a new name, and a file left half-replayed
+        by a process that died is taken over. Batches left unsigned by a
+        killed writer are finished first (``PostStore.repair``).
+        """
+        counts: Counter = Counter(store.repair())
+        for path in self._claimable():
+            claimed = self.folder / f"{path.name.split('.')[0]}.replaying-{os.getpid()}"
+            try:
+                path.rename(claimed)
+            except FileNotFoundError:
+                continue  # another process took it
+            with open(claimed, encoding="utf-8") as handle:
+                for number, line in enumerate(handle, 1):
+                    if not line.strip():
+                        continue
+                    try:
+                        self._replay_line(store, line, counts)
+                    except (PyMongoError, BSONError) as error:
+                        if not (is_outage(error) or is_auth_failure(error)):
+                            self._quarantine(claimed, number, line, brief_error(error), counts)
+                            continue
+                        self._keep_rest(line, handle)
+                        claimed.unlink()
+                        raise
+                    except Exception as error:  # a damaged line or a bug: this batch only
+                        self._quarantine(claimed, number, line, brief_error(error), counts)
+            claimed.unlink()
+        return +counts
+
+    @staticmethod
+    def _replay_line(store: PostStore, line: str, counts: Counter) -> None:
+        batch = json_util.loads(line)
+        if "run" in batch:
+            store.write_run(batch["run"])
+            counts["runs"] += 1
+            return
+        posts, rejects = batch.get("posts", []), batch.get("rejects", [])
+        written, refused = store.write_batch(posts, rejects)
+        counts.update(written)
+        counts["rejects"] += len(rejects) + len(refused)
+        for reject in refused:
+            counts[f"rejected/{reject['reason']}"] += 1
+
+    def _keep_rest(self, line: str, handle) -> None:
+        """Put the lines not yet written back in the spool, in order."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"spool-{os.getpid()}-{time.time_ns()}.jsonl"
+        with open(path, "w", encoding="utf-8") as rest:
+            rest.write(line if line.endswith("\n") else line + "\n")
+            for remaining in handle:
+                rest.write(remaining)
+            rest.flush()
+            os.fsync(rest.fileno())
+
+    def _quarantine(self, source: Path, number: int, line: str, reason: str, counts: Counter) -> None:
+        self.quarantine.mkdir(parents=True, exist_ok=True)
+        path = self.quarantine / f"{source.name.split('.')[0]}.jsonl"
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(json_util.dumps({"reason": reason[:MAX_REJECT_FIELD], "quarantined_at": utcnow(),
+                                          "source": source.name, "line": number, "batch": line.rstrip("\n")},
+                                         ensure_ascii=False) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        counts["quarantined"] += 1
+        logger.error("Spooled batch %s:%d quarantined to %s (%s); replay goes on", source.name, number, path,
+                     reason[:300])
+
+    def _claimable(self) -> list[Path]:
+        if not self.folder.is_dir():
+            return []
+        paths = sorted(self.folder.glob("spool-*.jsonl"))
+        for path in sorted(self.folder.glob("spool-*.replaying-*")):
+            pid = path.name.rsplit("-", 1)[-1]
+            if pid.isdigit() and not alive(int(pid)):
+                paths.append(path)
+        return paths
