@@ -18,6 +18,7 @@ from pathlib import Path
 from itemadapter import ItemAdapter
 from pymongo.errors import PyMongoError
 from scrapy import signals
+from scrapy.utils.defer import deferred_from_coro
 from twisted.internet.task import LoopingCall
 
 from crawler.database import CrawlDatabase, DatabaseRefused
@@ -60,6 +61,10 @@ class RunRecord:
         spider = self.crawler.spider
         return self.crawler.settings.get("FINEWS_JOB_KEY") or f"{spider.name}-{getattr(spider, 'site', '')}"
 
+    def _close(self, reason: str) -> None:
+        """Stop the crawl with ``reason`` (from a signal handler, without waiting)."""
+        deferred_from_coro(self.crawler.engine.close_spider_async(reason=reason))
+
     def spider_opened(self, spider):
         arguments = json.loads(self.crawler.settings.get("FINEWS_JOB_ARGS") or "{}")
         self.crawler.stats.set_value("finews/run_id", self.run_id)
@@ -73,7 +78,7 @@ class RunRecord:
         try:
             db = self.database.db
         except DatabaseRefused:
-            self.crawler.engine.close_spider(spider, "database_refused")
+            self._close("database_refused")
             return
         if not self.database.usable():
             logger.error("No run record or lease yet (database unavailable); running anyway")
@@ -89,7 +94,7 @@ class RunRecord:
             self.database.failed(error)
             self.lease = None
             if self.database.refused:
-                self.crawler.engine.close_spider(spider, "database_refused")
+                self._close("database_refused")
                 return
             logger.error("No run record or lease (database unavailable: %s); running anyway", error)
             return
@@ -100,7 +105,7 @@ class RunRecord:
                          self.job, holder.get("owner"), holder.get("host"), holder.get("pid"), holder.get("expires_at"))
             self.locked = spider.locked = True
             self.lease = None
-            self.crawler.engine.close_spider(spider, "locked")
+            self._close("locked")
             return
         if took_over:
             logger.warning("Took over the lease of run %s, which stopped without releasing it", took_over.get("owner"))
@@ -129,7 +134,7 @@ class RunRecord:
         self.locked = self.crawler.spider.locked = True
         self.lease = None
         self.renewal.stop()
-        self.crawler.engine.close_spider(self.crawler.spider, "lease_lost")
+        self._close("lease_lost")
 
     def response_received(self, response, request=None, spider=None):
         if response.status < 400 and not response.url.endswith("/robots.txt"):

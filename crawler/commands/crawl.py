@@ -29,7 +29,7 @@ class Command(ScrapyCrawl):
     def run(self, args, opts) -> None:
         if len(args) != 1:
             raise UsageError("give exactly one spider")
-        crawler = self._create_crawler(args[0])
+        crawler = self.crawler_process.create_crawler(args[0])
         configure_job(crawler.settings, args[0], opts.spargs)
         self.crawler_process.crawl(crawler, **opts.spargs)
         self.crawler_process.start()

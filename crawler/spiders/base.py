@@ -24,8 +24,8 @@ class SiteSpider(scrapy.Spider):
     killed run (``JOBDIR``) must not hide a post that was never stored. A
     shared crawl (``FINEWS_REDIS_URL``) does filter, so that workers do not
     fetch a page twice, with a seen-set that every run starts empty.
-    ``dont_filter`` is never used, since it would also bypass the offsite
-    filter.
+    No request sets ``dont_filter``: in a shared crawl it would bypass the
+    seen-set, and every worker would fetch the page.
     """
 
     default_site = ""
