@@ -119,7 +119,7 @@ def test_post_page_gives_back_its_file(spider, file):
     assert fields["category"] == post.category
     assert fields["tags"] == post.tags
     assert fields["media"] == media_from_tag(post.tags[0])
-    assert fields["source_url"] == (post.link or response.url)
+    assert fields["source_url"] == post.link  # empty where the page has no article link (<>)
     assert fields["info_code"] == normalize_info_code(post.raw_code or post.stem)
     assert fields["body_text"] == file_body_text(post)
     assert fields["published_at"] == datetime.strptime(page_time, "%Y-%m-%d %H:%M:%S").replace(
@@ -232,7 +232,7 @@ def test_crawl_of_the_real_site_is_clean_and_stores_every_post(crawl, static_sit
         assert (doc["title"], doc["category"], doc["tags"]) == (post.title, post.category, post.tags)
         assert doc["media"] == media_from_tag(post.tags[0])
         assert doc["body_text"] == file_body_text(post)
-        assert doc["source_url"] == (post.link or doc["url"])
+        assert doc["source_url"] == post.link  # empty where the page has no article link (<>)
         shown = datetime.strptime(shown_time(post), "%Y-%m-%d %H:%M:%S").replace(tzinfo=SITE_TZ)
         assert doc["published_at"].replace(tzinfo=timezone.utc) == shown.astimezone(timezone.utc)
 
@@ -251,7 +251,7 @@ def test_a_post_with_an_empty_link_is_stored_under_the_code_in_its_name(spider):
     fields = stored_fields(next(o for o in spider.parse_post(response) if isinstance(o, PostItem)))
     assert not fields.get("reject_reason"), fields.get("reject_detail")
     assert fields["info_code"] == "NW202205292395438077"
-    assert fields["source_url"] == response.url  # no article link: the page itself
+    assert fields["source_url"] == ""  # no article link: none is made up
     assert fields["body_text"] == file_body_text(post) and "<>" not in fields["body_text"]
 
 
@@ -283,7 +283,7 @@ def test_hostile_articles_rendered_by_jekyll_are_stored_with_the_words_around_th
     fields = stored_fields(next(o for o in spider.parse_post(extra_response(file)) if isinstance(o, PostItem)))
     assert not fields.get("reject_reason"), fields.get("reject_detail")
     assert (fields["info_code"], fields["title"], fields["tags"]) == (file.stem, post.title, post.tags)
-    assert fields["source_url"] == (post.link or fields["url"])
+    assert fields["source_url"] == post.link
     text = fields["body_text"]
     assert "<" not in text and "返回" not in text and "elsewhere" not in fields["body_html"]
     words = re.findall(r"<p>(before \w+|after \w+|a|b)</p>", post.body)

@@ -71,7 +71,7 @@ POST_FIELDS: tuple[Field, ...] = (
     Field("body_html", "string", R, CRAWLED, "the article HTML, sanitized: eastmoney widgets removed (chart blocks, hidden paragraphs, quote placeholders), stock/board links reduced to their words, no script/style/event handler/non-http URL"),
     Field("body_text", "string", R, CRAWLED, "the article's paragraphs (block elements and line breaks), one per line, joined by `\\n`"),
     Field("url", "string", R, CRAWLED, "the page the stored version was fetched from: the mirror's post page (`category`), the share page (`newsshare`) or the `GetNewsText.do` answer (`newslist`); a changed fetch that makes a new version replaces it"),
-    Field("source_url", "string", R, CRAWLED, "the link to the original article (share page or eastmoney page; for a rolling feed item its `url_w`)"),
+    Field("source_url", "string", R, CRAWLED, "the link to the original article (share page or eastmoney page; for a rolling feed item its `url_w`); empty when the page gives none (`<>`)"),
     Field("images", "[string]", R, CRAWLED, "absolute URLs of the pictures kept in `body_html`"),
     Field("content_hash", "string", R, CRAWLED, "SHA-256 of title, publication time and `body_html`; decides whether a re-fetch changed the post", {"minLength": 64, "maxLength": 64}),
     Field("version", "int", R, KEPT, "1 when first stored, +1 per change", {"minimum": 1}),

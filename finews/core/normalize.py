@@ -90,7 +90,8 @@ def normalize_post(fields: dict) -> dict:
         "body_html": body_html,
         "body_text": fields.get("body_text") or "",
         "url": page_url,
-        "source_url": urljoin(page_url, fields.get("source_url") or "") or page_url,
+        # No article link (``<>`` on the page) stays empty, never the page's own URL.
+        "source_url": urljoin(page_url, fields["source_url"]) if fields.get("source_url") else "",
         "images": [urljoin(page_url, src) for src in fields.get("images") or []],
         "content_hash": content_hash(title, published_at.isoformat(), body_html),
         "time_source": time_source_of(fields),
