@@ -136,10 +136,13 @@ class NearDuplicateIndex:
                 if other in candidates and similarity(values, candidates[other]) >= THRESHOLD:
                     pairs.add(tuple(sorted((code, other))))
         add_to_buckets(self.buckets, in_batch, existing=members.keys())
-        if pairs:
-            self.posts.bulk_write([
-                UpdateOne({"_id": a}, {"$addToSet": {"near_duplicates": b}}) for x, y in pairs for a, b in ((x, y), (y, x))
-            ], ordered=False)
+        others_of: dict[str, set[str]] = {}
+        for x, y in pairs:
+            others_of.setdefault(x, set()).add(y)
+            others_of.setdefault(y, set()).add(x)
+        if others_of:  # one update per flagged post, however many pairs it is in
+            self.posts.bulk_write([UpdateOne({"_id": code}, {"$addToSet": {"near_duplicates": {"$each": sorted(others)}}})
+                                   for code, others in others_of.items()], ordered=False)
         return len(pairs)
 
     def _replace(self, signed: dict, revised: list[str]) -> None:
