@@ -9,7 +9,8 @@ It is also the crawl's one circuit breaker: after a call fails for want of
 the database, every component treats it as down for ``MONGO_OUTAGE_COOLDOWN``
 seconds (spooling, fetching without the known-posts check) instead of each
 waiting out the server-selection timeout again; then one caller probes it.
-Wrong credentials are not an outage: the crawl stops at once.
+Wrong credentials or a malformed ``MONGO_URI`` are not an outage: the crawl
+stops at once.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from pathlib import Path
 from pymongo.errors import NetworkTimeout, PyMongoError, ServerSelectionTimeoutError
 from scrapy import signals
 
-from finews.storage.db import EmbeddedMongo, connect, ensure_indexes, is_auth_failure, redact_uri
+from finews.storage.db import EmbeddedMongo, InvalidURI, checked_connect, ensure_indexes, is_auth_failure, redact_uri
 
 logger = logging.getLogger(__name__)
 
 
 class DatabaseRefused(Exception):
-    """The database answers but will not let the crawl in (authentication)."""
+    """The crawl cannot use the database and waiting will not help: it refused
+    the credentials, or ``MONGO_URI`` is not a MongoDB URI."""
 
 
 class CrawlDatabase:
@@ -66,8 +68,14 @@ class CrawlDatabase:
                 self.server = EmbeddedMongo(self.server_path).start()
                 self.uri = self.server.uri
             logger.info("Using MongoDB at %s, database %r", redact_uri(self.uri), self.name)
-            self.client = connect(self.uri, serverSelectionTimeoutMS=self.timeout_ms,
-                                  connectTimeoutMS=self.timeout_ms, socketTimeoutMS=max(self.timeout_ms, 30_000))
+            try:
+                self.client = checked_connect(self.uri, serverSelectionTimeoutMS=self.timeout_ms,
+                                              connectTimeoutMS=self.timeout_ms,
+                                              socketTimeoutMS=max(self.timeout_ms, 30_000))
+            except InvalidURI as error:
+                self.refused = f"MONGO_URI: {error}"
+                logger.error("Database refused the crawl: %s", self.refused)
+                raise DatabaseRefused(self.refused) from None
             self._db = self.client[self.name]
             try:
                 ensure_indexes(self._db)

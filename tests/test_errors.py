@@ -209,3 +209,45 @@ def test_remote_control_is_off_unless_asked_for(asked, tmp_path, mongo_uri, db_n
             process.wait(timeout=30)
     left = list((state / "scrapy" / "job_files").glob("*.json"))
     assert len(left) == (1 if asked else 0), left
+
+
+MALFORMED_URIS = {
+    "bad_port": ("mongodb://127.0.0.1:x/", "not a valid MongoDB URI 'mongodb://127.0.0.1:x/': Port contains non-digit"),
+    "not_a_uri": ("notauri", "not a MongoDB URI: 'notauri' (it must start with mongodb://)"),
+    "unknown_option": ("mongodb://127.0.0.1:1/?authSorce=admin", "Unknown option"),
+    "password": (f"mongodb://{USER}:{WRONG}@127.0.0.1:x/", "not a valid MongoDB URI 'mongodb://***@127.0.0.1:x/'"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", MALFORMED_URIS)
+def test_a_malformed_uri_stops_scrapy_crawl_in_one_line(case, crawl, tmp_path):
+    """Before: 4 tracebacks (bad port), or ``notauri`` taken for a host name
+    and the run's rejects and run record spooled as an outage; exit 1 after
+    ~12 s and 120-180 lines. The same exit code as ``finews`` (1)."""
+    uri, expected = MALFORMED_URIS[case]
+    result = crawl("category", "site=http://127.0.0.1:9", env={"MONGO_URI": uri}, check=False)
+    lines = _lines(result)
+    assert result.returncode == 1, lines[-20:]
+    assert len(lines) == 1 and lines[0].startswith("scrapy crawl: MONGO_URI: ") and expected in lines[0], lines
+    assert WRONG not in result.stdout + result.stderr
+    assert not (tmp_path / "var").exists(), "nothing may be spooled, no job folder made"
+
+
+@pytest.mark.parametrize("case", MALFORMED_URIS)
+def test_a_malformed_uri_refuses_the_crawl_database(case, tmp_path):
+    """The crawl side's own guard (for crawls not started by ``scrapy crawl``
+    or ``finews``): a refusal, which stops the crawl with nothing spooled,
+    not an outage."""
+    from scrapy.utils.test import get_crawler
+
+    from crawler.database import CrawlDatabase, DatabaseRefused
+    from crawler.spiders.category import CategorySpider
+
+    uri, expected = MALFORMED_URIS[case]
+    crawler = get_crawler(CategorySpider, {"MONGO_URI": uri, "FINEWS_DATA_DIR": str(tmp_path)})
+    database = CrawlDatabase.of(crawler)
+    with pytest.raises(DatabaseRefused, match="MONGO_URI: not a"):
+        database.db
+    assert expected in database.refused and WRONG not in database.refused
+    assert not database.usable() and database.down

@@ -9,7 +9,8 @@ from scrapy.commands.crawl import Command as ScrapyCrawl
 from scrapy.exceptions import UsageError
 
 from crawler.runner import check_spider_arguments, spider_loader
-from finews.core.jobs import EXIT_USAGE, configure_job, exit_code, unknown
+from finews.core.jobs import EXIT_FAILED, EXIT_USAGE, configure_job, exit_code, unknown
+from finews.storage.db import InvalidURI, checked_connect
 
 
 class Command(ScrapyCrawl):
@@ -25,6 +26,10 @@ class Command(ScrapyCrawl):
         if problem:
             print(f"scrapy crawl: {problem}", file=sys.stderr, flush=True)
             sys.exit(EXIT_USAGE)
+        problem = self._bad_database_uri()
+        if problem:
+            print(f"scrapy crawl: MONGO_URI: {problem}", file=sys.stderr, flush=True)
+            sys.exit(EXIT_FAILED)
 
     def run(self, args, opts) -> None:
         if len(args) != 1:
@@ -44,6 +49,19 @@ class Command(ScrapyCrawl):
             check_spider_arguments(loader.load(name), arguments)
         except ValueError as error:
             return f"{name}: {error}"
+        return None
+
+    def _bad_database_uri(self) -> str | None:
+        """Why ``MONGO_URI`` is not a MongoDB URI, if it is not (exit 1, as
+        ``finews`` does for a malformed URI): a crawl would otherwise take the
+        text for a host name and spool everything as an outage."""
+        uri = self.settings.get("MONGO_URI")
+        if not uri:
+            return None
+        try:
+            checked_connect(uri, connect=False).close()
+        except InvalidURI as error:
+            return str(error)
         return None
 
     @staticmethod

@@ -9,13 +9,12 @@ import re
 import signal
 import sys
 import threading
-import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
-from pymongo.errors import ConfigurationError, ConnectionFailure, OperationFailure, PyMongoError
+from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
-from finews.storage.db import EmbeddedMongo, connect, database_uri, redact_uri
+from finews.storage.db import EmbeddedMongo, InvalidURI, checked_connect, database_uri, redact_uri
 
 logger = logging.getLogger("finews")
 
@@ -248,14 +247,10 @@ def open_client(uri: str, timeout_ms: int):
     """A client for ``uri``; ``DatabaseUnusable`` for a URI that is not one.
     Options pymongo does not know (a typo such as ``authSorce``) are refused
     rather than ignored with a warning."""
-    if not uri.startswith(("mongodb://", "mongodb+srv://")):
-        raise DatabaseUnusable(f"not a MongoDB URI: {redact_uri(uri)!r} (it must start with mongodb://)")
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("error", category=UserWarning, module=r"pymongo\.")
-            return connect(uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms)
-    except (ValueError, ConfigurationError, UserWarning) as error:
-        raise DatabaseUnusable(f"not a valid MongoDB URI {redact_uri(uri)!r}: {_secret_free(error, uri)}") from None
+        return checked_connect(uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms)
+    except InvalidURI as error:
+        raise DatabaseUnusable(str(error)) from None
 
 
 def check_database(uri: str, name: str, timeout_ms: int) -> None:
@@ -391,13 +386,16 @@ def cmd_replay(args) -> int:
 def cmd_migrate(args) -> int:
     from finews.storage.db import ensure_indexes
     from finews.core.model import SCHEMA_VERSION
+    from finews.storage.neardup import NearDuplicateIndex
     from finews.storage.schema import migrate
 
     with _opened_database(args.data_dir) as db:
         ensure_indexes(db)
         upgraded = migrate(db)
+        NearDuplicateIndex(db).ensure_buckets()  # so the first crawl's first batch does not wait for it
     print(f"posts at schema version {SCHEMA_VERSION}; upgraded: "
-          + (", ".join(f"to {v}={n}" for v, n in sorted(upgraded.items())) or "none"))
+          + (", ".join(f"to {v}={n}" for v, n in sorted(upgraded.items())) or "none")
+          + "; near-duplicate buckets built")
     return 0
 
 

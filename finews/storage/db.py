@@ -18,13 +18,14 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 import pymongo
 from pymongo import ASCENDING, DESCENDING, IndexModel
-from pymongo.errors import BulkWriteError, ConnectionFailure, OperationFailure, PyMongoError
+from pymongo.errors import BulkWriteError, ConfigurationError, ConnectionFailure, OperationFailure, PyMongoError
 
 from finews.storage.process import alive
 from finews.storage.schema import apply_validator
@@ -57,10 +58,11 @@ INDEXES = {
     POST_VERSIONS: [
         IndexModel([("info_code", ASCENDING), ("version", ASCENDING)], unique=True, name="code_version_unique"),
     ],
-    NEAR_DUPLICATE_INDEX: [
-        IndexModel([("lsh", ASCENDING)], name="lsh"),
-    ],
 }
+# Indexes nothing reads any more, dropped from existing databases: ``lsh``
+# (near-duplicate candidates now come from ``near_duplicate_buckets`` by
+# ``_id``; its 14 multikey entries per post slowed every signature insert).
+RETIRED_INDEXES = {NEAR_DUPLICATE_INDEX: ["lsh"]}
 
 _CREDENTIALS = re.compile(r"(?<=://)[^/@]+@")
 
@@ -95,11 +97,41 @@ def connect(uri: str, **options) -> pymongo.MongoClient:
     return pymongo.MongoClient(uri, **options)
 
 
+class InvalidURI(ValueError):
+    """``MONGO_URI`` is not a MongoDB URI (a configuration error, not an
+    outage: waiting will not help). The message is one line, password-free."""
+
+
+_PASSWORD = re.compile(r"://[^/@:]*:([^/@]+)@")
+
+
+def checked_connect(uri: str, **options) -> pymongo.MongoClient:
+    """``connect``, refusing with ``InvalidURI`` a URI that is not one (a host
+    name alone, a bad port) or has options pymongo does not know (a typo such
+    as ``authSorce``, which pymongo would only warn about and ignore)."""
+    if not uri.startswith(("mongodb://", "mongodb+srv://")):
+        raise InvalidURI(f"not a MongoDB URI: {redact_uri(uri)!r} (it must start with mongodb://)")
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", category=UserWarning, module=r"pymongo\.")
+            return connect(uri, **options)
+    except (ValueError, ConfigurationError, UserWarning) as error:
+        text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        password = _PASSWORD.search(uri)
+        if password:
+            text = text.replace(password.group(1), "***")
+        raise InvalidURI(f"not a valid MongoDB URI {redact_uri(uri)!r}: {text}") from None
+
+
 def ensure_indexes(db) -> None:
     """Create the validator and indexes readers and writers rely on (idempotent)."""
     apply_validator(db, POSTS)
     for name, models in INDEXES.items():
         db[name].create_indexes(models)
+    for name, retired in RETIRED_INDEXES.items():
+        for index in set(retired) & set(db[name].index_information()):
+            db[name].drop_index(index)
+            logger.info("Dropped the %s index of %s (no longer read)", index, name)
 
 
 @contextmanager
