@@ -105,3 +105,35 @@ def test_a_spool_left_mid_replay_by_a_dead_process_is_taken_over(db, tmp_path):
     path.rename(path.with_name(f"{path.name.split('.')[0]}.replaying-999999999"))
     assert spool.replay(PostStore(db))["inserted"] == 1
     assert list((tmp_path / "spool").iterdir()) == []
+
+
+def _feed_post(body_chars: int, payload: str, raw: str = ""):
+    from finews.storage.sources import PAYLOAD_FIELD, SOURCES_FIELD
+
+    text = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(body_chars))  # compresses little, like news
+    return {**_post(body=f"<p>{text}</p>"), SOURCES_FIELD: ["rolling"], PAYLOAD_FIELD: payload, "raw_article": raw}
+
+
+def test_the_text_answer_a_feed_post_carries_does_not_count_toward_its_size(db):
+    from finews.storage.store import document_size
+
+    doc = _feed_post(60_000, payload="x" * 400_000)
+    limit = document_size(doc) + 1000  # the post fits; with its text answer it would not
+    counts, refused = PostStore(db, max_document_bytes=limit).write_batch([doc], [])
+    assert counts == {"inserted": 1} and not refused
+    stored = db.posts.find_one()
+    assert stored["sources"] == ["rolling"] and "_text_payload" not in stored
+    assert db.raw_articles.find_one()["payload"]  # the answer kept apart, with the source
+
+
+def test_a_text_too_large_to_keep_is_left_out_flagged_and_counted(db, monkeypatch):
+    import finews.storage.sources as sources
+    from finews.storage.store import read_raw
+
+    monkeypatch.setattr(sources, "MAX_KEPT_BYTES", 4_000)
+    noisy = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(5_000))
+    counts, refused = PostStore(db).write_batch([_feed_post(100, payload=noisy, raw="<p>页面</p>")], [])
+    assert counts["inserted"] == 1 and counts["payload_too_large"] == 1 and not refused
+    kept = db.raw_articles.find_one()
+    assert "payload" not in kept and "over the 4000-byte limit" in kept["payload_omitted"]
+    assert read_raw(kept) == "<p>页面</p>"  # the page's source, small enough, is kept

@@ -114,3 +114,17 @@ def test_a_bucket_created_by_another_writer_meanwhile_is_merged(db):
     add_to_buckets(db[BUCKETS], {"0:ab": {"X"}}, existing=())
     add_to_buckets(db[BUCKETS], {"0:ab": {"Y"}, "1:cd": {"Y"}}, existing=())  # its read missed "0:ab"
     assert {d["_id"]: sorted(d["codes"]) for d in db[BUCKETS].find()} == {"0:ab": ["X", "Y"], "1:cd": ["Y"]}
+
+
+def test_migrate_drops_the_unread_lsh_index_and_builds_the_buckets(db, site, mongo_uri, monkeypatch, capsys):
+    from finews.cli import main
+
+    db[NEAR_DUPLICATE_INDEX].create_index("lsh", name="lsh")  # as the previous design created it
+    _old_style_signature(db, "NW" + PAIR[0], _text(site, PAIR[0]))
+    monkeypatch.setenv("MONGO_URI", mongo_uri)
+    monkeypatch.setenv("MONGO_DATABASE", db.name)
+    assert main(["migrate"]) == 0
+    assert "near-duplicate buckets built" in capsys.readouterr().out
+    assert "lsh" not in db[NEAR_DUPLICATE_INDEX].index_information()
+    assert db[BUCKETS].find_one({"_id": BUILT})["signatures"] == 1
+    assert db[BUCKETS].count_documents({"codes": "NW" + PAIR[0]}) == 14

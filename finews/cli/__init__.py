@@ -21,6 +21,7 @@ logger = logging.getLogger("finews")
 # A fixed port keeps page URLs, and so reject records, the same across demos.
 DEMO_PORT = 8740
 EXIT_DATABASE = 1  # the database is unreachable, the URI malformed, or the credentials refused
+EXIT_BAD_FILE = 2  # `finews import`: the file is missing, unreadable or not a finews JSONL dump
 # MongoDB's codes for refused credentials (AuthenticationFailed, UserNotFound)
 # and for a command the connection is not allowed to run (Unauthorized).
 AUTHENTICATION_FAILED, USER_NOT_FOUND, UNAUTHORIZED = 18, 11, 13
@@ -90,6 +91,14 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("out", help="jsonl: output file or - ; jekyll: output folder (gets _posts/)")
     export.add_argument("--format", choices=["jsonl", "jekyll"], default="jsonl")
     export.set_defaults(handler=cmd_export)
+
+    load = commands.add_parser("import", parents=[data_dir],
+                               help="load a JSONL dump (finews export --format jsonl) into the database")
+    load.add_argument("file", type=Path, help="the .jsonl file")
+    load.add_argument("--batch", type=int, default=500, help="posts per bulk write (default: 500)")
+    load.add_argument("--no-near-duplicates", action="store_true",
+                      help="do not sign and flag near duplicates while importing")
+    load.set_defaults(handler=cmd_import)
 
     redo = commands.add_parser("reprocess", parents=[selection, data_dir],
                                help="clean stored posts again from their kept source (no crawl)")
@@ -356,6 +365,28 @@ def cmd_export(args) -> int:
                 if out is not sys.stdout:
                     out.close()
     print(f"exported {written} posts to {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_import(args) -> int:
+    from tqdm import tqdm
+
+    from finews.storage.db import ensure_indexes
+    from finews.storage.importing import BadDump, check_dump, import_dump
+    from finews.storage.store import PostStore
+
+    try:
+        total = check_dump(args.file)
+    except BadDump as error:
+        print(f"finews import: {error}", file=sys.stderr, flush=True)
+        return EXIT_BAD_FILE
+    with _opened_database(args.data_dir) as db:
+        ensure_indexes(db)
+        store = PostStore(db, near_duplicates=not args.no_near_duplicates)
+        with tqdm(total=total, unit="post", desc="import", file=sys.stderr, disable=None) as bar:
+            counts = import_dump(store, args.file, max(1, args.batch), bar.update)
+    print(f"imported {total} posts from {args.file}: "
+          + (", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "nothing"))
     return 0
 
 

@@ -36,6 +36,10 @@ from finews.core.normalize import TIME_RANK, content_hash
 logger = logging.getLogger(__name__)
 
 SOURCES_FIELD, PAYLOAD_FIELD, LISTING_FIELD = "_sources", "_text_payload", "_feed_listing"
+# A raw_articles document holds the page's source and, for a feed post, the
+# text answer, each compressed; either one over this is not kept (flagged
+# ``<name>_omitted``), so the two together stay under MongoDB's 16 MiB.
+MAX_KEPT_BYTES = 7 * 1024 * 1024
 _TRANSIENT = (SOURCES_FIELD, PAYLOAD_FIELD)
 _PREFERRED = ("title", "published_at", "time_source")  # from a better time source
 _MEDIA_FIELDS = ("media", "category", "tags")  # also, when the kinds agree
@@ -74,12 +78,19 @@ def with_feed_sources(write_posts):
         posts, listings = [], []
         for doc in docs:
             (listings if LISTING_FIELD in doc else posts).append(doc)
-        extras = [{k: doc[k] for k in _TRANSIENT if k in doc} | {"code": doc["info_code"]} for doc in posts]
+        extras: dict[str, dict] = {}
+        for doc in posts:
+            extra = extras.setdefault(doc["info_code"], {})
+            if doc.get(SOURCES_FIELD):
+                extra.setdefault(SOURCES_FIELD, set()).update(doc[SOURCES_FIELD])
+            if doc.get(PAYLOAD_FIELD):
+                extra[PAYLOAD_FIELD] = doc[PAYLOAD_FIELD]
         # At the current schema version (a post spooled by an older finews too).
         posts = [current({k: v for k, v in doc.items() if k not in _TRANSIENT}) for doc in posts]
         if posts:
             store._call(prefer_stored, store.db, posts)
-        counts = write_posts(store, posts)
+        counts = write_posts(store, posts, extras)  # writes what it can with the posts, removes it from extras
+        extras = [extra | {"code": code} for code, extra in extras.items() if extra]
         if listings or extras:
             counts.update(store._call(record, store, extras, [d[LISTING_FIELD] for d in listings]))
         return +counts
@@ -142,8 +153,12 @@ def record(store, extras: list[dict], listings: list[dict]) -> Counter:
         db[FEED_ITEMS].create_index("info_code", name="info_code")  # export finds a post's items by it
         db[FEED_ITEMS].bulk_write(items, ordered=False)
         counts["feed_items_kept"] += len(items)
-    payloads = [UpdateOne({"_id": e["code"]}, {"$set": {"payload": _pack(e[PAYLOAD_FIELD]), "payload_at": now}},
-                          upsert=True) for e in extras if e.get(PAYLOAD_FIELD)]
+    payloads = []
+    for extra in extras:
+        if extra.get(PAYLOAD_FIELD):
+            fields = kept_text(extra["code"], "payload", extra[PAYLOAD_FIELD], counts)
+            payloads.append(UpdateOne({"_id": extra["code"]}, {"$set": fields | {"payload_at": now}}
+                                      | unset_omitted(fields), upsert=True))
     if payloads:
         db[RAW_ARTICLES].bulk_write(payloads, ordered=False)
     if listed:
@@ -176,5 +191,23 @@ def _now() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-def _pack(text: str) -> Binary:
+def kept_text(code: str, name: str, text: str, counts: Counter) -> dict:
+    """``{name: compressed text}``, or for a text over ``MAX_KEPT_BYTES``
+    compressed, ``{name_omitted: why}`` (logged, counted ``name_too_large``)."""
+    packed = pack(text)
+    if len(packed) <= MAX_KEPT_BYTES:
+        return {name: packed}
+    why = f"{len(packed)} bytes compressed, over the {MAX_KEPT_BYTES}-byte limit"
+    counts[f"{name}_too_large"] += 1
+    logger.warning("Post %s: %s not kept (%s)", code, name, why)
+    return {f"{name}_omitted": why}
+
+
+def unset_omitted(fields: dict) -> dict:
+    """A text left out this time must not leave an older one in place."""
+    gone = {name.removesuffix("_omitted"): "" for name in fields if name.endswith("_omitted")}
+    return {"$unset": gone} if gone else {}
+
+
+def pack(text: str) -> Binary:
     return Binary(zlib.compress(text.encode("utf-8"), 6))

@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import bson
-from bson import Binary, ObjectId, json_util
+from bson import ObjectId, json_util
 from bson.errors import BSONError
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError
@@ -54,7 +54,14 @@ from finews.storage.neardup import NearDuplicateIndex
 from finews.storage.process import alive
 from finews.core.reasons import Reason
 from finews.core.normalize import KIND_RANK
-from finews.storage.sources import with_feed_sources, with_source_fields  # feed sources (issue 10)
+from finews.storage.sources import (  # feed sources (issue 10)
+    PAYLOAD_FIELD,
+    SOURCES_FIELD,
+    kept_text,
+    unset_omitted,
+    with_feed_sources,
+    with_source_fields,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -86,9 +93,13 @@ def pause_point(step: str) -> None:
         time.sleep(3600)
 
 
+_APART = (RAW_FIELD, PAYLOAD_FIELD, SOURCES_FIELD)  # travel with a post, stored elsewhere
+
+
 def document_size(doc: dict) -> int:
-    """Bytes of the post as stored (its kept source travels apart)."""
-    return len(bson.encode({k: v for k, v in doc.items() if k != RAW_FIELD}))
+    """Bytes of the post as stored (its kept source and text answer travel
+    with it but go to ``raw_articles``)."""
+    return len(bson.encode({k: v for k, v in doc.items() if k not in _APART}))
 
 
 def oversize_detail(doc: dict, size: int, limit: int) -> str:
@@ -181,19 +192,26 @@ class PostStore:
         return counts, refused
 
     @with_feed_sources  # sources seen, feed items, text answers; better-sourced values win
-    def write_posts(self, docs: list[dict]) -> Counter:
+    def write_posts(self, docs: list[dict], extras: dict[str, dict] | None = None) -> Counter:
         """Store posts by infoCode. New posts are inserted, unchanged ones
-        only get ``crawled_at``, changed ones become a new version."""
+        only get ``crawled_at``, changed ones become a new version.
+
+        ``extras`` (by code: the sources that saw the post, its text answer)
+        are written here where it costs no extra write: a new post is
+        inserted with its sources, a text answer goes with the kept source.
+        What is written is removed from ``extras``; the caller records the rest.
+        """
         counts: Counter = Counter()
         if not docs:
             return counts
+        extras = {} if extras is None else extras
         now = utcnow()
         batch: dict[str, dict] = {}
         raw: dict[str, str] = {}
         for doc in docs:
             code = doc["info_code"]
             if code not in batch or _rank(doc) >= _rank(batch[code]):
-                batch[code] = {k: v for k, v in doc.items() if k != RAW_FIELD}
+                batch[code] = {k: v for k, v in doc.items() if k not in _APART}
                 raw[code] = doc.get(RAW_FIELD) or ""
         existing = {
             old["_id"]: old
@@ -214,13 +232,20 @@ class PostStore:
         # Source first, then posts, then signatures; the journal entry stays
         # until the last step, so a writer killed between them is finished
         # by ``repair`` on the next start.
+        # Without flagging there is nothing to sign, so no journal entry.
         writing = [doc["info_code"] for doc in [*fresh, *changed]]
-        entry = self._call(self._begin, writing, now) if writing else None
-        sources = {code: raw[code] for code in writing if raw.get(code)}
-        if sources:
-            self._call(self._keep_raw, sources, now)
+        entry = self._call(self._begin, writing, now) if writing and self.near_duplicates else None
+        kept = {code: (raw.get(code) or "", extras.get(code, {}).get(PAYLOAD_FIELD)) for code in writing}
+        kept = {code: texts for code, texts in kept.items() if any(texts)}
+        if kept:
+            counts.update(self._call(self._keep_raw, kept, {doc["info_code"] for doc in fresh}, now))
+            for code in kept:
+                extras.get(code, {}).pop(PAYLOAD_FIELD, None)
         pause_point("raw_kept")
-        inserted, raced = self._call(self._insert, fresh, now)
+        seen_by = {code: sorted(extra[SOURCES_FIELD]) for code, extra in extras.items() if extra.get(SOURCES_FIELD)}
+        inserted, raced = self._call(self._insert, fresh, now, seen_by)
+        for doc in inserted:
+            extras.get(doc["info_code"], {}).pop(SOURCES_FIELD, None)
         pause_point("posts_inserted")
         counts["inserted"] += len(inserted)
         changed += raced  # stored by another crawler meanwhile: compare like any re-fetch
@@ -282,20 +307,43 @@ class PostStore:
         fields = {k: v for k, v in record.items() if k != "_id"}
         self._call(self.db[CRAWL_RUNS].update_one, {"_id": record["_id"]}, {"$set": fields}, upsert=True)
 
-    def _keep_raw(self, articles: dict[str, str], now: datetime) -> None:
-        """The article source of each stored post, compressed, for export
-        and for reprocessing after the cleaner improves."""
-        self.db[RAW_ARTICLES].bulk_write([
-            UpdateOne({"_id": code}, {"$set": {"raw": Binary(zlib.compress(text.encode("utf-8"), 6)),
-                                               "encoding": "zlib+utf-8", "stored_at": now}}, upsert=True)
-            for code, text in articles.items()
-        ], ordered=False)
+    def _keep_raw(self, articles: dict[str, tuple[str, str | None]], new: set[str], now: datetime) -> Counter:
+        """The article source of each stored post (and a feed post's text
+        answer), compressed, for export and for reprocessing after the
+        cleaner improves. New posts' sources are inserted in one bulk write;
+        one already there (a replayed batch) or of a revised post is updated.
+        A text over ``MAX_KEPT_BYTES`` compressed is left out and flagged."""
+        counts: Counter = Counter()
+        docs = {}
+        for code, (text, payload) in articles.items():
+            fields = {}
+            for name, value in (("raw", text), ("payload", payload)):
+                if value:
+                    fields |= kept_text(code, name, value, counts)
+            if "raw" in fields or "raw_omitted" in fields:
+                fields |= {"encoding": "zlib+utf-8", "stored_at": now}
+            if "payload" in fields or "payload_omitted" in fields:
+                fields["payload_at"] = now
+            docs[code] = fields
+        rows = [{"_id": code, **fields} for code, fields in docs.items() if code in new]
+        there = [rows[i]["_id"] for i in insert_new(self.db[RAW_ARTICLES], rows)] if rows else []
+        updates = [code for code in docs if code not in new] + there
+        if updates:
+            self.db[RAW_ARTICLES].bulk_write([
+                UpdateOne({"_id": code}, {"$set": docs[code]} | unset_omitted(docs[code]), upsert=True)
+                for code in updates], ordered=False)
+        return counts
 
-    def _insert(self, docs: list[dict], now: datetime) -> tuple[list[dict], list[dict]]:
-        """Insert new posts; a duplicate key means another crawler stored the
-        post first (or a retried batch already did), which is not an error.
-        A post the server refuses (too large, invalid) goes to ``refused``."""
-        rows = [{**doc, "_id": doc["info_code"], "version": 1, "first_seen_at": now, "crawled_at": now} for doc in docs]
+    def _insert(self, docs: list[dict], now: datetime,
+                seen_by: dict[str, list[str]] | None = None) -> tuple[list[dict], list[dict]]:
+        """Insert new posts (with the sources that saw them); a duplicate key
+        means another crawler stored the post first (or a retried batch
+        already did), which is not an error. A post the server refuses (too
+        large, invalid) goes to ``refused``."""
+        seen_by = seen_by or {}
+        # A post loaded from a dump (``finews import``) keeps its own bookkeeping.
+        rows = [{"version": 1, "first_seen_at": now, "crawled_at": now, **doc, "_id": doc["info_code"]}
+                | ({"sources": seen_by[doc["info_code"]]} if doc["info_code"] in seen_by else {}) for doc in docs]
         refused: dict[int, str] = {}
         lost = insert_new(self.posts, rows, refused)
         self.refused += [_store_reject(docs[i], Reason.WRITE_REFUSED, message) for i, message in refused.items()]
