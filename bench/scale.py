@@ -1,19 +1,23 @@
 """The same crawl with N posts already stored: pages/s with near-duplicate
 flagging on and off, and the store's cost per batch, for each N.
 
-    python bench/scale.py [--stored 0,20000,100000] [--site-posts 2000]
+    python bench/scale.py [--stored 0,20000,100000] [--site-posts 2000] [--repeats 1]
 
 The database is pre-filled in bulk (posts as the store writes them, with
 their signatures and LSH buckets; the pre-fill rate is printed), then a
 replica of ``--site-posts`` posts none of which is stored is crawled twice,
 flagging off and on (order alternating between sizes); the crawled posts are
 removed again after each crawl, so every crawl sees exactly N stored posts.
-Beside the figures: the replica's and the database's own ceilings.
+With ``--repeats R`` each N gets R such pairs (order alternating); the
+table gives medians and the ratios' min / median / max. The cost per batch
+at 1,000,000 is extrapolated from the largest two N. Beside the figures: the
+replica's and the database's own ceilings.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 from pathlib import Path
 
@@ -62,12 +66,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--stored", default="0,20000,100000", help="comma-separated N, increasing")
     parser.add_argument("--site-posts", type=int, default=2_000, help="new posts crawled at each N")
+    parser.add_argument("--repeats", type=int, default=1, help="pairs of crawls (off, on) at each N")
     args = parser.parse_args()
     sizes = [int(n) for n in args.stored.split(",")]
     posts = synthesizer(args.site_posts)  # the replica's sequence: its posts are 0 … site_posts - 1
     site_codes = [normalize_info_code(post.raw_code) for post in posts.batch(0, args.site_posts)]
     work = Path(tempfile.mkdtemp(prefix="finews-bench-"))
-    rows, stored, buckets, first_on = [], 0, set(), None
+    rows, stored, buckets, first_on, curve = [], 0, set(), None, []
     with (replica(scale=args.site_posts) as site, EmbeddedMongo(work / "db") as database,
           connect(database.uri) as client):
         db = client.bench_scale
@@ -76,30 +81,42 @@ def main() -> None:
         for level, n in enumerate(sizes):
             rate = prefill(db, posts, args.site_posts + stored, n - stored, buckets)
             stored = n
-            figures = {}
-            for flagging in ("0", "1") if level % 2 == 0 else ("1", "0"):
-                env = {"MONGO_URI": database.uri, "MONGO_DATABASE": "bench_scale", "FINEWS_NEAR_DUPLICATES": flagging,
-                       "FINEWS_DATA_DIR": str(work / f"var{level}{flagging}")}
-                log, _ = crawl("category", [f"site={site}"], env)
-                batches = max(1.0, stat(log, "finews/posts/inserted") / 100)
-                figures[flagging] = (stat(log, "response_received_count") / stat(log, "elapsed_time_seconds"),
-                                     stat(log, "finews/db/write_seconds") / batches,
-                                     int(stat(log, "finews/posts/inserted")))
-                forget(db, site_codes)
-            (on, on_cost, on_new), (off, off_cost, off_new) = figures["1"], figures["0"]
+            figures: dict[str, list[tuple]] = {"0": [], "1": []}
+            for repeat in range(args.repeats):
+                for flagging in ("0", "1") if (level + repeat) % 2 == 0 else ("1", "0"):
+                    env = {"MONGO_URI": database.uri, "MONGO_DATABASE": "bench_scale",
+                           "FINEWS_NEAR_DUPLICATES": flagging,
+                           "FINEWS_DATA_DIR": str(work / f"var{level}{flagging}{repeat}")}
+                    log, _ = crawl("category", [f"site={site}"], env)
+                    batches = max(1.0, stat(log, "finews/posts/inserted") / 100)
+                    figures[flagging].append((stat(log, "response_received_count") / stat(log, "elapsed_time_seconds"),
+                                              stat(log, "finews/db/write_seconds") / batches,
+                                              int(stat(log, "finews/posts/inserted"))))
+                    forget(db, site_codes)
+            on, on_cost, on_new = (statistics.median(column) for column in zip(*figures["1"]))
+            off, off_cost, off_new = (statistics.median(column) for column in zip(*figures["0"]))
             first_on = first_on or on
-            rows.append((f"{n:,}", f"{rate:,.0f}" if rate else "-", f"{on_new:,} / {off_new:,}", on, off,
-                         f"{on / off:.2f}", f"{on / first_on:.2f}", on_cost, off_cost))
+            ratios = sorted(a[0] / b[0] for a, b in zip(figures["1"], figures["0"]))
+            rows.append((f"{n:,}", f"{rate:,.0f}" if rate else "-", f"{on_new:,.0f} / {off_new:,.0f}", on, off,
+                         f"{ratios[0]:.2f} / {statistics.median(ratios):.2f} / {ratios[-1]:.2f}",
+                         f"{on / first_on:.2f}", on_cost, off_cost))
+            curve.append((n, on_cost))
         ceiling = replica_ceiling(site)
         inserts = insert_ceiling(database.uri, stored_posts(posts, args.site_posts + stored, 1_000))
     table(f"Crawl of new posts with N posts stored ({args.site_posts:,}-post replica; embedded SecantusDB; "
           "2 cores shared by replica, database and crawler)",
-          ("N stored", "pre-fill posts/s", "posts stored on / off", "pages/s flagging on", "pages/s off", "on / off",
+          ("N stored", "pre-fill posts/s", "posts stored on / off", "pages/s flagging on", "pages/s off",
+           "on / off (min / median / max)",
            "on / on at first N",
            "store s/batch on", "store s/batch off"), rows)
     table("Ceilings on this machine", ("limit", "per second"),
           [("replica: post pages served to 4 bare keep-alive HTTP clients", ceiling),
            ("database: bare insert_many of the same posts, batches of 100", inserts)])
+    if len(curve) >= 2 and curve[-1][0] > curve[-2][0]:
+        (n1, c1), (n2, c2) = curve[-2:]
+        at_million = c2 + (c2 - c1) / (n2 - n1) * (1_000_000 - n2)
+        print(f"store s/batch with flagging at 1,000,000 stored, extrapolated from N = {n1:,} and {n2:,}: "
+              f"{at_million:.2f} ({at_million / curve[0][1]:.2f}x N = {curve[0][0]:,}; target within 1.5x)")
     print("targets: on / off ≥ 0.8 and on / on at N = 0 ≥ 0.8 at 100,000 stored")
 
 
