@@ -23,10 +23,11 @@ from pathlib import Path
 
 from _common import Timer, crawl, insert_ceiling, replica, replica_ceiling, stat, stored_posts, synthesizer, table
 from bson import Binary
+from pymongo import UpdateOne
 
 from finews.storage.db import NEAR_DUPLICATE_INDEX, RAW_ARTICLES, WRITE_JOURNAL, EmbeddedMongo, connect, ensure_indexes
 from finews.core.infocode import normalize_info_code
-from finews.storage.neardup import BUCKETS, NearDuplicateIndex, add_to_buckets, band_keys, signature
+from finews.storage.neardup import BUCKETS, NearDuplicateIndex, add_to_buckets, band_keys, by_ids, signature
 
 CHUNK = 2_000
 
@@ -55,8 +56,18 @@ def prefill(db, posts, start: int, count: int, buckets: set[str]) -> float:
 
 
 def forget(db, codes: list[str]) -> None:
-    """Remove the crawled posts so the next crawl finds them new again (a
-    code left in a bucket without its signature is never a candidate)."""
+    """Remove the crawled posts so the next crawl finds them new again, and
+    their codes from the buckets (left there, every band key of the next
+    crawl's posts would find a bucket, which a real new post does not)."""
+    keys = sorted({key for doc in by_ids(db[NEAR_DUPLICATE_INDEX], codes, {"lsh": 1}) for key in doc.get("lsh", ())})
+    gone, kept = [], []
+    for bucket in by_ids(db[BUCKETS], keys):
+        rest = sorted(set(bucket["codes"]) - set(codes))
+        (kept.append(UpdateOne({"_id": bucket["_id"]}, {"$set": {"codes": rest}})) if rest else gone.append(bucket["_id"]))
+    for first in range(0, len(gone), 1_000):
+        db[BUCKETS].delete_many({"_id": {"$in": gone[first:first + 1_000]}})
+    if kept:
+        db[BUCKETS].bulk_write(kept, ordered=False)
     for name in ("posts", RAW_ARTICLES, NEAR_DUPLICATE_INDEX, WRITE_JOURNAL):
         db[name].delete_many({"_id": {"$in": codes}})
     db.post_versions.delete_many({"info_code": {"$in": codes}})
