@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from contextlib import contextmanager
@@ -172,8 +173,37 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    """For ``Popen(preexec_fn=…)``: the child gets SIGTERM (a clean shutdown)
+    when this process dies, even by kill -9, so a server started by a crawl
+    never outlives it as an orphan nobody stops. Linux only; elsewhere, and
+    off the main thread (the signal follows the starting *thread*, and a pool
+    thread may end before the process), nothing is set."""
+    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+        return None
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    parent = os.getpid()
+
+    def tie() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the tie was made
+            os._exit(1)
+
+    return tie
+
+
 class EmbeddedMongo:
-    """A SecantusDB server on loopback over a data folder, as a child process."""
+    """A SecantusDB server on loopback over a data folder, as a child process.
+
+    The server lives as long as the process that started it (``stop``, its
+    exit, or its death by kill -9); others on the same data folder reuse it
+    meanwhile through the state file, and a later start after its death finds
+    the state file's pid gone and starts a fresh one."""
 
     def __init__(self, storage_path: str | os.PathLike, port: int | None = None,
                  host: str = "127.0.0.1", extra_args: list[str] | None = None,
@@ -209,7 +239,8 @@ class EmbeddedMongo:
         ]
         with open(log_path, "ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)
+                                            stdin=subprocess.DEVNULL, start_new_session=True,
+                                            preexec_fn=_die_with_parent())
         self._wait_ready(log_path)
         self.state_file.write_text(json.dumps({"pid": self.process.pid, "host": self.host, "port": self.port}))
         logger.info("Started the embedded database on %s (data in %s)", self.uri, self.storage_path)
