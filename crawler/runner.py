@@ -7,9 +7,14 @@ starts it; the CLI commands call ``run_spiders`` once.
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import os
+import pickle
+import struct
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from scrapy.crawler import CrawlerRunner
 from scrapy.settings import BaseSettings, Settings
@@ -134,6 +139,78 @@ def _setting_type(default) -> tuple[tuple[type, ...], str] | None:
     return None  # None or an object: anything goes, as in Scrapy
 
 
+def salvage_job_dir(settings) -> list[Path]:
+    """Move aside the saved job state in ``JOBDIR`` that Scrapy could not
+    read, so the run starts afresh instead of failing at every start: an
+    unreadable ``spider.state`` (0 bytes after a failed start or a kill -9
+    during its write; Scrapy logs an EOFError, then an AssertionError at
+    close, and never rewrites it), or a ``requests.queue`` whose disk queues
+    do not match their saved sizes (after a kill -9 of a resumed run the
+    count in a queue's header is stale, and popping past the real requests
+    reads garbage and hangs the crawl). The files are kept, renamed
+    ``….corrupt-<UTC time>``, for an operator; the fresh run re-walks the
+    listings and fetches what is not stored."""
+    jobdir = settings.get("JOBDIR")
+    if not jobdir or not Path(jobdir).is_dir():
+        return []
+    moved = []
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    for name, problem in (("spider.state", _unreadable_state), ("requests.queue", _inconsistent_queue)):
+        path = Path(jobdir, name)
+        reason = path.exists() and problem(path)
+        if reason:
+            aside = path.with_name(f"{name}.corrupt-{stamp}")
+            path.rename(aside)
+            moved.append(aside)
+            logger.warning("Saved job state %s cannot be used (%s): moved to %s; this run starts afresh",
+                           path, reason, aside.name)
+    return moved
+
+
+def _unreadable_state(path: Path) -> str | None:
+    try:
+        with path.open("rb") as file:
+            pickle.load(file)  # noqa: S301 (our own file, as Scrapy's SpiderState reads it)
+    except Exception as error:  # noqa: BLE001 (any failure to read is the same problem)
+        return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return None
+
+
+def _inconsistent_queue(folder: Path) -> str | None:
+    """Why Scrapy's disk queue in ``folder`` cannot be resumed, if it cannot:
+    a state file that is not JSON, or a LIFO queue file (queuelib's format: a
+    count, then records each followed by its length) whose records do not add
+    up to its length and count."""
+    for info in [folder / "active.json", *folder.rglob("info.json")]:
+        if info.exists():
+            try:
+                json.loads(info.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as error:
+                return f"{info.relative_to(folder)}: {error}"
+    for queue in folder.rglob("*"):
+        if queue.is_file() and queue.name != "active.json" and not (queue.parent / "info.json").exists():
+            problem = _lifo_problem(queue)
+            if problem:
+                return f"{queue.relative_to(folder)}: {problem}"
+    return None
+
+
+def _lifo_problem(path: Path) -> str | None:
+    size_of = struct.Struct(">L")
+    data = path.read_bytes()
+    if len(data) < size_of.size:
+        return f"{len(data)} bytes, no count"
+    (count,) = size_of.unpack_from(data, 0)
+    end, records = len(data), 0
+    while end > size_of.size:
+        (length,) = size_of.unpack_from(data, end - size_of.size)
+        end -= size_of.size + length
+        records += 1
+    if end != size_of.size or records != count:
+        return f"says {count} requests, holds {records}{'' if end == size_of.size else ' and a torn one'}"
+    return None
+
+
 def run_spiders(jobs: list[tuple[str, dict]], settings: Settings) -> list[SpiderRun]:
     """Run ``(spider name, arguments)`` jobs in order; return their stats."""
     install_reactor(ASYNCIO_REACTOR)
@@ -150,6 +227,7 @@ def run_spiders(jobs: list[tuple[str, dict]], settings: Settings) -> list[Spider
             for name, arguments in jobs:
                 crawler = runner.create_crawler(name)
                 configure_job(crawler.settings, name, arguments)
+                salvage_job_dir(crawler.settings)
                 run = SpiderRun(name, arguments)
                 runs.append(run)
                 yield runner.crawl(crawler, **arguments)

@@ -177,3 +177,98 @@ def test_sigterm_then_the_same_command_resumes_from_jobdir(mongo_uri, db, tmp_pa
     assert "Resuming crawl" in resumed.stderr  # the queue this job left in its JOBDIR
     assert {d["_id"] for d in db.posts.find({}, {"_id": 1})} == {e.post.raw_code for e in site.entries}
     assert sorted(r["outcome"] for r in db.crawl_runs.find()) == ["clean", "interrupted"]
+
+
+def _job_settings(jobdir):
+    from scrapy.settings import Settings
+
+    return Settings({"JOBDIR": str(jobdir)})
+
+
+def test_unreadable_saved_state_is_moved_aside_and_a_good_one_kept(tmp_path, caplog):
+    import pickle
+
+    from crawler.runner import salvage_job_dir
+
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    good.mkdir(), bad.mkdir()
+    (good / "spider.state").write_bytes(pickle.dumps({"seen": 3}, protocol=4))
+    (bad / "spider.state").write_bytes(b"")  # a failed start, or kill -9 during the write
+    assert salvage_job_dir(_job_settings(good)) == []
+    moved = salvage_job_dir(_job_settings(bad))
+    assert [path.name.split("-")[0] for path in moved] == ["spider.state.corrupt"]
+    assert not (bad / "spider.state").exists() and moved[0].read_bytes() == b""
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "EOFError" in warnings[0].getMessage()
+
+
+def test_a_disk_queue_left_stale_by_kill_9_is_moved_aside(tmp_path):
+    """Scrapy's LIFO disk queue (queuelib) writes its count only at close:
+    after a kill -9 of a resumed run the count no longer matches the records."""
+    from queuelib import LifoDiskQueue
+
+    from crawler.runner import salvage_job_dir
+
+    folder = tmp_path / "requests.queue" / "127.0.0.1-slot"
+    folder.mkdir(parents=True)
+    (tmp_path / "requests.queue" / "active.json").write_text('{"127.0.0.1-slot": [0]}')
+    queue = LifoDiskQueue(folder / "0")
+    for n in range(5):
+        queue.push(b"request %d" % n)
+    queue.close()  # a clean stop: count 5
+    assert salvage_job_dir(_job_settings(tmp_path)) == []
+    resumed = LifoDiskQueue(folder / "0")
+    resumed.pop(), resumed.pop()
+    resumed.f.flush()  # killed here: the file holds 3, its count still says 5
+    moved = salvage_job_dir(_job_settings(tmp_path))
+    assert [path.name.split("-")[0] for path in moved] == ["requests.queue.corrupt"]
+    assert not (tmp_path / "requests.queue").exists()
+
+
+def test_a_torn_queue_state_file_is_moved_aside(tmp_path):
+    from crawler.runner import salvage_job_dir
+
+    (tmp_path / "requests.queue").mkdir()
+    (tmp_path / "requests.queue" / "active.json").write_text('{"127.0.0.1')
+    assert len(salvage_job_dir(_job_settings(tmp_path))) == 1
+
+
+@pytest.mark.slow
+def test_a_run_after_corrupt_saved_state_warns_once_and_crawls(crawl, replica, db, tmp_path):
+    """Before: a 0-byte spider.state made every run of the job log an
+    EOFError traceback at open and an AssertionError one at close, forever."""
+    jobdir = tmp_path / "var" / "jobs" / job_key("category", {"site": replica.url})
+    (jobdir / "requests.queue").mkdir(parents=True)
+    (jobdir / "spider.state").write_bytes(b"")
+    (jobdir / "requests.queue" / "active.json").write_bytes(b"")
+    result = crawl("category", f"site={replica.url}")
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("cannot be used") == 2  # one line for each file
+    assert db.posts.count_documents({}) == 49
+    assert sorted(p.name.split("-")[0] for p in jobdir.glob("*.corrupt-*")) == ["requests.queue.corrupt",
+                                                                               "spider.state.corrupt"]
+    again = crawl("category", f"site={replica.url}")
+    assert "cannot be used" not in again.stderr and "Traceback" not in again.stderr
+
+
+@pytest.mark.slow
+def test_kill_9_of_a_resumed_run_then_the_next_run_finishes(mongo_uri, db, tmp_path):
+    """Before: after SIGTERM, resume, kill -9, the next run hung (over 590 s,
+    popping garbage from a disk queue whose count was stale); after: ~3 s."""
+    site = ReplicaSite.scaled(1200)
+    env = _env(mongo_uri, db, tmp_path, FINEWS_CONCURRENT_REQUESTS="2", MONGO_BATCH_SIZE="10")
+    with ReplicaServer(site) as server:
+        command = _command(server.url)
+        for stop, posts in ((signal.SIGTERM, 200), (signal.SIGKILL, 600)):
+            run = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 120
+            while db.posts.count_documents({}) < posts:
+                assert time.monotonic() < deadline and run.poll() is None, "the crawl did not get going"
+                time.sleep(0.1)
+            run.send_signal(stop)
+            run.wait(timeout=120)
+        rerun = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "Traceback" not in rerun.stderr
+    assert "requests.queue cannot be used" in rerun.stderr  # the stale queue, kept aside
+    assert {d["_id"] for d in db.posts.find({}, {"_id": 1})} == {e.post.raw_code for e in site.entries}

@@ -8,7 +8,7 @@ import sys
 from scrapy.commands.crawl import Command as ScrapyCrawl
 from scrapy.exceptions import UsageError
 
-from crawler.runner import check_spider_arguments, spider_loader
+from crawler.runner import check_spider_arguments, salvage_job_dir, spider_loader
 from finews.core.jobs import EXIT_FAILED, EXIT_USAGE, configure_job, exit_code, unknown
 from finews.storage.db import InvalidURI, checked_connect
 
@@ -36,6 +36,7 @@ class Command(ScrapyCrawl):
             raise UsageError("give exactly one spider")
         crawler = self.crawler_process.create_crawler(args[0])
         configure_job(crawler.settings, args[0], opts.spargs)
+        salvage_job_dir(crawler.settings)
         self.crawler_process.crawl(crawler, **opts.spargs)
         self.crawler_process.start()
         outcome = crawler.stats.get_value("finews/outcome") if self._started(crawler) else None
