@@ -137,3 +137,20 @@ def test_a_text_too_large_to_keep_is_left_out_flagged_and_counted(db, monkeypatc
     kept = db.raw_articles.find_one()
     assert "payload" not in kept and "over the 4000-byte limit" in kept["payload_omitted"]
     assert read_raw(kept) == "<p>页面</p>"  # the page's source, small enough, is kept
+
+
+def test_a_batch_written_again_after_failing_past_its_insert_counts_its_posts_as_inserted(db, monkeypatch):
+    from pymongo.errors import AutoReconnect
+
+    store = PostStore(db, retry_attempts=1)
+    signing = store.near_duplicates.flag
+    monkeypatch.setattr(store.near_duplicates, "flag", lambda *a, **k: (_ for _ in ()).throw(AutoReconnect("gone")))
+    with pytest.raises(AutoReconnect):  # the outage hits after the posts were inserted: the batch is spooled
+        store.write_batch([_post()], [])
+    assert db.posts.count_documents({}) == 1 and db.write_journal.count_documents({}) == 1
+    monkeypatch.setattr(store.near_duplicates, "flag", signing)
+    assert store.write_batch([_post()], [])[0] == {"inserted": 1}  # the replay: stored by this run, not unchanged
+    assert db.near_duplicate_index.count_documents({}) == 1
+    store.repair()  # as a replay does first: the failed attempt's journal entry is finished
+    assert db.write_journal.count_documents({}) == 0
+    assert store.write_batch([_post()], [])[0] == {"unchanged": 1}

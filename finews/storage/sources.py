@@ -93,6 +93,7 @@ def with_feed_sources(write_posts):
         extras = [extra | {"code": code} for code, extra in extras.items() if extra]
         if listings or extras:
             counts.update(store._call(record, store, extras, [d[LISTING_FIELD] for d in listings]))
+        store.unfinished.difference_update(doc["info_code"] for doc in posts)  # the whole batch is written
         return +counts
 
     return wrapper

@@ -141,6 +141,10 @@ class PostStore:
         self.near_duplicates = NearDuplicateIndex(db) if near_duplicates else None
         self.max_document_bytes = max_document_bytes
         self.host, self.pid = socket.gethostname(), os.getpid()
+        # Codes this store inserted in a batch that failed afterwards (a later
+        # write of the batch hit an outage): when the batch is written again,
+        # they count as inserted, not as unchanged re-fetches.
+        self.unfinished: set[str] = set()
         self.owner = f"{self.host}:{self.pid}:{ObjectId()}"
 
     def _log_retry(self, state: RetryCallState) -> None:
@@ -219,11 +223,13 @@ class PostStore:
                 lambda: list(self.posts.find({"_id": {"$in": list(batch)}}, {"content_hash": 1, "kind": 1}))
             )
         }
-        fresh, touched, changed = [], [], []
+        fresh, touched, changed, resumed = [], [], [], []
         for code, doc in batch.items():
             old = existing.get(code)
             if old is None:
                 fresh.append(doc)
+            elif code in self.unfinished and old.get("content_hash") == doc["content_hash"]:
+                resumed.append(doc)
             elif old.get("content_hash") == doc["content_hash"] or _rank(old) > _rank(doc):
                 counts["unchanged" if old.get("content_hash") == doc["content_hash"] else "twin_kept"] += 1
                 touched.append(code)
@@ -233,7 +239,7 @@ class PostStore:
         # until the last step, so a writer killed between them is finished
         # by ``repair`` on the next start.
         # Without flagging there is nothing to sign, so no journal entry.
-        writing = [doc["info_code"] for doc in [*fresh, *changed]]
+        writing = [doc["info_code"] for doc in [*fresh, *changed, *resumed]]
         entry = self._call(self._begin, writing, now) if writing and self.near_duplicates else None
         kept = {code: (raw.get(code) or "", extras.get(code, {}).get(PAYLOAD_FIELD)) for code in writing}
         kept = {code: texts for code, texts in kept.items() if any(texts)}
@@ -244,6 +250,8 @@ class PostStore:
         pause_point("raw_kept")
         seen_by = {code: sorted(extra[SOURCES_FIELD]) for code, extra in extras.items() if extra.get(SOURCES_FIELD)}
         inserted, raced = self._call(self._insert, fresh, now, seen_by)
+        self.unfinished.update(doc["info_code"] for doc in inserted)
+        inserted += resumed
         for doc in inserted:
             extras.get(doc["info_code"], {}).pop(SOURCES_FIELD, None)
         pause_point("posts_inserted")
