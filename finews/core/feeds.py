@@ -11,14 +11,13 @@ pipeline wrote from a kept item and the kept text payload, byte for byte.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 
 from markdown_it import MarkdownIt
 
 from finews.core.infocode import MEDIA, ROLLING, normalize_info_code
-from finews.core.pages import PageError
+from finews.core.pages import PageError, json_object
 from finews.core.reasons import Reason
 from finews.core.slugs import ROLLING_NEWS_SLUG, ROLLING_NEWS_TAG, TAG_SUFFIX, media_from_tag, media_slug
 
@@ -123,12 +122,7 @@ def parse_feed(feed_name: str, text: str) -> FeedPage:
     (``bad_json``, ``feed_no_items``); a damaged item is an ``ItemReject`` and
     never spoils the others."""
     feed = FEEDS[feed_name]
-    try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, TypeError) as error:
-        raise PageError(Reason.BAD_JSON, str(error)[:200]) from error
-    if not isinstance(data, dict):
-        raise PageError(Reason.BAD_JSON, "not a JSON object")
+    data = json_object(text)
     rows = data.get(feed.items_key)
     if not isinstance(rows, list):
         raise PageError(Reason.FEED_NO_ITEMS, f"no {feed.items_key!r} list in the answer")
@@ -184,13 +178,7 @@ def _what_is_known(feed: Feed, row) -> tuple[str, str]:
 
 def parse_text(text: str) -> dict:
     """The ``GetNewsText.do`` answer as a dict; ``PageError`` if it is not one."""
-    try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, TypeError) as error:
-        raise PageError(Reason.BAD_JSON, str(error)[:200]) from error
-    if not isinstance(data, dict):
-        raise PageError(Reason.BAD_JSON, "not a JSON object")
-    return data
+    return json_object(text)
 
 
 def article_text(feed_name: str, payload: dict) -> str:

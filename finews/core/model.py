@@ -146,23 +146,29 @@ def with_table(text: str, table: str, begin: str = BEGIN, end: str = END) -> str
     return head + begin + table + end + rest.split(end, 1)[1]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m finews.core.model", description="the stored post's fields")
+def table_command(argv: list[str] | None, module: str, what: str, render, begin: str, end: str) -> int:
+    """``python -m MODULE``: ``--markdown`` prints a table of docs/schema.md
+    generated from the code, ``--write-docs`` puts it between its markers."""
+    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=what)
     action = parser.add_mutually_exclusive_group(required=True)
-    action.add_argument("--markdown", action="store_true", help="print the field table of docs/schema.md")
+    action.add_argument("--markdown", action="store_true", help=f"print the {what} table of docs/schema.md")
     action.add_argument("--write-docs", nargs="?", const="docs/schema.md", metavar="PATH",
                         help="replace the table in docs/schema.md (default path) between its markers")
     args = parser.parse_args(argv)
     if args.markdown:
-        sys.stdout.write(markdown_table())
+        sys.stdout.write(render())
         return 0
     path = Path(args.write_docs)
     try:
-        path.write_text(with_table(path.read_text(encoding="utf-8"), markdown_table()), encoding="utf-8")
+        path.write_text(with_table(path.read_text(encoding="utf-8"), render(), begin, end), encoding="utf-8")
     except (OSError, ValueError) as error:
-        print(f"python -m finews.core.model: cannot update {path}: {error}", file=sys.stderr)
+        print(f"python -m {module}: cannot update {path}: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return table_command(argv, "finews.core.model", "stored post's fields", markdown_table, BEGIN, END)
 
 
 if __name__ == "__main__":

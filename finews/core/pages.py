@@ -203,14 +203,20 @@ def share_page_title(html: str) -> str:
     return " ".join(Selector(text=html or "<html/>").css("title::text").getall()).strip()
 
 
-def parse_share_text(text: str) -> ShareText:
-    """The ``GetNewsText.do`` JSON: article HTML under ``text`` or ``content``."""
+def json_object(text: str) -> dict:
+    """A JSON answer (share text, list feed) as a dict; ``PageError`` (``bad_json``) otherwise."""
     try:
         data = json.loads(text)
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise PageError(Reason.BAD_JSON, str(exc)[:200]) from exc
+    except (json.JSONDecodeError, TypeError) as error:
+        raise PageError(Reason.BAD_JSON, str(error)[:200]) from error
     if not isinstance(data, dict):
-        raise PageError(Reason.BAD_JSON, "not an object")
+        raise PageError(Reason.BAD_JSON, "not a JSON object")
+    return data
+
+
+def parse_share_text(text: str) -> ShareText:
+    """The ``GetNewsText.do`` JSON: article HTML under ``text`` or ``content``."""
+    data = json_object(text)
     payload = data.get("data") if isinstance(data.get("data"), dict) else data
     body = payload.get("text") or payload.get("content") or ""
     if not isinstance(body, str) or not body.strip():

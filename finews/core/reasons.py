@@ -15,12 +15,12 @@ Domain code: no Scrapy, no pymongo.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections import Counter
 from enum import StrEnum
-from pathlib import Path
 from typing import Mapping
+
+from finews.core.model import table_command
 
 FETCH, INVALID, STORE = "fetch", "invalid", "store"
 KINDS = {FETCH: "could not be fetched or read (the run is partial)",
@@ -120,24 +120,7 @@ END = "<!-- end of reasons -->\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    from finews.core.model import with_table
-
-    parser = argparse.ArgumentParser(prog="python -m finews.core.reasons", description="the reject reasons")
-    action = parser.add_mutually_exclusive_group(required=True)
-    action.add_argument("--markdown", action="store_true", help="print the reasons table of docs/schema.md")
-    action.add_argument("--write-docs", nargs="?", const="docs/schema.md", metavar="PATH",
-                        help="replace the table in docs/schema.md (default path) between its markers")
-    args = parser.parse_args(argv)
-    if args.markdown:
-        sys.stdout.write(markdown_table())
-        return 0
-    path = Path(args.write_docs)
-    try:
-        path.write_text(with_table(path.read_text(encoding="utf-8"), markdown_table(), BEGIN, END), encoding="utf-8")
-    except (OSError, ValueError) as error:
-        print(f"python -m finews.core.reasons: cannot update {path}: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return table_command(argv, "finews.core.reasons", "reject reasons", markdown_table, BEGIN, END)
 
 
 if __name__ == "__main__":
