@@ -13,6 +13,8 @@ import lxml.html
 import nh3
 from lxml import etree
 
+from finews.core.pages import html_fragment
+
 # Chart blocks are delimited by comments, not by an element of their own.
 _STOCK_IMAGE_BLOCK = re.compile(
     r"<!--\s*EM_StockImg_Start\s*-->.*?<!--\s*EM_StockImg_End\s*-->", re.S | re.I
@@ -76,7 +78,7 @@ def clean_article(html: str) -> CleanArticle:
     decides what may remain: no script, style, event handler or non-http URL.
     """
     html = _UNWRAPPED_TAGS.sub("", _STOCK_IMAGE_BLOCK.sub("", _CONTROL.sub("", html or "")))
-    root = _fragment(html)
+    root = html_fragment(html)
     if root is not None:
         _strip_widgets(root)
         _unwrap_unknown(root)
@@ -89,21 +91,12 @@ def clean_article(html: str) -> CleanArticle:
         url_schemes=URL_SCHEMES,
         link_rel="noopener noreferrer nofollow",
     ).replace(_AMPERSAND, "&amp;").strip()
-    safe_root = _fragment(safe)
+    safe_root = html_fragment(safe)
     if safe_root is None:
         return CleanArticle("", "", [])
     paragraphs = _paragraphs(safe_root)
     images = [src for src in safe_root.xpath(".//img/@src") if src.strip()]
     return CleanArticle(safe, "\n".join(paragraphs), images)
-
-
-def _fragment(html: str):
-    if not html.strip():
-        return None
-    try:
-        return lxml.html.fragment_fromstring(html, create_parent="div")
-    except (etree.ParserError, ValueError):
-        return None
 
 
 def _inner_html(root) -> str:

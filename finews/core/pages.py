@@ -164,7 +164,7 @@ def parse_post_page(html: str) -> PostPage:
     if heading_end < 0:
         raise PageError(Reason.NO_TITLE_HEADING)
     heading_end += len("</h1>")
-    head = _fragment(inner[:heading_end])
+    head = html_fragment(inner[:heading_end])
     heading = head.find(".//h1") if head is not None else None
     if heading is None:
         raise PageError(Reason.NO_TITLE_HEADING)
@@ -175,7 +175,7 @@ def parse_post_page(html: str) -> PostPage:
     tags: list[str] = []
     tags_at = _last_match(_TAGS_LINE, rest)
     if tags_at is not None and _only_trailing(rest, tags_at, "</small>"):
-        line = _fragment(rest[tags_at:])
+        line = html_fragment(rest[tags_at:])
         tags = [t.strip() for t in line.xpath(".//em/text()") if t.strip()] if line is not None else []
         rest = rest[:tags_at]
     back_links: list[str] = []
@@ -244,7 +244,8 @@ def _join(page_url: str, href: str) -> str:
     return url if urlsplit(url).scheme in ("http", "https") else ""
 
 
-def _fragment(html: str):
+def html_fragment(html: str):
+    """``html`` parsed as a fragment under one ``<div>``; None if empty or unparsable."""
     if not html.strip():
         return None
     try:
@@ -274,7 +275,7 @@ def _last_paragraph(text: str):
     start = _last_match(_PARAGRAPH, stripped)
     if start is None:
         return None, None
-    root = _fragment(stripped[start:])
+    root = html_fragment(stripped[start:])
     nodes = list(root) if root is not None else []
     if len(nodes) != 1 or nodes[0].tag != "p" or (root.text or "").strip() or (nodes[0].tail or "").strip():
         return None, None
