@@ -100,9 +100,11 @@ def test_with_a_redis_url_jobs_share_a_queue_instead_of_a_jobdir():
     assert not shared.get("JOBDIR") and shared.get("SCHEDULER") == SHARED_SCHEDULER
 
 
-def start_worker(number, replica, db, mongo_uri, redis_url, tmp_path, **settings):
+def start_worker(number, replica, db, mongo_uri, redis_url, tmp_path, spider_args=(), **settings):
     command = [sys.executable, "-m", "scrapy", "crawl", "category", "-a", f"site={replica.url}",
                "-s", "AUTOTHROTTLE_ENABLED=False", "-s", "CONCURRENT_REQUESTS=4"]
+    for argument in spider_args:
+        command += ["-a", argument]
     for name, value in settings.items():
         command += ["-s", f"{name}={value}"]
     env = {**os.environ, "MONGO_URI": mongo_uri, "MONGO_DATABASE": db.name, "FINEWS_REDIS_URL": redis_url,
@@ -178,7 +180,12 @@ def test_a_killed_worker_is_not_waited_for_and_the_next_run_completes(scaled_rep
     assert survivor.returncode == 0, log[-3000:]
     assert "is gone; not waiting for it" in log
 
-    run_workers(1, scaled_replica, db, mongo_uri, redis_url, tmp_path)
+    # The requests the killed worker held are lost. A post older than the
+    # newest ones on the home and /categories/ pages is reached only through its
+    # category page, which the spider finds through a fetched post's back link;
+    # a run that fetches only new posts may never open it, so the recovery run
+    # reads every listed post again (docs/operations.md).
+    run_workers(1, scaled_replica, db, mongo_uri, redis_url, tmp_path, spider_args=["refresh=all"])
 
     assert db.posts.count_documents({}) == POSTS
     assert db.post_versions.count_documents({}) == 0
