@@ -169,7 +169,8 @@ def cmd_db_serve(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from finews.cli.config import EXIT_USAGE, ConfigError, load_config, parse_interval
+    from finews.cli.config import ConfigError, load_config, parse_interval
+    from finews.core.jobs import EXIT_USAGE
     from crawler.runner import check_config, project_settings
 
     try:

@@ -34,7 +34,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from finews.core.jobs import EXIT_USAGE, ConfigError, unknown  # noqa: F401  (part of this module's interface)
+from finews.core.jobs import ConfigError, unknown
 
 DEFAULT_JOBS = [{"spider": "category"}]
 # The keys of each table; [[jobs]] and [settings] are checked against Scrapy.
