@@ -3,8 +3,9 @@
 from itertools import combinations
 
 from bson import Binary
+from pymongo import monitoring
 
-from finews.storage.db import NEAR_DUPLICATE_INDEX
+from finews.storage.db import NEAR_DUPLICATE_INDEX, connect
 from finews.storage.neardup import (
     BUCKETS,
     BUILT,
@@ -110,10 +111,44 @@ def test_a_revised_post_leaves_the_buckets_of_its_old_text(db, site):
     assert db[BUCKETS].count_documents({"codes": a}) == 14 == len(db[NEAR_DUPLICATE_INDEX].find_one({"_id": a})["lsh"])
 
 
-def test_a_bucket_created_by_another_writer_meanwhile_is_merged(db):
-    add_to_buckets(db[BUCKETS], {"0:ab": {"X"}}, existing=())
-    add_to_buckets(db[BUCKETS], {"0:ab": {"Y"}, "1:cd": {"Y"}}, existing=())  # its read missed "0:ab"
+def test_a_bucket_another_writer_created_is_merged_and_reported(db):
+    assert add_to_buckets(db[BUCKETS], {"0:ab": {"X"}}) == set()
+    assert add_to_buckets(db[BUCKETS], {"0:ab": {"Y"}, "1:cd": {"Y"}}) == {"0:ab"}
     assert {d["_id"]: sorted(d["codes"]) for d in db[BUCKETS].find()} == {"0:ab": ["X", "Y"], "1:cd": ["Y"]}
+
+
+class _Commands(monitoring.CommandListener):
+    def __init__(self):
+        self.seen = []
+
+    def started(self, event):
+        if event.command_name == "find":
+            self.seen.append((event.command.get("find"), event.command.get("filter")))
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+def test_a_story_like_no_stored_one_costs_no_read(db, site, mongo_uri):
+    """The common case, a new story, must not pay for lookups: one insert of
+    signatures, one of buckets, nothing read, however large the archive."""
+    listener = _Commands()
+    with connect(mongo_uri, event_listeners=[listener]) as client:
+        index = NearDuplicateIndex(client[db.name], posts="bare_posts")
+        index.flag([{"info_code": "NW" + PAIR[0], "body_text": _text(site, PAIR[0])}])
+        listener.seen.clear()
+        pairs = index.flag([{"info_code": "NW202203012292975846", "body_text": _text(site, "NW202203012292975846")},
+                            {"info_code": "NW" + PAIR[1], "body_text": _text(site, PAIR[1])}])
+    assert pairs == 1  # the twin found its stored pair ...
+    assert [collection for collection, _ in listener.seen] == [BUCKETS, NEAR_DUPLICATE_INDEX]  # read once
+    listener.seen.clear()
+    with connect(mongo_uri, event_listeners=[listener]) as client:
+        NearDuplicateIndex(client[db.name], posts="bare_posts").flag(
+            [{"info_code": "NW202112082206000001", "body_text": "全新的一篇报道，与已存的文章毫无相似之处。" * 5}])
+    assert listener.seen == [(BUCKETS, {"_id": BUILT})]  # only whether the buckets are built, once
 
 
 def test_migrate_drops_the_unread_lsh_index_and_builds_the_buckets(db, site, mongo_uri, monkeypatch, capsys):

