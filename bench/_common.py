@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import http.client
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -21,6 +24,14 @@ from finews.storage.db import connect, free_port  # noqa: E402
 from finews.replica.site import ReplicaSite  # noqa: E402
 from finews.replica.synth import PostSynthesizer  # noqa: E402
 from finews.cli.tables import format_table  # noqa: E402
+
+
+def scratch(prefix: str = "finews-bench-") -> Path:
+    """A temporary folder for the run's databases and job folders, removed
+    when the script exits (a million stored posts leave about 10 GB)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 @contextmanager
@@ -93,6 +104,9 @@ class Timer:
 
     def __exit__(self, *exc):
         self.seconds = time.perf_counter() - self.start
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
 
 
 def synthesizer(total_hint: int) -> PostSynthesizer:

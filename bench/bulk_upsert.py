@@ -22,12 +22,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import tempfile
 import zlib
 from contextlib import nullcontext
 from pathlib import Path
 
-from _common import Timer, synthesizer, table
+from _common import Timer, scratch, synthesizer, table
 from bson import Binary
 
 from finews.core.clean import clean_article
@@ -108,7 +107,7 @@ def main() -> None:
     unsigned = [written(b, False) for b in batches]
     signed = [written(b, True) for b in batches]
     uri = os.environ.get("MONGO_URI")
-    server = nullcontext() if uri else EmbeddedMongo(Path(tempfile.mkdtemp(prefix="finews-bench-")))
+    server = nullcontext() if uri else EmbeddedMongo(scratch())
     runs: dict[str, list[float]] = {}
     with server as running, connect(uri or running.uri) as client:
         for repeat in range(args.repeats):

@@ -22,7 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import ROOT, crawl, insert_ceiling, replica, replica_ceiling, stat, stored_posts, synthesizer, table
+from _common import (ROOT, crawl, insert_ceiling, replica, replica_ceiling, scratch, stat, stored_posts,
+    synthesizer, table)
 
 from finews.storage.db import EmbeddedMongo
 
@@ -70,7 +71,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="profile the first crawl and show where time goes")
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="finews-bench-"))
+    work = scratch()
     rows, ratios = [], []
     with replica(scale=args.posts) as site, EmbeddedMongo(work / "db") as database:
         profile = work / "crawl.prof" if args.profile else None

@@ -14,11 +14,10 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from _common import ROOT, crawl, replica, stat, table
+from _common import ROOT, crawl, replica, scratch, stat, table
 
 from finews.storage.db import EmbeddedMongo, connect, free_port
 from finews.core.infocode import normalize_info_code
@@ -44,7 +43,7 @@ def main() -> None:
     parser.add_argument("--scenarios", type=int, default=4, help="how many of the replica fault scenarios to run")
     parser.add_argument("--killed-posts", type=int, default=800, help="replica size for the killed-database run")
     options = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="finews-faults-"))
+    work = scratch("finews-faults-")
     expected = corpus_codes()
     rows = []
     with EmbeddedMongo(work / "db") as database, connect(database.uri) as client:

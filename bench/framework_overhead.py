@@ -16,10 +16,9 @@ import re
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from _common import ROOT, replica, stat, table
+from _common import ROOT, replica, scratch, stat, table
 
 from finews.storage.db import EmbeddedMongo
 from crawler import settings as project_settings
@@ -44,7 +43,7 @@ def main() -> None:
     parser.add_argument("--compare", type=int, default=100, help="CONCURRENT_ITEMS to compare with (Scrapy's default)")
     args = parser.parse_args()
     ours = project_settings.CONCURRENT_ITEMS
-    work = Path(tempfile.mkdtemp(prefix="finews-bench-"))
+    work = scratch()
     rows, ratios = [], []
     with replica(scale=args.posts) as site, EmbeddedMongo(work / "db") as database:
         for repeat in range(args.repeats):

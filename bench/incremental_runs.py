@@ -7,10 +7,9 @@
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 
-from _common import add_posts, crawl, replica, stat, table
+from _common import add_posts, crawl, replica, scratch, stat, table
 
 from finews.storage.db import EmbeddedMongo
 
@@ -21,7 +20,7 @@ def main() -> None:
     parser.add_argument("--add", type=int, default=250)
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="finews-bench-"))
+    work = scratch()
     rows = []
     with replica(scale=args.posts) as site, EmbeddedMongo(work / "db") as database:
         env = {"MONGO_URI": database.uri, "MONGO_DATABASE": "bench", "FINEWS_DATA_DIR": str(work / "var")}

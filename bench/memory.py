@@ -11,10 +11,9 @@ finds most posts known and fetches the new ones, as a scheduled run does.
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 
-from _common import crawl, replica, stat, stored_posts, synthesizer, table
+from _common import crawl, replica, scratch, stat, stored_posts, synthesizer, table
 
 from finews.storage.db import EmbeddedMongo, connect, ensure_indexes
 
@@ -36,7 +35,7 @@ def main() -> None:
     parser.add_argument("--stored", default="10000,100000")
     parser.add_argument("--site-posts", type=int, default=2000)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="finews-bench-"))
+    work = scratch()
     rows = []
     with (replica(scale=args.site_posts) as site, EmbeddedMongo(work / "db") as database,
           connect(database.uri) as client):

@@ -27,7 +27,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
-from _common import Timer, table
+from _common import Timer, scratch, table
 from bson import Binary
 from pymongo import monitoring
 
@@ -129,7 +129,7 @@ def main() -> None:
     commands = Commands()
     monitoring.register(commands)
     uri = os.environ.get("MONGO_URI")
-    server = nullcontext() if uri else EmbeddedMongo(Path(tempfile.mkdtemp(prefix="finews-bench-")))
+    server = nullcontext() if uri else EmbeddedMongo(scratch())
     rows, stored = [], 0
     with server as running, connect(uri or running.uri) as client:
         pid = None if uri else running.process.pid

@@ -13,11 +13,10 @@ from __future__ import annotations
 import argparse
 import shutil
 import subprocess
-import tempfile
 import threading
 from pathlib import Path
 
-from _common import Timer, crawl, free_port, replica, stat, table
+from _common import Timer, crawl, free_port, replica, scratch, stat, table
 
 from finews.storage.db import EmbeddedMongo, connect
 
@@ -73,7 +72,7 @@ def main() -> None:
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
 
-    work = Path(tempfile.mkdtemp(prefix="finews-bench-"))
+    work = scratch()
     redis, redis_url = start_redis(work / "redis")
     sites = [(f"replica, {args.posts:,} posts", args.posts, []),
              (f"replica answering in {args.latency} s, {args.slow_posts:,} posts", args.slow_posts,

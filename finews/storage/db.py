@@ -201,6 +201,10 @@ def _die_with_parent():
 # streams, no transactions), and writing it was 40% of every insert's cost
 # (1,400 small inserts: 68.6 ms with it, 38.2 ms without).
 SERVER_ARGS = ("--standalone",)
+# SecantusDB reads every stored document when it opens a data folder: about
+# a minute for a million posts with their near-duplicate buckets (16 million
+# documents). A start that slow is waited for, not killed.
+STARTUP_TIMEOUT = 900.0
 
 
 class EmbeddedMongo:
@@ -213,7 +217,7 @@ class EmbeddedMongo:
 
     def __init__(self, storage_path: str | os.PathLike, port: int | None = None,
                  host: str = "127.0.0.1", extra_args: list[str] | None = None,
-                 startup_timeout: float = 60.0):
+                 startup_timeout: float = STARTUP_TIMEOUT):
         self.storage_path = Path(storage_path)
         self.host = host
         self.port = port
@@ -294,9 +298,14 @@ class EmbeddedMongo:
         return state
 
     def _wait_ready(self, log_path: Path) -> None:
-        deadline = time.monotonic() + self.startup_timeout
+        started = time.monotonic()
+        deadline, next_note = started + self.startup_timeout, started + 15
         with connect(self.uri, serverSelectionTimeoutMS=500, connectTimeoutMS=500) as client:
             while time.monotonic() < deadline:
+                if time.monotonic() > next_note:
+                    logger.info("The embedded database is still opening %s (%.0f s; a large archive takes "
+                                "about a minute per million posts)", self.storage_path, time.monotonic() - started)
+                    next_note += 30
                 if self.process.poll() is not None:
                     tail = log_path.read_text(errors="replace")[-2000:]
                     raise RuntimeError(f"the embedded database exited at start:\n{tail}")
