@@ -45,7 +45,6 @@ _BUILD_CHUNK = 5_000
 # against the whole `$in` list, so one query over k keys returning r
 # documents costs r × k; slices keep that bounded (mongod does not care).
 _LOOKUP_CHUNK = 100
-_MAX_SHINGLE_BYTES = 3 * 4  # three characters of at most four UTF-8 bytes
 
 
 @lru_cache(maxsize=1)
@@ -66,63 +65,15 @@ def shingles(text: str) -> set[bytes]:
 
 
 def signature(text: str) -> np.ndarray | None:
-    """The MinHash of the text's shingles: the values datasketch's
-    ``MinHash(scheme="affine32", hashfunc=zlib.crc32)`` gives for
-    ``shingles(text)`` (stored signatures stay comparable), computed with
-    array operations instead of one Python call per shingle."""
-    letters = _NOT_TEXT.sub("", text or "")
-    if not letters:
+    grams = shingles(text)
+    if not grams:
         return None
-    if len(letters) <= SHINGLE:
-        hashes = np.array([zlib.crc32(letters.encode())], dtype=np.uint32)
-    else:
-        hashes = _shingle_crcs(letters)
-    _, _, (a, b) = _layout()
-    mixed = _fmix32(hashes).reshape(-1, 1)
-    return (mixed * a + b).min(axis=0)
-
-
-def _shingle_crcs(letters: str) -> np.ndarray:
-    """crc32 of the UTF-8 bytes of every 3-character shingle. CRC-32 is
-    affine over GF(2) for inputs of one length, so each is the crc of zeros
-    of that length xor one table entry per byte (tables in ``_crc_tables``)."""
-    tables, zeros = _crc_tables()
-    data = np.frombuffer(letters.encode(), dtype=np.uint8)
-    starts = np.flatnonzero((data & 0xC0) != 0x80)  # first byte of each character
-    ends = np.append(starts[SHINGLE:], len(data))
-    starts = starts[:len(ends)]
-    lengths = ends - starts
-    padded = np.concatenate([data, np.zeros(_MAX_SHINGLE_BYTES, dtype=np.uint8)])
-    crcs = zeros[lengths]
-    for position in range(int(lengths.max())):
-        crcs ^= tables[lengths, position, padded[starts + position]] * (position < lengths)
-    return crcs
-
-
-def _fmix32(values: np.ndarray) -> np.ndarray:
-    """MurmurHash3's 32-bit finalizer, which datasketch's affine32 scheme
-    applies to each input hash before permuting (uint32 arithmetic wraps)."""
-    values = values ^ (values >> 16)
-    values = values * np.uint32(0x85EBCA6B)
-    values = values ^ (values >> 13)
-    values = values * np.uint32(0xC2B2AE35)
-    return values ^ (values >> 16)
-
-
-@lru_cache(maxsize=1)
-def _crc_tables() -> tuple[np.ndarray, np.ndarray]:
-    """``tables[L, j, v]``: what byte ``v`` at position ``j`` of an
-    ``L``-byte input adds to its crc32; ``zeros[L]``: crc32 of ``L`` zero bytes."""
-    tables = np.zeros((_MAX_SHINGLE_BYTES + 1, _MAX_SHINGLE_BYTES, 256), dtype=np.uint32)
-    zeros = np.zeros(_MAX_SHINGLE_BYTES + 1, dtype=np.uint32)
-    for length in range(1, _MAX_SHINGLE_BYTES + 1):
-        zeros[length] = zlib.crc32(bytes(length))
-        for position in range(length):
-            for value in range(256):
-                data = bytearray(length)
-                data[position] = value
-                tables[length, position, value] = zlib.crc32(data) ^ zeros[length]
-    return tables, zeros
+    _, _, permutations = _layout()
+    # crc32: stable across processes (signatures are stored) and cheaper per
+    # shingle than datasketch's default SHA-1.
+    minhash = MinHash(num_perm=NUM_PERM, permutations=permutations, scheme=_SCHEME, hashfunc=zlib.crc32)
+    minhash.update_batch(list(grams))
+    return minhash.hashvalues
 
 
 def band_keys(values: np.ndarray) -> list[str]:
