@@ -75,7 +75,8 @@ def prefill(db, total_hint: int, start: int, count: int) -> float:
             db[NEAR_DUPLICATE_INDEX].insert_many(rows, ordered=False)
             add_to_buckets(db[BUCKETS], additions)
             if done % 50 == 0:
-                print(f"  pre-filled {start + done * CHUNK:,} posts ({done * CHUNK / timer.elapsed():.0f}/s)", flush=True)
+                print(f"  pre-filled {done * CHUNK:,} of {count:,} more posts ({done * CHUNK / timer.elapsed():.0f}/s)",
+                      flush=True)
     return count / timer.seconds
 
 
