@@ -33,7 +33,8 @@ from finews.core.clean import clean_article
 from finews.core.model import current
 from finews.core.normalize import normalize_post
 from finews.storage.db import NEAR_DUPLICATE_INDEX, EmbeddedMongo, connect, ensure_indexes, insert_new
-from finews.storage.neardup import BUCKETS, band_keys, signature
+from finews.core.minhash import band_keys, signature
+from finews.storage.neardup import BUCKETS
 from finews.storage.sources import SOURCES_FIELD
 from finews.storage.store import RAW_FIELD, PostStore, utcnow
 

@@ -31,6 +31,7 @@ from _common import Timer, scratch, table
 from bson import Binary
 from pymongo import monitoring
 
+import finews.core.minhash
 import finews.storage.neardup
 from finews.storage.db import NEAR_DUPLICATE_INDEX, EmbeddedMongo, connect, ensure_indexes
 from finews.replica.site import ReplicaSite
@@ -91,7 +92,7 @@ class Posts:
         cache = Path(tempfile.gettempdir()) / f"finews-bench-signatures-{start}-{count}.npy"
         if cache.exists():
             return np.load(cache)
-        values = np.stack([finews.storage.neardup.signature(self.text(n)) for n in range(start, start + count)]).astype(np.uint32)
+        values = np.stack([finews.core.minhash.signature(self.text(n)) for n in range(start, start + count)]).astype(np.uint32)
         np.save(cache, values)
         return values
 
@@ -104,7 +105,7 @@ def fill(db, module, posts: Posts, start: int, count: int, buckets: set[str]) ->
         for first in range(start, start + count, 5_000):
             size = min(5_000, start + count - first)
             values = posts.signatures(first, size)
-            rows = [{"_id": f"S{first + i:09d}", "lsh": finews.storage.neardup.band_keys(v), "minhash": Binary(v.tobytes())}
+            rows = [{"_id": f"S{first + i:09d}", "lsh": finews.core.minhash.band_keys(v), "minhash": Binary(v.tobytes())}
                     for i, v in enumerate(values)]
             db[NEAR_DUPLICATE_INDEX].insert_many(rows, ordered=False)
             if hasattr(module, "add_to_buckets"):
@@ -155,7 +156,7 @@ def main() -> None:
                 counts.append(commands.commands)
                 returned.append(commands.returned)
                 for doc in batch:
-                    buckets.update(finews.storage.neardup.band_keys(finews.storage.neardup.signature(doc["body_text"])))
+                    buckets.update(finews.core.minhash.band_keys(finews.core.minhash.signature(doc["body_text"])))
             rows.append((f"{stored:,}", f"{rate:,.0f}" if rate else "-", statistics.median(walls), min(walls),
                          statistics.median(cpus), statistics.median(counts), statistics.median(returned),
                          statistics.median(pairs)))

@@ -34,7 +34,8 @@ from pymongo import UpdateOne
 
 from finews.storage.db import NEAR_DUPLICATE_INDEX, RAW_ARTICLES, WRITE_JOURNAL, EmbeddedMongo, connect, ensure_indexes
 from finews.core.infocode import normalize_info_code
-from finews.storage.neardup import BUCKETS, NearDuplicateIndex, add_to_buckets, band_keys, by_ids, signature
+from finews.core.minhash import band_keys, signature
+from finews.storage.neardup import BUCKETS, NearDuplicateIndex, add_to_buckets, by_ids
 from finews.storage.store import RAW_FIELD, PostStore
 
 CHUNK = 2_000

@@ -94,6 +94,8 @@ MONGO_MAX_PENDING_BATCHES = int(_env("MONGO_MAX_PENDING_BATCHES", 4))
 # A post larger than this (BSON bytes) is kept as a too_large reject, not written.
 MONGO_MAX_DOCUMENT_BYTES = int(_env("MONGO_MAX_DOCUMENT_BYTES", 12 * 1024 * 1024))
 FINEWS_NEAR_DUPLICATES = _env("FINEWS_NEAR_DUPLICATES", "1") == "1"
+# Near-duplicate signatures computed in a child process (0: in the crawl's own).
+FINEWS_SIGNING_PROCESS = _env("FINEWS_SIGNING_PROCESS", "1") == "1"
 FINEWS_DATA_DIR = _env("FINEWS_DATA_DIR", "var")
 FINEWS_DB_PATH = _env("FINEWS_DB_PATH", os.path.join(FINEWS_DATA_DIR, "db"))
 

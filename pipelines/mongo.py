@@ -17,6 +17,7 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 from crawler.database import CrawlDatabase, DatabaseRefused
 from finews.core.model import written
 from finews.core.reasons import Reason
+from finews.storage.signing import SigningProcess
 from finews.storage.sources import with_source_fields
 from finews.storage.store import (
     MAX_DOCUMENT_BYTES,
@@ -46,7 +47,7 @@ class MongoPipeline:
 
     def __init__(self, database, batch_size: int, data_dir: Path, retry_attempts: int,
                  retry_max_wait: float, max_pending: int = 4, near_duplicates: bool = True,
-                 max_document_bytes: int = MAX_DOCUMENT_BYTES, stats=None):
+                 max_document_bytes: int = MAX_DOCUMENT_BYTES, signing_process: bool = True, stats=None):
         self.database = database
         self.batch_size = max(1, batch_size)
         self.max_pending = max(1, max_pending)
@@ -60,6 +61,8 @@ class MongoPipeline:
         self.posts: list[dict] = []
         self.rejects: list[dict] = []
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="finews-writer")
+        # Signing takes CPU (and the GIL) from the reactor; a child process does it.
+        self.signer = SigningProcess() if near_duplicates and signing_process else None
         self.pending: deque[Future] = deque()
 
     @classmethod
@@ -74,6 +77,7 @@ class MongoPipeline:
             max_pending=s.getint("MONGO_MAX_PENDING_BATCHES", 4),
             near_duplicates=s.getbool("FINEWS_NEAR_DUPLICATES", True),
             max_document_bytes=s.getint("MONGO_MAX_DOCUMENT_BYTES", MAX_DOCUMENT_BYTES),
+            signing_process=s.getbool("FINEWS_SIGNING_PROCESS", True),
             stats=crawler.stats,
         )
 
@@ -82,8 +86,10 @@ class MongoPipeline:
             db = self.database.db
         except DatabaseRefused:
             return  # RunRecord stops the crawl; nothing is written or spooled
-        self.store = PostStore(db, self.retry_attempts, self.retry_max_wait,
-                               near_duplicates=self.near_duplicates, max_document_bytes=self.max_document_bytes)
+        if self.signer:
+            self.signer.start()
+        self.store = PostStore(db, self.retry_attempts, self.retry_max_wait, near_duplicates=self.near_duplicates,
+                               max_document_bytes=self.max_document_bytes, sign=self.signer)
         self._replay("start")
 
     def close_spider(self, spider=None):
@@ -93,6 +99,12 @@ class MongoPipeline:
         self.writer.shutdown()
         if self.stats and self.stats.get_value("finews/db/spooled"):
             self._replay("end")  # the database may be back already
+        if self.signer:
+            self.signer.close()
+            if self.signer.peak_rss_kib and self.stats:
+                self.stats.set_value("finews/signing_peak_rss_kib", self.signer.peak_rss_kib)
+            if self.signer.fallback:
+                self._inc("finews/signing_fallback", 1)
 
     def _replay(self, when: str) -> None:
         if self.store is None or not self.database.usable():

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from finews.storage.db import NEAR_DUPLICATE_INDEX, RAW_ARTICLES
-from finews.storage.neardup import signature
+from finews.core.minhash import signature
 from finews.storage.store import PAUSE_ENV
 from tests.conftest import ROOT
 

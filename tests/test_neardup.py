@@ -6,18 +6,8 @@ from bson import Binary
 from pymongo import monitoring
 
 from finews.storage.db import NEAR_DUPLICATE_INDEX, connect
-from finews.storage.neardup import (
-    BUCKETS,
-    BUILT,
-    THRESHOLD,
-    NearDuplicateIndex,
-    add_to_buckets,
-    band_keys,
-    build_buckets,
-    shingles,
-    signature,
-    similarity,
-)
+from finews.core.minhash import THRESHOLD, band_keys, shingles, signature, similarity
+from finews.storage.neardup import BUCKETS, BUILT, NearDuplicateIndex, add_to_buckets, build_buckets
 from finews.core.pages import parse_post_page
 from finews.core.clean import clean_article
 

@@ -1,5 +1,5 @@
-"""Near-duplicate detection: MinHash signatures (datasketch) with LSH bands
-kept in MongoDB, so memory does not grow with the database.
+"""Near-duplicate detection: MinHash signatures (``finews.core.minhash``)
+with LSH bands kept in MongoDB, so memory does not grow with the database.
 
 Each LSH band bucket is one document (``_id`` = band key) listing the codes
 in it, so a batch's candidates come from exact ``_id`` lookups whose cost
@@ -7,35 +7,26 @@ does not grow with the number of stored posts (a ``$in`` over a multikey
 index of every post's band keys did: the server re-checked each returned
 document's keys against every queried key).
 
-Two posts are near duplicates when the estimated Jaccard similarity of their
-character 3-gram sets is at least ``THRESHOLD``. They are flagged (each lists
-the other in ``near_duplicates``), never merged or dropped.
+Near-duplicate posts are flagged (each lists the other in
+``near_duplicates``), never merged or dropped.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
-import zlib
-from functools import lru_cache
+from collections.abc import Callable
 
 import numpy as np
 from bson import Binary
-from datasketch import MinHash, MinHashLSH
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
+from finews.core.minhash import THRESHOLD, band_keys, signatures, similarity
 from finews.storage.db import NEAR_DUPLICATE_INDEX as INDEX
 from finews.storage.db import DUPLICATE_KEY, POSTS, insert_new
 
 logger = logging.getLogger(__name__)
 
-NUM_PERM = 128
-THRESHOLD = 0.7
-SHINGLE = 3
-_SCHEME = "affine32"
-_NOT_TEXT = re.compile(r"[\W_]+", re.UNICODE)
 BUCKETS = "near_duplicate_buckets"
 # Written once every stored signature is in the buckets; band keys are
 # "<band>:<hex>", so this _id never meets one.
@@ -47,46 +38,6 @@ _BUILD_CHUNK = 5_000
 _LOOKUP_CHUNK = 100
 
 
-@lru_cache(maxsize=1)
-def _layout() -> tuple[int, int, tuple]:
-    """LSH bands and rows datasketch chooses for the threshold, and the
-    permutations, computed once (they are the costly part of a MinHash)."""
-    lsh = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM)
-    return lsh.b, lsh.r, MinHash(num_perm=NUM_PERM, scheme=_SCHEME).permutations
-
-
-def shingles(text: str) -> set[bytes]:
-    """Character 3-grams of the text with punctuation and spaces removed
-    (Chinese has no word boundaries to shingle on)."""
-    letters = _NOT_TEXT.sub("", text or "")
-    if len(letters) <= SHINGLE:
-        return {letters.encode()} if letters else set()
-    return {letters[i:i + SHINGLE].encode() for i in range(len(letters) - SHINGLE + 1)}
-
-
-def signature(text: str) -> np.ndarray | None:
-    grams = shingles(text)
-    if not grams:
-        return None
-    _, _, permutations = _layout()
-    # crc32: stable across processes (signatures are stored) and cheaper per
-    # shingle than datasketch's default SHA-1.
-    minhash = MinHash(num_perm=NUM_PERM, permutations=permutations, scheme=_SCHEME, hashfunc=zlib.crc32)
-    minhash.update_batch(list(grams))
-    return minhash.hashvalues
-
-
-def band_keys(values: np.ndarray) -> list[str]:
-    bands, rows, _ = _layout()
-    return [f"{band}:{hashlib.blake2b(values[band * rows:(band + 1) * rows].tobytes(), digest_size=8).hexdigest()}"
-            for band in range(bands)]
-
-
-def similarity(a: np.ndarray, b: np.ndarray) -> float:
-    """Estimated Jaccard similarity of two signatures."""
-    return float(np.count_nonzero(a == b)) / len(a)
-
-
 def _values(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype=np.uint32)
 
@@ -95,10 +46,12 @@ class NearDuplicateIndex:
     """Signatures in ``near_duplicate_index`` (by infoCode), band buckets in
     ``near_duplicate_buckets`` (by band key); flags land on ``posts``."""
 
-    def __init__(self, db, posts: str = POSTS):
+    def __init__(self, db, posts: str = POSTS,
+                 sign: Callable[[list[str]], list[np.ndarray | None]] = signatures):
         self.index = db[INDEX]
         self.buckets = db[BUCKETS]
         self.posts = db[posts]
+        self.sign = sign  # texts -> signatures; a ``SigningProcess`` signs them in another process
         self._built = False
 
     def flag(self, inserted: list[dict], revised: list[dict] = ()) -> int:
@@ -114,8 +67,8 @@ class NearDuplicateIndex:
         pairs flagged.
         """
         signed = {}
-        for doc in [*inserted, *revised]:
-            values = signature(doc.get("body_text", ""))
+        docs = [*inserted, *revised]
+        for doc, values in zip(docs, self.sign([doc.get("body_text", "") for doc in docs]), strict=True):
             if values is not None:
                 signed[doc["info_code"]] = (values.astype(np.uint32), band_keys(values))
         if not signed:

@@ -124,7 +124,7 @@ class PostStore:
     """Writes normalized posts and rejects; counts what each write did."""
 
     def __init__(self, db, retry_attempts: int = 5, retry_max_wait: float = 8.0, near_duplicates: bool = True,
-                 max_document_bytes: int = MAX_DOCUMENT_BYTES):
+                 max_document_bytes: int = MAX_DOCUMENT_BYTES, sign=None):
         self.db = db
         self.posts, self.rejects, self.versions = db[POSTS], db[REJECTS], db[POST_VERSIONS]
         self.journal = db[WRITE_JOURNAL]
@@ -138,7 +138,9 @@ class PostStore:
         self.single_attempt = False  # probing a database marked down: fail fast
         self.refused: list[dict] = []  # rejects made from posts the server refused, per batch
         self.retries = 0
-        self.near_duplicates = NearDuplicateIndex(db) if near_duplicates else None
+        # ``sign``: texts -> signatures, e.g. a ``SigningProcess``; default, in this process.
+        self.near_duplicates = (NearDuplicateIndex(db, **({"sign": sign} if sign else {}))
+                                if near_duplicates else None)
         self.max_document_bytes = max_document_bytes
         self.host, self.pid = socket.gethostname(), os.getpid()
         # Codes this store inserted in a batch that failed afterwards (a later
