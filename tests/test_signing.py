@@ -5,6 +5,7 @@ child fails, and no child outliving its parent."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -84,6 +85,17 @@ def test_a_stuck_child_is_killed_after_the_timeout(site):
         assert _same(signer(texts), signatures(texts))
         assert time.monotonic() - started < 10 and "in time" in signer.fallback
         assert _gone(pid)
+
+
+def test_a_huge_article_gets_time_in_proportion_to_its_length():
+    """Slow to sign anywhere, so no sign of a stuck child."""
+    rng = random.Random(1)
+    text = "".join(chr(0x4E00 + rng.randrange(3000)) for _ in range(300_000))  # ~1 s to sign: no shingle twice
+    with SigningProcess() as signer:
+        signer(["离岸人民币升至6.35"])
+        signer.timeout = 0.2
+        assert signer([text])[0] is not None
+        assert signer.fallback is None
 
 
 def test_a_child_answering_nonsense_is_not_believed(site, monkeypatch):

@@ -46,12 +46,12 @@ class NearDuplicateIndex:
     """Signatures in ``near_duplicate_index`` (by infoCode), band buckets in
     ``near_duplicate_buckets`` (by band key); flags land on ``posts``."""
 
-    def __init__(self, db, posts: str = POSTS,
-                 sign: Callable[[list[str]], list[np.ndarray | None]] = signatures):
+    def __init__(self, db, posts: str = POSTS, sign: Callable[[list[str]], list[np.ndarray | None]] | None = None):
         self.index = db[INDEX]
         self.buckets = db[BUCKETS]
         self.posts = db[posts]
-        self.sign = sign  # texts -> signatures; a ``SigningProcess`` signs them in another process
+        # texts -> signatures: here by default; a ``SigningProcess`` signs them in another process
+        self.sign = sign or signatures
         self._built = False
 
     def flag(self, inserted: list[dict], revised: list[dict] = ()) -> int:

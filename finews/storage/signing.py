@@ -36,9 +36,12 @@ logger = logging.getLogger(__name__)
 
 _HEADER = struct.Struct(">Q")
 _ROOT = str(Path(__file__).resolve().parents[2])
-# A batch of 100 posts takes about 0.03 s; one that takes this long means the
-# child is stuck (stopped, swapped out), and this process can do it instead.
+# A batch of 100 posts takes about 0.03 s; one that takes this long (plus
+# SECONDS_PER_MILLION_CHARACTERS of its text: a huge article is slow to
+# sign anywhere, about 4 s per million characters here) means the child is
+# stuck (stopped, swapped out), and this process can do it instead.
 TIMEOUT = 60.0
+SECONDS_PER_MILLION_CHARACTERS = 30.0
 _MAX_ANSWER = 1 << 30  # 1,000 signatures are about 1 MB
 
 
@@ -101,7 +104,8 @@ class SigningProcess:
         if self._child is None:
             self._start()
         request = pickle.dumps(list(texts), protocol=pickle.HIGHEST_PROTOCOL)
-        deadline = time.monotonic() + self.timeout
+        characters = sum(len(text) for text in texts)
+        deadline = time.monotonic() + self.timeout + SECONDS_PER_MILLION_CHARACTERS * characters / 1e6
         _write(self._child.stdin.fileno(), _HEADER.pack(len(request)) + request, deadline)
         answer = self._child.stdout.fileno()
         size = _HEADER.unpack(_read(answer, _HEADER.size, deadline))[0]

@@ -139,8 +139,7 @@ class PostStore:
         self.refused: list[dict] = []  # rejects made from posts the server refused, per batch
         self.retries = 0
         # ``sign``: texts -> signatures, e.g. a ``SigningProcess``; default, in this process.
-        self.near_duplicates = (NearDuplicateIndex(db, **({"sign": sign} if sign else {}))
-                                if near_duplicates else None)
+        self.near_duplicates = NearDuplicateIndex(db, sign=sign) if near_duplicates else None
         self.max_document_bytes = max_document_bytes
         self.host, self.pid = socket.gethostname(), os.getpid()
         # Codes this store inserted in a batch that failed afterwards (a later
