@@ -24,7 +24,6 @@ import os
 import statistics
 import zlib
 from contextlib import nullcontext
-from pathlib import Path
 
 from _common import Timer, scratch, synthesizer, table
 from bson import Binary

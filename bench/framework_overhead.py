@@ -16,7 +16,6 @@ import re
 import statistics
 import subprocess
 import sys
-from pathlib import Path
 
 from _common import ROOT, replica, scratch, stat, table
 

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from _common import add_posts, crawl, replica, scratch, stat, table
 

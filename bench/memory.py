@@ -12,7 +12,6 @@ run does (it stops with an error if it fetched anything else).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from _common import crawl, replica, scratch, stat, stored_posts, synthesizer, table
 

@@ -25,7 +25,6 @@ import argparse
 import math
 import multiprocessing
 import statistics
-from pathlib import Path
 
 from _common import (Timer, crawl, insert_ceiling, replica, replica_ceiling, scratch, stat, stored_posts,
     synthesizer, table)

@@ -51,8 +51,9 @@ class SigningFailed(Exception):
 
 class SigningProcess:
     """A callable like ``finews.core.minhash.signatures`` that signs in a
-    child process, started by ``start()`` or the first call. Thread-safe; ``close()`` ends
-    the child. ``fallback`` says why this process signs instead, if it does."""
+    child process, started by ``start()`` or the first call. Thread-safe;
+    ``close()`` ends the child. ``fallback`` says why this process signs
+    instead, if it does."""
 
     command = [sys.executable, "-m", __name__]
 
@@ -73,10 +74,7 @@ class SigningProcess:
                 try:
                     return self._ask(texts)
                 except Exception as error:  # whatever went wrong there, this process can sign
-                    self.fallback = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-                    logger.warning("The near-duplicate signing process failed (%s); signing in the crawl's "
-                                   "process from now on", self.fallback)
-                    self._stop(kill=True)
+                    self._fall_back("failed", error)
         return signatures(texts)
 
     def start(self) -> None:
@@ -87,9 +85,13 @@ class SigningProcess:
                 try:
                     self._start()
                 except OSError as error:  # no process to be had (limits, memory): sign here
-                    self.fallback = f"{type(error).__name__}: {error}"
-                    logger.warning("The near-duplicate signing process did not start (%s); signing in the "
-                                   "crawl's process", self.fallback)
+                    self._fall_back("did not start", error)
+
+    def _fall_back(self, what: str, error: Exception) -> None:
+        self.fallback = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        logger.warning("The near-duplicate signing process %s (%s); signing in the crawl's process from now on",
+                       what, self.fallback)
+        self._stop(kill=True)
 
     def _start(self) -> None:
         # The package's own folder first: the child imports this module

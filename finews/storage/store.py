@@ -19,8 +19,7 @@ import os
 import socket
 import time
 import zlib
-from collections import Counter, deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -49,7 +48,6 @@ from finews.storage.db import (
     is_auth_failure,
     is_outage,
 )
-from finews.core.model import written
 from finews.storage.neardup import NearDuplicateIndex
 from finews.storage.process import alive
 from finews.core.reasons import Reason
@@ -60,7 +58,6 @@ from finews.storage.sources import (  # feed sources (issue 10)
     kept_text,
     unset_omitted,
     with_feed_sources,
-    with_source_fields,
 )
 
 logger = logging.getLogger(__name__)
