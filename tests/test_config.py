@@ -130,3 +130,30 @@ def test_settings_concurrency_is_what_the_site_sees(tmp_path, mongo_uri, db):
     assert result.returncode == 0, result.stderr[-3000:]
     assert db.posts.count_documents({}) == 49
     assert 2 <= server.most_in_flight <= 3, (server.most_in_flight, elapsed)
+
+
+@pytest.mark.parametrize("variable, value, wanted", [
+    ("FINEWS_CONCURRENT_REQUESTS", "sixteen", "a whole number"),
+    ("MONGO_OUTAGE_COOLDOWN", "30s", "a number"),
+    ("FINEWS_NEAR_DUPLICATES", "ture", "1 or 0"),  # once read as "off": flags silently gone
+])
+@pytest.mark.parametrize("command", [["scrapy", "crawl", "category"], ["finews.cli", "run"]])
+def test_a_mistyped_environment_value_stops_every_command_in_one_line(tmp_path, command, variable, value, wanted):
+    config = _write(tmp_path, f'[run]\ndata_dir = "{tmp_path / "var"}"\n'
+                              '[[jobs]]\nspider = "category"\nsite = "http://127.0.0.1:9"\n')
+    arguments = [*command, "-a", "site=http://127.0.0.1:9"] if command[0] == "scrapy" else [*command, "--config",
+                                                                                            str(config)]
+    result = subprocess.run([sys.executable, "-m", *arguments], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            env=os.environ | {variable: value, "FINEWS_DATA_DIR": str(tmp_path / "var")})
+    assert result.returncode == 2
+    assert (result.stdout + result.stderr).splitlines() == [f"finews: {variable} must be {wanted}, got {value!r}"]
+    assert not (tmp_path / "var").exists(), "nothing may start on a mistyped setting"
+
+
+def test_a_switch_takes_the_words_people_write():
+    for value, expected in (("true", True), ("Yes", True), ("on", True), ("1", True), ("false", False), ("0", False),
+                            ("OFF", False), ("no", False)):
+        out = subprocess.run([sys.executable, "-c", "import crawler.settings as s; print(s.FINEWS_NEAR_DUPLICATES)"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=60,
+                             env=os.environ | {"FINEWS_NEAR_DUPLICATES": value})
+        assert out.stdout.strip() == str(expected), (value, out.stderr)
