@@ -1,4 +1,5 @@
-"""The spiders on pages real Jekyll rendered (``../shared/corpus/finews-site``).
+"""The spiders on pages real Jekyll rendered (``tests/fixtures/finews-site``, a copy of
+``shared/corpus/finews-site``).
 
 Fast tests call the spider callbacks on saved responses built from every page
 of the site; the slow test crawls the folder served by a plain static file
@@ -30,15 +31,16 @@ from finews.core.infocode import normalize_info_code
 from finews.core.pages import parse_post_page
 from finews.core.postfile import read_post_file
 from finews.core.slugs import media_from_tag
+from finews.replica.site import BUNDLED_CORPUS
 from finews.core.clean import clean_article
 from pipelines.clean import CleanPipeline
 from pipelines.normalize import NormalizePipeline
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-SITE = SHARED / "corpus" / "finews-site" / "site"
-POST_FILES = SHARED / "corpus" / "finews" / "posts"
-# No skip: CI keeps a copy of shared/ beside the clone, and without it these tests prove nothing.
-assert SITE.is_dir() and POST_FILES.is_dir(), f"the real site is missing: {SITE} (shared/ must sit beside the repo)"
+# A copy of ``shared/corpus/finews-site`` (real Jekyll's output) kept in the
+# repository, so that a clone alone runs these tests; the posts are the bundled corpus.
+SITE = Path(__file__).resolve().parent / "fixtures" / "finews-site" / "site"
+POST_FILES = BUNDLED_CORPUS / "posts"
+assert SITE.is_dir() and POST_FILES.is_dir(), f"the real site is missing: {SITE}"
 
 BASE = "https://finews.withounder.com"
 POST_PATH = re.compile(r"/(?:[^/]+/)?\d{4}/\d{2}/\d{2}/[^/]+\.html$")

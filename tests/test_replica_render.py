@@ -20,7 +20,7 @@ from finews.replica import kramdown
 from finews.replica.site import SITE_URL, ReplicaSite, jekyll_time
 from tests.conftest import ROOT
 
-REAL_SITE = ROOT.parent / "shared" / "corpus" / "finews-site" / "site"  # CI copies shared/ beside the clone
+REAL_SITE = ROOT / "tests" / "fixtures" / "finews-site" / "site"  # a copy of shared/corpus/finews-site
 
 
 # What the replica does differently from the real pages, on purpose.
