@@ -169,7 +169,7 @@ def test_deploy_polls_the_feeds_every_5_minutes_and_the_mirror_hourly():
     assert ([j.spider for j in feeds.jobs], feeds.every) == (["newslist"], 300)
     assert ([j.spider for j in mirror.jobs], mirror.every) == (["category"], 3600)
     assert "COPY deploy/finews-category.toml /etc/finews/finews-category.toml" in (deploy / "Dockerfile").read_text()
-    cron = {name: yaml.safe_load((deploy / "kubernetes" / name).read_text())
+    cron = {name: next(d for d in yaml.safe_load_all((deploy / "kubernetes" / name).read_text()) if d["kind"] == "CronJob")
             for name in ("cronjob.yaml", "cronjob-category.yaml")}
     assert cron["cronjob.yaml"]["spec"]["schedule"] == "*/5 * * * *"
     assert cron["cronjob-category.yaml"]["spec"]["schedule"].split()[1:] == ["*"] * 4
@@ -179,7 +179,7 @@ def test_deploy_polls_the_feeds_every_5_minutes_and_the_mirror_hourly():
     assert services["crawler-category"]["command"][-2:] == ["--every", "1h"]
     timer = configparser.ConfigParser(interpolation=None)
     timer.read(deploy / "systemd" / "finews-category.timer")
-    assert timer["Timer"]["OnUnitActiveSec"] == "1h"
+    assert timer["Timer"]["OnCalendar"] == "*:17"  # hourly
     service = configparser.ConfigParser(strict=False, interpolation=None)
     service.read(deploy / "systemd" / "finews-category.service")
     assert service["Service"]["ExecStart"].endswith("--config /etc/finews/finews-category.toml")
