@@ -6,11 +6,13 @@ from __future__ import annotations
 from itemadapter import ItemAdapter
 
 from finews.core.clean import clean_article
+from pipelines.guard import rejects_on_error
 
 
 class CleanPipeline:
     """Replace the raw article HTML of each item with its clean form."""
 
+    @rejects_on_error("clean")
     def process_item(self, item, spider=None):
         adapter = ItemAdapter(item)
         if adapter.get("reject_reason"):

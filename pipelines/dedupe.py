@@ -13,6 +13,7 @@ from itemadapter import ItemAdapter
 from scrapy.exceptions import DropItem
 
 from finews.core.normalize import KIND_RANK
+from pipelines.guard import rejects_on_error
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ class DedupePipeline:
     def from_crawler(cls, crawler):
         return cls(crawler.stats)
 
+    @rejects_on_error("dedupe")
     def process_item(self, item, spider=None):
         adapter = ItemAdapter(item)
         code = adapter.get("info_code")

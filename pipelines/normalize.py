@@ -6,11 +6,13 @@ from __future__ import annotations
 from itemadapter import ItemAdapter
 
 from finews.core.normalize import Rejected, normalize_post
+from pipelines.guard import rejects_on_error
 
 
 class NormalizePipeline:
     """Give each item its stored fields, or the reasons it cannot be stored."""
 
+    @rejects_on_error("normalize")
     def process_item(self, item, spider=None):
         adapter = ItemAdapter(item)
         if adapter.get("reject_reason") or adapter.get("feed_listing") is not None:

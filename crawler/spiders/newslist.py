@@ -18,6 +18,9 @@ from finews.core.pages import PageError
 from finews.core.slugs import TAG_SUFFIX
 
 
+LISTING_SLICE = 500  # feed items per kept listing item
+
+
 class NewsListSpider(SiteSpider):
     """``scrapy crawl newslist [-a feeds=rolling,media,market37,market38,market39] [-a site=URL]
     [-a list_api=URL] [-a market_api=URL] [-a text_site=URL] [-a count=100] [-a refresh=new|changed|all]``
@@ -81,8 +84,11 @@ class NewsListSpider(SiteSpider):
             return
         # Every listed item is kept, known or not: which feeds saw a post, and
         # what the original would have published, do not depend on fetching.
-        yield PostItem(spider=self.name, url=response.url, feed=feed, feed_listing=[
-            {"code": item.site_code, "info_code": item.info_code, "fields": item.fields} for item in page.items])
+        # In slices, so that a feed of any length fits the store's batches.
+        listing = [{"code": item.site_code, "info_code": item.info_code, "fields": item.fields} for item in page.items]
+        for start in range(0, len(listing), LISTING_SLICE):
+            yield PostItem(spider=self.name, url=response.url, feed=feed,
+                           feed_listing=listing[start:start + LISTING_SLICE])
         for item in page.items:
             yield scrapy.Request(
                 f"{self.hosts['text']}{TEXT_PATH}?id={quote(item.text_id)}",

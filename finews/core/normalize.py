@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
-from finews.core.dates import parse_published
+from finews.core.dates import OutOfRange, read_published
 from finews.core.infocode import MEDIA, ROLLING, code_kind, info_code_from_url, normalize_info_code
 from finews.core.model import CRAWLED_FIELDS, TIME_SOURCES
 from finews.core.reasons import Reason
@@ -55,9 +55,13 @@ def normalize_post(fields: dict) -> dict:
     title = " ".join((fields.get("title") or fields.get("listing_title") or "").split())
     if not title:
         reasons.append(Reason.MISSING_TITLE)
-    published_at = parse_published(fields.get("time_text"))
-    if not published_at:
-        reasons.append(Reason.MISSING_DATE)
+    try:
+        published_at = read_published(fields.get("time_text"))
+        if not published_at:
+            reasons.append(Reason.MISSING_DATE)
+    except OutOfRange:
+        published_at = None
+        reasons.append(Reason.DATE_OUT_OF_RANGE)
     raw_code = (fields.get("raw_code") or info_code_from_url(fields.get("source_url")) or "").strip()
     info_code = normalize_info_code(raw_code)
     if not raw_code:
@@ -91,7 +95,7 @@ def normalize_post(fields: dict) -> dict:
         "body_text": fields.get("body_text") or "",
         "url": page_url,
         # No article link (``<>`` on the page) stays empty, never the page's own URL.
-        "source_url": urljoin(page_url, fields["source_url"]) if fields.get("source_url") else "",
+        "source_url": article_link(page_url, fields.get("source_url")),
         "images": [urljoin(page_url, src) for src in fields.get("images") or []],
         "content_hash": content_hash(title, published_at.isoformat(), body_html),
         "time_source": time_source_of(fields),
@@ -99,6 +103,15 @@ def normalize_post(fields: dict) -> dict:
     as_found = {name: fields[name] for name in CRAWLED_FIELDS
                 if name not in normalized and fields.get(name) is not None}
     return normalized | as_found
+
+
+def article_link(page_url: str, link: str | None) -> str:
+    """The article's http(s) address; any other scheme (``javascript:``,
+    ``data:``, ``file:``) is stored as no link at all."""
+    if not link:
+        return ""
+    url = urljoin(page_url, link.strip())
+    return url if urlsplit(url).scheme.lower() in ("http", "https") else ""
 
 
 def content_hash(*parts: str) -> str:

@@ -204,14 +204,35 @@ def share_page_title(html: str) -> str:
 
 
 def json_object(text: str) -> dict:
-    """A JSON answer (share text, list feed) as a dict; ``PageError`` (``bad_json``) otherwise."""
+    """A JSON answer (share text, list feed) as a dict; ``PageError`` (``bad_json``) otherwise.
+
+    Its strings are made valid Unicode (``valid_text``): JSON can spell lone
+    surrogates (``"\\ud800"``) that no UTF-8 writer, MongoDB's included, accepts."""
     try:
         data = json.loads(text)
     except (json.JSONDecodeError, TypeError) as error:
         raise PageError(Reason.BAD_JSON, str(error)[:200]) from error
+    except RecursionError:  # arrays or objects nested thousands deep
+        raise PageError(Reason.BAD_JSON, "nested too deep to read") from None
     if not isinstance(data, dict):
         raise PageError(Reason.BAD_JSON, "not a JSON object")
-    return data
+    return valid_text(data)
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def valid_text(value):
+    """``value`` with every lone surrogate in its strings (keys too, at any
+    depth) replaced by U+FFFD, the replacement character, as a decoder
+    replaces bytes it cannot read. Valid text comes back unchanged."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value) if _SURROGATE.search(value) else value
+    if isinstance(value, dict):
+        return {valid_text(k): valid_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [valid_text(v) for v in value]
+    return value
 
 
 def parse_share_text(text: str) -> ShareText:
@@ -245,13 +266,43 @@ def _join(page_url: str, href: str) -> str:
 
 
 def html_fragment(html: str):
-    """``html`` parsed as a fragment under one ``<div>``; None if empty or unparsable."""
+    """``html`` parsed as a fragment under one ``<div>``; None if empty or unparsable.
+
+    libxml2 stops reading at 256 nested elements and drops the rest of the
+    text; such markup is parsed again with the elements past ``MAX_DEPTH``
+    unwrapped, so every word of it is kept."""
     if not html.strip():
         return None
+    parser = lxml.html.HTMLParser()
     try:
-        return lxml.html.fragment_fromstring(html, create_parent="div")
+        root = lxml.html.fragment_fromstring(html, create_parent="div", parser=parser)
+        if any(error.type_name == "ERR_RESOURCE_LIMIT" for error in parser.error_log):
+            root = lxml.html.fragment_fromstring(flatten_deep(html), create_parent="div")
     except (etree.ParserError, ValueError):
         return None
+    return root
+
+
+MAX_DEPTH = 100
+_TAG = re.compile(r"<(/?)([A-Za-z][\w:.-]*)(?:[^>\"']|\"[^\"]*\"|'[^']*')*?(/?)>")
+_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
+                   "source", "track", "wbr"})
+
+
+def flatten_deep(html: str, limit: int = MAX_DEPTH) -> str:
+    """``html`` without the tags nested deeper than ``limit`` (their text stays)."""
+    depth, out, last = 0, [], 0
+    for match in _TAG.finditer(html):
+        closing, name, self_closing = match.group(1), match.group(2).lower(), match.group(3)
+        if name in _VOID or self_closing:
+            continue
+        deep = (depth >= limit) if not closing else (depth > limit)
+        depth = depth + 1 if not closing else max(0, depth - 1)
+        if deep:
+            out.append(html[last:match.start()])
+            last = match.end()
+    out.append(html[last:])
+    return "".join(out)
 
 
 def _last_match(pattern: re.Pattern, text: str) -> int | None:
