@@ -182,7 +182,12 @@ class RunRecord:
             self.database.succeeded()
 
     def _spool_record(self, closing: dict, why) -> None:
-        path = self.spool.append_run({**self.record, **closing})
+        try:
+            path = self.spool.append_run({**self.record, **closing})
+        except OSError as error:  # a full disk: the record is lost, and the run cannot be called a success
+            logger.error("Run record %s LOST (%s), the spool could not be written (%s)", self.run_id, why, error)
+            self.crawler.stats.set_value("finews/outcome", "failed")
+            return
         logger.error("Run record %s spooled to %s (%s); written at the next replay", self.run_id, path, why)
 
     def outcome(self, reason: str, stats: dict) -> str:
@@ -192,6 +197,8 @@ class RunRecord:
             return "interrupted"  # stopped by a signal; the job's JOBDIR resumes it
         if reason != "finished" or stats.get("log_count/CRITICAL"):
             return "failed"
+        if stats.get("finews/db/lost"):
+            return "failed"  # batches neither written nor spooled (a full disk)
         fetch_failures = sum(n for r, n in self.failures.items() if r.startswith(FETCH_FAILURES))
         if fetch_failures and not self.pages_read:
             return "failed"  # every request failed: nothing was fetched at all

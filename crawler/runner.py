@@ -23,6 +23,7 @@ from scrapy.utils.misc import load_object
 from scrapy.utils.project import get_project_settings
 from scrapy.utils.reactor import install_reactor
 
+from crawler.scheduler import queue_in_use
 from finews.core.jobs import ConfigError, configure_job, unknown
 
 logger = logging.getLogger(__name__)
@@ -153,6 +154,8 @@ def salvage_job_dir(settings) -> list[Path]:
     jobdir = settings.get("JOBDIR")
     if not jobdir or not Path(jobdir).is_dir():
         return []
+    if queue_in_use(Path(jobdir)):
+        return []  # a run of the job is writing it now (this one will find the job locked)
     moved = []
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     for name, problem in (("spider.state", _unreadable_state), ("requests.queue", _inconsistent_queue)):

@@ -1,4 +1,12 @@
-"""One crawl shared by several crawler processes, through Redis.
+"""Where a job's requests wait: in its JOBDIR (``JobScheduler``), or, shared
+by several crawler processes, in Redis (``SharedScheduler``).
+
+``JobScheduler`` is Scrapy's scheduler with a disk queue that cannot be
+written or read (a full disk) ending the crawl as ``failed`` (close reason
+``disk_queue_failed``), where Scrapy's own raises from its engine loop every
+5 seconds and the crawl never ends.
+
+One crawl shared by several crawler processes, through Redis:
 
 With ``FINEWS_REDIS_URL`` set, every process running the same job (same
 spider and arguments), on any machine, takes its requests from one
@@ -22,14 +30,18 @@ so "queue empty and nobody busy" really means no work is left.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import socket
 import uuid
+from pathlib import Path
 
 import redis
 from scrapy import signals
+from scrapy.core.scheduler import Scheduler as ScrapyScheduler
 from scrapy.exceptions import CloseSpider, DontCloseSpider
+from scrapy.utils.defer import deferred_from_coro
 from scrapy_redis.dupefilter import RFPDupeFilter
 from scrapy_redis.queue import PriorityQueue
 from scrapy_redis.scheduler import Scheduler
@@ -42,6 +54,120 @@ logger = logging.getLogger(__name__)
 
 BUSY, IDLE = "busy", "idle"
 REDIS_UNAVAILABLE = "redis_unavailable"
+DISK_QUEUE_FAILED = "disk_queue_failed"
+
+
+QUEUE_LOCK = "queue.lock"
+
+
+def hold_queue_lock(jobdir: Path) -> int | None:
+    """Lock a job's JOBDIR queue for this process (released when it closes
+    the descriptor or ends): the descriptor; None if another process holds
+    it; -1 if the lock file cannot be made (a full disk), which is no reason
+    to refuse the queue."""
+    try:
+        jobdir.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(jobdir / QUEUE_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        logger.warning("Could not make the queue lock in %s (%s)", jobdir, error)
+        return -1
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        return None
+    return descriptor
+
+
+def queue_in_use(jobdir: Path) -> bool:
+    """Whether a crawl running now on this host uses the job's JOBDIR queue."""
+    if not (jobdir / QUEUE_LOCK).exists():
+        return False
+    descriptor = hold_queue_lock(jobdir)
+    if descriptor is None:
+        return True
+    if descriptor >= 0:
+        os.close(descriptor)
+    return False
+
+
+class JobScheduler(ScrapyScheduler):
+    """Scrapy's scheduler; the first disk queue error stops the crawl.
+
+    The request that could not be written waits in memory, the queue on
+    disk is no longer touched, and the spider closes with reason
+    ``disk_queue_failed`` (the run's outcome: ``failed``, exit 1). The next
+    run re-reads the listings; stored posts are skipped as usual."""
+
+    disk_error: OSError | None = None
+    lock: int | None = None  # the job's queue lock, held while this run uses the queue
+    foreign = False  # another process on this host runs the job and holds its queue
+
+    def open(self, spider):
+        if self.dqdir:
+            self.lock = hold_queue_lock(Path(self.dqdir).parent)
+            if self.lock is None:
+                # Another process runs this job and writes the queue: this run keeps its
+                # requests in memory (the lease check stops it at once, as ``locked``).
+                self.foreign, self.dqdir = True, None
+        try:
+            return super().open(spider)
+        except OSError as error:  # the saved queue cannot even be opened
+            self.dqs = None
+            self._disk_failed("open", error)
+            return self.df.open()
+
+    def _dqpush(self, request) -> bool:
+        if self.disk_error is not None or self._not_ours():
+            return False
+        try:
+            return super()._dqpush(request)
+        except OSError as error:
+            self._disk_failed("write a request to", error)
+            return False
+
+    def _dqpop(self):
+        if self.disk_error is not None:
+            return None
+        try:
+            return super()._dqpop()
+        except OSError as error:
+            self._disk_failed("read a request from", error)
+            return None
+
+    def close(self, reason: str):
+        try:
+            if self.disk_error is not None or self._not_ours():
+                return self.df.close(reason)  # the disk queue is left as it is
+            try:
+                return super().close(reason)
+            except OSError as error:
+                logger.error("Could not save the job's request queue in %s (%s); the next run starts afresh",
+                             self.dqdir, error)
+                self.crawler.stats.inc_value("finews/disk/queue_failed")
+                return self.df.close(reason)
+        finally:
+            if self.lock is not None and self.lock >= 0:
+                os.close(self.lock)
+            self.lock = None
+
+    def _not_ours(self) -> bool:
+        """Whether another run of the job holds its lease (this one found it
+        locked, or lost it): the JOBDIR queue is that run's, not to be
+        written or closed (closing an empty queue deletes its files)."""
+        return self.foreign or bool(getattr(getattr(self, "spider", None), "locked", False))
+
+    def _disk_failed(self, what: str, error: OSError) -> None:
+        if self.disk_error is not None:
+            return
+        self.disk_error = error
+        logger.error("Could not %s the job's request queue in %s (%s); the crawl stops as failed",
+                     what, self.dqdir, error)
+        self.crawler.stats.inc_value("finews/disk/queue_failed")
+        from twisted.internet import reactor
+
+        reactor.callLater(0, lambda: deferred_from_coro(
+            self.crawler.engine.close_spider_async(reason=DISK_QUEUE_FAILED)))
 
 # KEYS: workers, queue, seen, run.  ARGV: worker id, worker key prefix, state, ttl, new run id.
 # Registers the worker; when no other worker is alive, this starts a new run.

@@ -116,8 +116,9 @@ class MongoPipeline:
         retries_before = self.store.retries
         try:
             replayed = self.spool.replay(self.store)
-        except PyMongoError as error:
-            self.database.failed(error, exhausted=True)
+        except (PyMongoError, OSError) as error:  # OSError: a full disk while putting lines back
+            if isinstance(error, PyMongoError):
+                self.database.failed(error, exhausted=True)
             logger.error("Spooled writes not replayed at %s (%s); they stay in %s", when, brief_error(error),
                          self.spool.folder)
             return
@@ -140,13 +141,18 @@ class MongoPipeline:
     def process_item(self, item, spider=None):
         adapter = ItemAdapter(item)
         if not adapter.get("reject_reason"):
-            doc = _post_doc(adapter)
-            size = document_size(doc)
-            if size <= self.max_document_bytes:
-                self.posts.append(doc)
+            try:
+                doc = _post_doc(adapter)
+                size = document_size(doc)
+            except Exception as error:  # noqa: BLE001 (this item's problem: a reject, not a lost batch)
+                adapter["reject_reason"] = Reason.ITEM_ERROR
+                adapter["reject_detail"] = f"mongo: {brief_error(error)}"
             else:
-                adapter["reject_reason"] = Reason.TOO_LARGE
-                adapter["reject_detail"] = oversize_detail(doc, size, self.max_document_bytes)
+                if size <= self.max_document_bytes:
+                    self.posts.append(doc)
+                else:
+                    adapter["reject_reason"] = Reason.TOO_LARGE
+                    adapter["reject_detail"] = oversize_detail(doc, size, self.max_document_bytes)
         if adapter.get("reject_reason"):
             self.rejects.append(_reject_doc(adapter))
             reason = adapter["reject_reason"]
@@ -181,15 +187,11 @@ class MongoPipeline:
             self.database.failed(exc, exhausted=True)
             if self.database.refused:
                 return Counter({"db/not_written": len(posts) + len(rejects)})
-            path = self.spool.append(posts, rejects)
-            logger.error("Database unavailable (%s): %d posts and %d rejects spooled to %s for replay",
-                         brief_error(exc), len(posts), len(rejects), path)
-            result = Counter({"db/spooled": len(posts) + len(rejects)})
-        except Exception:  # a bug must not lose the batch either
-            path = self.spool.append(posts, rejects)
-            logger.exception("Writing a batch failed; %d posts and %d rejects spooled to %s",
-                             len(posts), len(rejects), path)
-            result = Counter({"db/spooled": len(posts) + len(rejects), "db/write_errors": 1})
+            result = self._spool(posts, rejects, f"Database unavailable ({brief_error(exc)})")
+        except Exception as exc:  # a bug must not lose the batch either
+            logger.exception("Writing a batch failed")
+            result = self._spool(posts, rejects, f"Writing a batch failed ({brief_error(exc)})")
+            result["db/write_errors"] += 1
         else:
             self.database.succeeded()
             result = Counter({f"posts/{key}": value for key, value in counts.items()})
@@ -201,6 +203,19 @@ class MongoPipeline:
             self.store.single_attempt = False
         result["db/retries"] += self.store.retries - retries_before
         return +result
+
+    def _spool(self, posts: list[dict], rejects: list[dict], why: str) -> Counter:
+        """Keep a batch the database did not take in the spool; a spool write
+        that fails (a full disk) is said and counted as lost: the run fails."""
+        items = len(posts) + len(rejects)
+        try:
+            path = self.spool.append(posts, rejects)
+        except Exception as error:  # noqa: BLE001 (OSError mostly; whatever it is, the batch is lost)
+            logger.error("%s: %d posts and %d rejects LOST, the spool could not be written (%s) in %s",
+                         why, len(posts), len(rejects), brief_error(error), self.spool.folder)
+            return Counter({"db/lost": items, "db/spool_failed": 1})
+        logger.error("%s: %d posts and %d rejects spooled to %s for replay", why, len(posts), len(rejects), path)
+        return Counter({"db/spooled": items})
 
     def _collect(self, counts: Counter) -> None:
         for key, value in counts.items():

@@ -14,6 +14,7 @@ signed, so a writer killed mid-batch leaves nothing a later start cannot finish.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import socket
@@ -50,6 +51,7 @@ from finews.storage.db import (
 )
 from finews.storage.neardup import NearDuplicateIndex
 from finews.storage.process import alive
+from finews.core.dates import in_range
 from finews.core.reasons import Reason
 from finews.core.normalize import KIND_RANK
 from finews.storage.sources import (  # feed sources (issue 10)
@@ -159,39 +161,59 @@ class PostStore:
         the rejects made here from posts the database cannot take.
 
         Posts over ``max_document_bytes`` become ``too_large`` rejects before
-        any write. A write the server refuses for a document's sake is retried
-        post by post, and the posts it still refuses become ``write_refused``
-        rejects; only an outage (or a refusal of the crawl itself) is raised.
+        any write, posts with a time outside the stored range
+        ``date_out_of_range`` ones. A write the server refuses for a
+        document's sake is retried post by post, and the posts it still
+        refuses become ``write_refused`` rejects; a post whose write raises
+        anything else (text that is not valid Unicode, a bug) becomes an
+        ``item_error`` reject. Only an outage (or a refusal of the crawl
+        itself) is raised: one post never costs its batch.
         """
         fits, refused = [], []
         self.refused = []
         for doc in posts:
-            size = document_size(doc)
-            if size > self.max_document_bytes:
-                refused.append(_store_reject(doc, Reason.TOO_LARGE, oversize_detail(doc, size, self.max_document_bytes)))
+            try:
+                problem = self._unfit(doc)
+            except Exception as error:  # noqa: BLE001 (whatever it is, it is this post's)
+                problem = Reason.ITEM_ERROR, brief_error(error)
+            if problem:
+                refused.append(_store_reject(doc, *problem))
             else:
                 fits.append(doc)
         try:
             counts = self.write_posts(fits)
-        except (PyMongoError, BSONError) as error:
-            if is_outage(error) or is_auth_failure(error):
+        except Exception as error:  # noqa: BLE001 (an outage is raised again below)
+            if _outage(error):
                 raise
-            logger.warning("The database refused a batch of %d posts (%s); writing them one by one", len(fits),
+            logger.warning("Writing a batch of %d posts failed (%s); writing them one by one", len(fits),
                            brief_error(error))
             self.refused, counts = [], Counter()
             for doc in fits:
                 try:
                     counts.update(self.write_posts([doc]))
-                except (PyMongoError, BSONError) as one:
-                    if is_outage(one) or is_auth_failure(one):
+                except Exception as one:  # noqa: BLE001 (an outage is raised again)
+                    if _outage(one):
                         raise
-                    refused.append(_store_reject(doc, Reason.WRITE_REFUSED, brief_error(one)))
+                    reason = Reason.WRITE_REFUSED if isinstance(one, (PyMongoError, BSONError)) else Reason.ITEM_ERROR
+                    refused.append(_store_reject(doc, reason, brief_error(one)))
             counts.update(self.repair(own_only=True))
         refused += self.refused
         for reject in refused:
             logger.warning("Rejected %s: %s", reject["url"], reject["detail"])
         self.write_rejects([*rejects, *refused])
         return counts, refused
+
+    def _unfit(self, doc: dict) -> tuple[str, str] | None:
+        """Why a post cannot be stored before any write, if it cannot."""
+        size = document_size(doc)
+        if size > self.max_document_bytes:
+            return Reason.TOO_LARGE, oversize_detail(doc, size, self.max_document_bytes)
+        published = doc.get("published_at")
+        if isinstance(published, datetime) and published.tzinfo is None:
+            published = published.replace(tzinfo=timezone.utc)  # as MongoDB and a spooled batch read back
+        if isinstance(published, datetime) and not in_range(published):
+            return Reason.DATE_OUT_OF_RANGE, f"published_at {published.isoformat()} is outside the stored range"
+        return None
 
     @with_feed_sources  # sources seen, feed items, text answers; better-sourced values win
     def write_posts(self, docs: list[dict], extras: dict[str, dict] | None = None) -> Counter:
@@ -395,6 +417,7 @@ class PostStore:
         if not rejects:
             return 0
         now = utcnow()
+        rejects = [{key: _text(value) for key, value in r.items()} for r in rejects]
         ops = [
             UpdateOne(
                 {"url": r["url"], "reason": r["reason"]},
@@ -414,8 +437,24 @@ def brief_error(error: BaseException) -> str:
     if isinstance(error, BulkWriteError):
         errors = error.details.get("writeErrors", [])
         text = "; ".join(f"code {e.get('code')}: {str(e.get('errmsg', ''))[:200]}" for e in errors[:3])
-        return f"BulkWriteError: {text}"
-    return f"{type(error).__name__}: {str(error)[:300]}"
+        return _text(" ".join(f"BulkWriteError: {text}".split()))
+    return _text(" ".join(f"{type(error).__name__}: {str(error)[:300]}".split()))
+
+
+def _outage(error: BaseException) -> bool:
+    """Whether a write failed for the database's sake, not a post's."""
+    return isinstance(error, (PyMongoError, BSONError)) and (is_outage(error) or is_auth_failure(error))
+
+
+def _text(value):
+    """A string any document can hold: lone surrogates (not Unicode, refused
+    by BSON) written as ``\\udXXX``; anything else as it is."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
 
 
 def _short(value):
@@ -424,8 +463,9 @@ def _short(value):
 
 
 def _store_reject(doc: dict, reason: str, detail: str) -> dict:
-    return {"url": doc.get("url") or "", "reason": reason, "detail": detail[:MAX_REJECT_FIELD], "spider": None,
-            "title": (doc.get("title") or "")[:MAX_REJECT_FIELD], "raw_code": doc.get("info_code") or ""}
+    return {"url": _text(doc.get("url") or ""), "reason": reason, "detail": _text(detail[:MAX_REJECT_FIELD]),
+            "spider": None, "title": _text((doc.get("title") or "")[:MAX_REJECT_FIELD]),
+            "raw_code": _text(doc.get("info_code") or "")}
 
 
 def read_raw(doc: dict | None) -> str | None:
@@ -437,14 +477,22 @@ def _rank(doc: dict) -> int:
 
 
 class Spool:
-    """Append-only files of batches the database would not take.
+    """Files of batches the database would not take.
 
     Each line is one ``{"posts": [...], "rejects": [...]}`` batch, or one
     ``{"run": {...}}`` run record, in MongoDB extended JSON; writes are
     upserts, so replaying twice changes nothing. A line that cannot be
     replayed for its own sake is moved to ``quarantine/`` with the reason and
     replay goes on with the next one.
+
+    A batch is written whole under a name replay does not take
+    (``spool-<time>-<pid>-<n>.writing-<pid>``), synced, and only then renamed
+    to ``….jsonl``: a replay running meanwhile (``finews replay``, another
+    crawl's start) never reads a file still being written. A write that
+    fails (a full disk) leaves nothing behind and raises ``OSError``.
     """
+
+    _numbers = itertools.count()  # names stay unique within a nanosecond
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
@@ -456,81 +504,93 @@ class Spool:
     def append_run(self, record: dict) -> Path:
         return self._append({"run": record})
 
-    def _append(self, entry: dict, name: str | None = None) -> Path:
+    def _append(self, entry: dict) -> Path:
+        try:
+            line = (json_util.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
+        except UnicodeEncodeError:  # text that is not Unicode (a lone surrogate) is kept \u-escaped
+            line = (json_util.dumps(entry, ensure_ascii=True) + "\n").encode("ascii")
+        stem = f"spool-{time.time_ns()}-{os.getpid()}-{next(self._numbers)}"
+        return self._publish(stem, [line])
+
+    def _publish(self, stem: str, lines) -> Path:
+        """Write ``lines`` to ``STEM.jsonl`` all at once, as far as a replay
+        can see: a temporary name, synced, then renamed."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / (name or f"spool-{os.getpid()}.jsonl")
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(json_util.dumps(entry, ensure_ascii=False) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        writing = self.folder / f"{stem}.writing-{os.getpid()}"
+        path = self.folder / f"{stem}.jsonl"
+        try:
+            with open(writing, "xb") as handle:
+                for line in lines:
+                    handle.write(line)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.rename(writing, path)
+        except BaseException:
+            writing.unlink(missing_ok=True)  # nothing torn is left to replay
+            raise
+        _sync_folder(self.folder)
         return path
 
     def replay(self, store: PostStore) -> Counter:
         """Write every spooled batch, deleting each file once it is stored.
 
-        A file is renamed while it is replayed, so two processes never replay
-        the same one; if the database fails again, the lines not yet written
-        go back to the spool under a new name, and a file left half-replayed
-        by a process that died is taken over. Batches left unsigned by a
-        killed writer are finished first (``PostStore.repair``).
+        A file is claimed by renaming it, so exactly one process replays it;
+        if the database fails again, the lines not yet written go back to the
+        spool under the file's own name, and a file left half-replayed (or
+        half-written) by a process that died is taken over. A line that is
+        cut off or not UTF-8 is quarantined like any bad batch. Batches left
+        unsigned by a killed writer are finished first (``PostStore.repair``).
         """
         counts: Counter = Counter(store.repair())
         for path in self._claimable():
-            claimed = self.folder / f"{path.name.split('.')[0]}.replaying-{os.getpid()}"
+            stem = path.name.split(".")[0]
+            claimed = self.folder / f"{stem}.replaying-{os.getpid()}"
             try:
                 path.rename(claimed)
             except FileNotFoundError:
                 continue  # another process took it
-            with open(claimed, encoding="utf-8") as handle:
-                for number, line in enumerate(handle, 1):
-                    if not line.strip():
+            with open(claimed, "rb") as handle:
+                for number, raw in enumerate(handle, 1):
+                    if not raw.strip():
                         continue
                     try:
-                        self._replay_line(store, line, counts)
+                        self._replay_line(store, _batch(raw), counts)
                     except (PyMongoError, BSONError) as error:
-                        if not (is_outage(error) or is_auth_failure(error)):
-                            self._quarantine(claimed, number, line, brief_error(error), counts)
+                        if not _outage(error):
+                            self._quarantine(claimed, number, raw, brief_error(error), counts)
                             continue
-                        self._keep_rest(line, handle)
+                        self._publish(stem, itertools.chain([raw if raw.endswith(b"\n") else raw + b"\n"], handle))
                         claimed.unlink()
                         raise
-                    except Exception as error:  # a damaged line or a bug: this batch only
-                        self._quarantine(claimed, number, line, brief_error(error), counts)
-            claimed.unlink()
+                    except Exception as error:  # noqa: BLE001 (a damaged line or a bug: this batch only)
+                        self._quarantine(claimed, number, raw, brief_error(error), counts)
+            claimed.unlink()  # not synced: a file back after a crash is replayed again, which changes nothing
         return +counts
 
     @staticmethod
-    def _replay_line(store: PostStore, line: str, counts: Counter) -> None:
-        batch = json_util.loads(line)
+    def _replay_line(store: PostStore, batch: dict, counts: Counter) -> None:
         if "run" in batch:
             store.write_run(batch["run"])
             counts["runs"] += 1
             return
         posts, rejects = batch.get("posts", []), batch.get("rejects", [])
+        for number, doc in enumerate(posts, 1):  # a damaged line, not a post the store can reject
+            if not isinstance(doc, dict) or "info_code" not in doc:
+                raise KeyError(f"info_code: entry {number} of the batch is not a post")
         written, refused = store.write_batch(posts, rejects)
         counts.update(written)
         counts["rejects"] += len(rejects) + len(refused)
         for reject in refused:
             counts[f"rejected/{reject['reason']}"] += 1
 
-    def _keep_rest(self, line: str, handle) -> None:
-        """Put the lines not yet written back in the spool, in order."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / f"spool-{os.getpid()}-{time.time_ns()}.jsonl"
-        with open(path, "w", encoding="utf-8") as rest:
-            rest.write(line if line.endswith("\n") else line + "\n")
-            for remaining in handle:
-                rest.write(remaining)
-            rest.flush()
-            os.fsync(rest.fileno())
-
-    def _quarantine(self, source: Path, number: int, line: str, reason: str, counts: Counter) -> None:
+    def _quarantine(self, source: Path, number: int, raw: bytes, reason: str, counts: Counter) -> None:
         self.quarantine.mkdir(parents=True, exist_ok=True)
         path = self.quarantine / f"{source.name.split('.')[0]}.jsonl"
-        with open(path, "a", encoding="utf-8") as handle:
+        line = raw.decode("utf-8", "backslashreplace").rstrip("\n")
+        with open(path, "a", encoding="ascii") as handle:
             handle.write(json_util.dumps({"reason": reason[:MAX_REJECT_FIELD], "quarantined_at": utcnow(),
-                                          "source": source.name, "line": number, "batch": line.rstrip("\n")},
-                                         ensure_ascii=False) + "\n")
+                                          "source": source.name, "line": number, "batch": line},
+                                         ensure_ascii=True) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
         counts["quarantined"] += 1
@@ -538,11 +598,42 @@ class Spool:
                      reason[:300])
 
     def _claimable(self) -> list[Path]:
+        """Spooled files, and those a dead process left mid-replay or
+        mid-write, oldest first (names start with the time of the write)."""
         if not self.folder.is_dir():
             return []
-        paths = sorted(self.folder.glob("spool-*.jsonl"))
-        for path in sorted(self.folder.glob("spool-*.replaying-*")):
-            pid = path.name.rsplit("-", 1)[-1]
-            if pid.isdigit() and not alive(int(pid)):
-                paths.append(path)
-        return paths
+        paths = list(self.folder.glob("spool-*.jsonl"))
+        for pattern in ("spool-*.replaying-*", "spool-*.writing-*"):
+            for path in self.folder.glob(pattern):
+                pid = path.name.rsplit("-", 1)[-1]
+                if pid.isdigit() and not alive(int(pid)):
+                    paths.append(path)
+        return sorted(paths, key=lambda path: path.name)
+
+
+def _batch(raw: bytes) -> dict:
+    """One spooled line read back; ``ValueError`` saying what is wrong with it."""
+    try:
+        batch = json_util.loads(raw.decode("utf-8"))
+    except ValueError as error:  # not UTF-8, not JSON
+        if not raw.endswith(b"\n"):
+            raise ValueError(f"line cut off after {len(raw)} bytes, a write that did not finish "
+                             f"({brief_error(error)})") from None
+        raise
+    if not isinstance(batch, dict):
+        raise ValueError(f"not a batch but {type(batch).__name__}")
+    return batch
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename or removal in ``folder`` survive a crash of the machine."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError as error:
+        logger.warning("Could not sync folder %s (%s)", folder, error)
+    finally:
+        os.close(descriptor)
