@@ -91,6 +91,8 @@ COOKIES_ENABLED = False
 
 SPIDER_MIDDLEWARES = {
     "crawler.middlewares.SkipKnownPostsMiddleware": 950,
+    # Closest to the spider: an exception a callback raises becomes that page's reject.
+    "crawler.callbacks.CallbackErrorsMiddleware": 990,
 }
 # StayOnSite at 650 sees responses before RedirectMiddleware (600) follows
 # them; RetryAfter at 560 sees them before RetryMiddleware (550).
@@ -103,10 +105,18 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.robots.RobotsTxtMiddleware": 100,
     "crawler.middlewares.StayOnSiteMiddleware": 650,
     "crawler.middlewares.RetryAfterMiddleware": 560,
+    # Scrapy's, with a body too large to read named download_too_large.
+    "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware": None,
+    "crawler.middlewares.DecompressionLimit": 590,
 }
+# Only http and https are ever fetched (crawler/scope.py refuses the rest
+# first); without these handlers a file:, ftp:, s3: or data: URL cannot be read.
+DOWNLOAD_HANDLERS = {"file": None, "s3": None, "ftp": None, "data": None}
 # No duplicate filter: SkipKnownPostsMiddleware decides what to fetch, and a
 # resumed job (JOBDIR) must not skip a URL whose post was never stored.
 DUPEFILTER_CLASS = "scrapy.dupefilters.BaseDupeFilter"
+# Scrapy's scheduler, with a JOBDIR queue that fails (a full disk) ending the crawl as failed.
+SCHEDULER = "crawler.scheduler.JobScheduler"
 
 EXTENSIONS = {
     "crawler.extensions.RunRecord": 500,
@@ -136,6 +146,10 @@ FINEWS_NEAR_DUPLICATES = _switch("FINEWS_NEAR_DUPLICATES", True)
 FINEWS_SIGNING_PROCESS = _switch("FINEWS_SIGNING_PROCESS", True)
 FINEWS_DATA_DIR = _env("FINEWS_DATA_DIR", "var")
 FINEWS_DB_PATH = _env("FINEWS_DB_PATH", os.path.join(FINEWS_DATA_DIR, "db"))
+
+# Listing pages found by earlier runs are read by every category run, and to
+# their last page once this many seconds have passed since their last sweep.
+FINEWS_LISTING_SWEEP_SECONDS = _float("FINEWS_LISTING_SWEEP_SECONDS", 24 * 3600)
 
 # Runs of one job never overlap; a lease left by a killed run expires after
 # this many seconds (at once if its process is gone from this host).

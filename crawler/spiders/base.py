@@ -11,6 +11,7 @@ from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import IgnoreRequest
 from scrapy.spidermiddlewares.httperror import HttpError
 
+from crawler import scope
 from crawler.items import PostItem
 from finews.core.pages import MIRROR_HOSTS, PageError, decode_page
 from finews.core.reasons import RETRIED_REASONS, Reason, fetch_error, http
@@ -34,10 +35,9 @@ class SiteSpider(scrapy.Spider):
     def __init__(self, site: str | None = None, **kwargs):
         super().__init__(**kwargs)
         self.site = (site or self.default_site).rstrip("/")
-        host = urlsplit(self.site).hostname
-        if not host or urlsplit(self.site).scheme.lower() not in ("http", "https"):
-            raise ValueError(f"site must be an http:// or https:// URL, got {site!r}")
-        self.allowed_domains = [host]
+        if scope.origin(self.site) is None:
+            raise ValueError(f"site must be an http:// or https:// URL with a host (and no user@), got {site!r}")
+        self.allowed_domains = [urlsplit(self.site).hostname]
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
@@ -49,7 +49,9 @@ class SiteSpider(scrapy.Spider):
         return self.site + path
 
     def on_site(self, url: str) -> bool:
-        return (urlsplit(url).hostname or "").lower() == self.allowed_domains[0].lower()
+        """http(s) on a configured scheme, host and port: ``crawler.scope``,
+        the rule StayOnSiteMiddleware applies to every request."""
+        return scope.on_site(url, scope.origins_of(self))
 
     def on_mirror(self, url: str) -> str | None:
         """The URL on the configured site, for a link to it or to the mirror's
@@ -59,8 +61,8 @@ class SiteSpider(scrapy.Spider):
         if self.on_site(url):
             return url
         parts = urlsplit(url)
-        if (parts.hostname or "").lower() not in MIRROR_HOSTS:
-            return None
+        if parts.scheme.lower() not in scope.DEFAULT_PORTS or (parts.hostname or "").lower() not in MIRROR_HOSTS:
+            return None  # file://finews.withounder.com/… is not a page of the mirror
         return self.site + urlunsplit(("", "", parts.path or "/", parts.query, ""))
 
     def request_dropped(self, request, spider=None):
@@ -68,8 +70,8 @@ class SiteSpider(scrapy.Spider):
         seen-set refuses what another worker already holds; otherwise nothing
         should be refused, and a refused page becomes a reject, not a silence."""
         self.crawler.stats.inc_value("finews/requests_dropped")
-        if self.settings.get("FINEWS_REDIS_URL") or request.errback != self.failed:
-            return
+        if self.settings.get("FINEWS_REDIS_URL") or getattr(request.errback, "__self__", None) is not self:
+            return  # only requests whose errback files a reject (all of this spider's) become one
         self.logger.warning("Request dropped by the scheduler: %s", request.url)
         item = self.rejected(request.url, Reason.DROPPED, "the scheduler refused the request",
                              raw_code=request.cb_kwargs.get("code", ""),
@@ -96,7 +98,7 @@ class SiteSpider(scrapy.Spider):
     def failed(self, failure):
         """Errback: a request that finally failed becomes a reject, not a silence."""
         request = failure.request
-        url = request.url
+        url = request.meta.get("redirect_urls", [request.url])[0]  # the page asked for, not where it led
         if failure.check(HttpError):
             reason = http(failure.value.response.status)
         elif failure.check(IgnoreRequest):
