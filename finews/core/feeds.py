@@ -16,7 +16,10 @@ from dataclasses import dataclass, field
 
 from markdown_it import MarkdownIt
 
+from finews.core.clean import clean_article
+from finews.core.dates import OutOfRange, read_published
 from finews.core.infocode import MEDIA, ROLLING, normalize_info_code
+from finews.core.jekyll import body, front_matter, has_active_content
 from finews.core.pages import PageError, json_object
 from finews.core.reasons import Reason
 from finews.core.slugs import ROLLING_NEWS_SLUG, ROLLING_NEWS_TAG, TAG_SUFFIX, media_from_tag, media_slug
@@ -28,7 +31,6 @@ LIST_PATH = "/web/webapi"
 MARKET_PATH = "/information/newmarket/web/webapi"
 TEXT_PATH = "/NewsData/GetNewsText.do"
 SHARE_LINK = "http://finews.zning.xyz/html_News/NewsShare.html?infoCode={}"
-MIRROR = "//finews.withounder.com"
 INDENT = "\u3000\u3000"  # two ideographic spaces, removed from article text by the original
 DEFAULT_COUNT = 100
 FEED_ITEMS = "feed_items"  # collection of kept feed items (docs/schema.md)
@@ -163,6 +165,11 @@ def parse_item(feed: Feed, row) -> FeedItem:
     if not _TIME.match(time_text):
         reason = Reason.MISSING_DATE if not time_text else Reason.BAD_DATE
         raise ItemError(reason, f"{feed.name} item {raw_code}: {feed.time_field}={time_text[:40]!r}")
+    try:
+        if read_published(time_text) is None:
+            raise ItemError(Reason.BAD_DATE, f"{feed.name} item {raw_code}: {feed.time_field}={time_text!r}")
+    except OutOfRange as error:
+        raise ItemError(Reason.DATE_OUT_OF_RANGE, f"{feed.name} item {raw_code}: {error}") from None
     media = media_from_tag(ROLLING_NEWS_TAG) if feed.kind == ROLLING else kept[feed.media_field].strip()
     if not media:
         raise ItemError(Reason.MISSING_MEDIA, f"{feed.name} item {raw_code} names no media")
@@ -219,23 +226,27 @@ def category(item: FeedItem) -> str:
 
 def original_post(feed_name: str, fields: dict[str, str], payload: dict) -> tuple[str, str]:
     """``(file name, file text)`` exactly as the original pipeline wrote them
-    for this feed item and this ``GetNewsText.do`` answer."""
+    for this feed item and this ``GetNewsText.do`` answer.
+
+    The kept item is checked again (``ItemError``, a ``ValueError``, if it
+    cannot be one): the file name and date come from its checked code and
+    time. Front matter, footer and Liquid are written by ``finews.core.jekyll``
+    (values quoted only where they need it, an article link that is not
+    http(s) left out); an article with active content is written sanitized.
+    """
     feed = FEEDS[feed_name]
-    code = fields[feed.code_field]
-    showtime = fields[feed.time_field]
+    item = parse_item(feed, fields)
     article = article_text(feed_name, payload)
     if feed.kind == ROLLING:
-        media, slug, back = media_from_tag(ROLLING_NEWS_TAG), ROLLING_NEWS_SLUG, f"{MIRROR}/{ROLLING_NEWS_SLUG}/"
-        body = f"> {digest_line(fields['digest'])}\n\n{article}\n\n<{fields['url_w']}>\n\n"
+        media, link = media_from_tag(ROLLING_NEWS_TAG), fields["url_w"]
+        article = f"> {digest_line(fields['digest'])}\n\n{article}"
     else:
-        media = fields[feed.media_field]
-        slug = media_slug(media)
-        back = f"{MIRROR}/category/{slug}.html"
-        body = f"{article}\n\n<{SHARE_LINK.format(code)}>\n\n"
-    tag = media + TAG_SUFFIX
-    text = (f'---\nlayout: post\ntitle: "{fields["title"]}"\ndate: {showtime} +0800\ncategories: {slug}\n'
-            f"tags: {tag}\n---\n{body}[返回{tag}]({back})｜[返回首页]({MIRROR}/)")
-    return f"{showtime[:10]}-{code}.md", text
+        media, link = fields[feed.media_field], SHARE_LINK.format(item.site_code)
+    if has_active_content(article):
+        article = clean_article(_markdown.render(article)).body_html
+    slug, tag = category(item), media + TAG_SUFFIX
+    text = front_matter(fields["title"], f"{item.time_text} +0800", slug, [tag]) + body(article, link, tag, slug)
+    return f"{item.time_text[:10]}-{item.site_code}.md", text
 
 
 def item_from_kept(feed_name: str, fields: dict[str, str]) -> FeedItem:

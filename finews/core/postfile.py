@@ -72,11 +72,14 @@ def parse_post_file(text: str, name: str = "") -> PostFile:
     body = text[match.end():]
     links = _LINK_LINE.findall(body)
     tags = meta.get("tags") or []
+    categories = meta.get("categories") or ""
     return PostFile(
         name=name,
         title=str(meta.get("title") or "").strip(),
         date=str(meta.get("date") or "").strip(),
-        category=str(meta.get("categories") or "").strip(),
+        # A list is what the exporter writes for a category that is not one
+        # plain word; Jekyll joins a post's categories with "/" in its URL.
+        category=("/".join(str(c) for c in categories) if isinstance(categories, list) else str(categories)).strip(),
         tags=tags.split() if isinstance(tags, str) else [str(t) for t in tags],
         body=body,
         link=links[-1] if links else "",

@@ -21,6 +21,7 @@ from urllib.parse import quote, unquote
 
 from finews.core.dates import SITE_TZ, parse_published
 from finews.core.infocode import is_rolling_news_code, normalize_info_code
+from finews.core.jekyll import liquid_output
 from finews.core.postfile import PostFile, parse_post_file, read_post_source
 from finews.replica import kramdown
 from finews.replica.synth import PostSynthesizer
@@ -38,6 +39,9 @@ CATEGORIES_PER_TAG = 20  # categories.md: tag[1] limit:20
 EMNEWS_SIZE = 100        # emnews.md: tag[1] limit:100
 NO_LISTING = {"sitenews"}  # categories the real site has no category page for
 _LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*\r?\n)+")
+# Liquid's escape_once: what is not already an entity (hex ones are not to Liquid).
+_ESCAPE_ONCE = re.compile(r"[\"><']|&(?!(?:[a-zA-Z]+|#\d+);)")
+_ESCAPES = {"&": "&amp;", ">": "&gt;", "<": "&lt;", '"': "&quot;", "'": "&#39;"}
 _PSYCH_TIME = re.compile(
     r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[Tt]|\s+)(\d{1,2}):(\d{2}):(\d{2})(?:\.\d*)?\s*(Z|[-+]\d{1,2}(?::?\d{2})?)?\s*$")
 
@@ -122,10 +126,14 @@ class Entry:
 
     @property
     def markdown(self) -> str:
-        """The text kramdown gets: Jekyll's front-matter match also eats the blank lines after it."""
+        """The text kramdown gets: Jekyll's front-matter match also eats the
+        blank lines after it, and Liquid outputs the exporter's literal
+        braces (``{{ "{" }}``) as ``{``. Other Liquid is left as text (real
+        Jekyll would run it; the exporter never writes any)."""
+        body = self.post.body
         if self.post.has_front_matter:
-            return _LEADING_BLANK_LINES.sub("", self.post.body)
-        return self.post.body
+            body = _LEADING_BLANK_LINES.sub("", body)
+        return liquid_output(body)
 
     @cached_property
     def body_html(self) -> str:
@@ -260,7 +268,7 @@ class ReplicaSite:
         sections = []
         for tag, entries in self.tags().items():
             items = "".join(f"    \n      {_li(e)}" for e in entries[:CATEGORIES_PER_TAG])
-            sections.append(f'<h2 id="{tag}">{tag}</h2>\n<ul>\n{items}    \n  </ul>\n<hr />\n')
+            sections.append(f'<h2 id="{_text(tag)}">{_text(tag)}</h2>\n<ul>\n{items}    \n  </ul>\n<hr />\n')
         return _page("分类", "/categories/", "\n" + "\n".join(sections) + "\n")
 
     def rolling_news(self) -> str:
@@ -296,7 +304,7 @@ class ReplicaSite:
         chunk = entries[start:start + self.page_size]
         if page > 1 and not chunk:
             return None
-        heading = f'<h2 id="{entries[0].tag}">{entries[0].tag}</h2>\n' if entries else ""
+        heading = f'<h2 id="{_text(entries[0].tag)}">{_text(entries[0].tag)}</h2>\n' if entries else ""
         items = "".join(f"  \n    {_li(e)}" for e in chunk)
         more = ""
         if start + self.page_size < len(entries):
@@ -308,10 +316,10 @@ class ReplicaSite:
     def post_page(self, entry: Entry) -> str:
         """_layouts/post.html around the kramdown-rendered body."""
         # ``{% if page.tags %}`` is true for Jekyll's empty tag list too.
-        tags = "\n  <small>tags: <em>" + "</em> - <em>".join(entry.post.tags) + "</em></small>\n"
+        tags = "\n  <small>tags: <em>" + "</em> - <em>".join(map(_text, entry.post.tags)) + "</em></small>\n"
         content = (
             f"<small>[GMT+8, Asia/Shanghai, CST] {entry.shown_time} &nbsp; </small>\n"
-            f"<h1>{entry.title}</h1>\n\n"
+            f"<h1>{_text(entry.title)}</h1>\n\n"
             f"{entry.body_html}\n\n{tags}\n"
         )
         return _page(entry.title, entry.path, content, published=entry.published)
@@ -329,7 +337,7 @@ class ReplicaSite:
         for entry in self.entries[:FEED_SIZE]:
             parts.append(
                 "<entry>"
-                f'<title type="html">{_e(entry.title)}</title>'
+                f'<title type="html">{_e(_text(entry.title))}</title>'
                 f'<link href="{base_url}{entry.path}" rel="alternate" type="text/html" />'
                 f"<published>{_rfc3339(entry.published)}</published>"
                 f"<updated>{_rfc3339(entry.published)}</updated>"
@@ -382,9 +390,17 @@ def _e(text: str) -> str:
     return html.escape(text or "", quote=True)
 
 
+def _text(text: str) -> str:
+    """A title or tag as HTML text. The site's layouts print them unescaped,
+    so on the real site a title from a hostile source would be live markup;
+    the replica escapes them as Liquid's ``escape_once`` does (the same page
+    for ordinary titles and for the exporter's, which are HTML text already)."""
+    return _ESCAPE_ONCE.sub(lambda m: _ESCAPES[m.group(0)[0]], text or "")
+
+
 def _li(entry: Entry) -> str:
-    """A list item as Liquid writes it: the title unescaped, like the real site."""
-    return f'<li><a href="{entry.path}">{entry.title}</a></li>\n'
+    """A list item as Liquid writes it, the title escaped (``_text``)."""
+    return f'<li><a href="{entry.path}">{_text(entry.title)}</a></li>\n'
 
 
 def _rfc3339(moment: datetime | None) -> str:
@@ -396,6 +412,7 @@ def _page(title: str, path: str, content: str, published: datetime | None = None
     """_layouts/default.html (with jekyll-seo-tag's head): absolute links
     point at the real site, as Jekyll's ``absolute_url`` makes them."""
     url = SITE_URL + path
+    title = _text(title)
     article = (f'<meta property="og:type" content="article" />\n'
                f'<meta property="article:published_time" content="{published.isoformat()}" />\n'
                if published else '<meta property="og:type" content="website" />\n')
@@ -412,14 +429,14 @@ def _page(title: str, path: str, content: str, published: datetime | None = None
         '    <link rel="shortcut icon" href="https://withounder.com/images/favicon.ico">\n'
         f'    <link rel="alternate" type="application/atom+xml" title="{MIRROR_TITLE}" href="{SITE_URL}/feed.xml">\n\n'
         "<!-- Begin Jekyll SEO tag v2.8.0 -->\n"
-        f"<title>{_e(title)} | {MIRROR_TITLE}</title>\n"
+        f"<title>{title} | {MIRROR_TITLE}</title>\n"
         '<meta name="generator" content="Jekyll v4.3.1" />\n'
-        f'<meta property="og:title" content="{_e(title)}" />\n'
+        f'<meta property="og:title" content="{title}" />\n'
         '<meta name="author" content="ZNing" />\n<meta property="og:locale" content="zh_CN" />\n'
         f'<link rel="canonical" href="{url}" />\n<meta property="og:url" content="{url}" />\n'
         f'<meta property="og:site_name" content="{MIRROR_TITLE}" />\n{article}'
         '<meta name="twitter:card" content="summary" />\n'
-        f'<meta property="twitter:title" content="{_e(title)}" />\n'
+        f'<meta property="twitter:title" content="{title}" />\n'
         "<!-- End Jekyll SEO tag -->\n\n"
         '    <link rel="stylesheet" href="/assets/css/style.css?v=">\n'
         '    <script type="text/JavaScript">\n      function AutoRefresh( t ) {\n'

@@ -11,7 +11,7 @@ from itertools import islice
 from pathlib import Path
 from typing import IO, Iterator
 
-from finews.core.dates import SITE_TZ
+from finews.core.dates import EARLIEST, LATEST, SITE_TZ
 from finews.storage.db import CRAWL_RUNS, POSTS, RAW_ARTICLES
 from finews.core.feeds import FEED_ITEMS, original_post
 from finews.core.infocode import site_code
@@ -23,8 +23,11 @@ from finews.core.normalize import Rejected, normalize_post
 
 
 def posts_per_category_and_day(db, since: datetime | None = None) -> list[tuple[str, str, int]]:
-    """(day in Asia/Shanghai, category, posts), newest day first."""
-    match = {"published_at": {"$gte": since}} if since else {}
+    """(day in Asia/Shanghai, category, posts), newest day first. Only posts
+    whose time lies in the stored range are counted: an older finews stored
+    times such as 9999-12-31 23:59 UTC, whose Shanghai day the server cannot
+    make (``finews stats`` counts them apart)."""
+    match = {"published_at": {"$gte": max(since, EARLIEST) if since else EARLIEST, "$lt": LATEST}}
     pipeline = [
         {"$match": match},
         {"$group": {"_id": {"day": {"$dateToString": {"format": "%Y-%m-%d", "date": "$published_at",
