@@ -340,22 +340,54 @@ def cmd_stats(args) -> int:
         counts = posts_per_category_and_day(db, since)
         runs = recent_runs(db, args.runs)
         total = db.posts.estimated_document_count()
+        unshown = _posts_out_of_range(db)
     window = f"last {args.days} days" if args.days else "all days"
-    print(f"Posts per category and day ({window}; {total} posts stored)")
+    if unshown:
+        codes = ", ".join(unshown[:5]) + (", …" if len(unshown) > 5 else "")
+        logger.warning("%d stored posts have a publication time that cannot be shown (%s) and are not counted "
+                       "per day: %s", len(unshown), _outside(), codes)
+    skipped = f"; {len(unshown)} with a time out of range, not counted" if unshown else ""
+    print(f"Posts per category and day ({window}; {total} posts stored{skipped})")
     print(table(("day", "category", "posts"), counts) if counts else "(none)")
     print(f"\nLast {len(runs)} runs")
     print(table(("started (UTC)", "spider", "outcome", "pages", "stored", "failures"), [
-        (f"{r['started_at']:%Y-%m-%d %H:%M:%S}", r.get("spider"), r.get("outcome"), r.get("pages_attempted"),
+        (_shown_time(r.get("started_at")), r.get("spider"), r.get("outcome"), r.get("pages_attempted"),
          r.get("stored"), ", ".join(f"{k}={v}" for k, v in sorted((r.get("failures_by_reason") or {}).items())))
         for r in runs]) if runs else "(none)")
     return 0
 
 
+def _outside() -> str:
+    from finews.core.dates import EARLIEST, LATEST
+
+    return f"outside [{EARLIEST:%Y-%m-%d}, {LATEST:%Y-%m-%d}) UTC"
+
+
+def _posts_out_of_range(db) -> list[str]:
+    """The infoCodes of stored posts whose publication time is no time or
+    lies outside the stored range (written by an older finews, which kept
+    such times): they cannot be shown in Shanghai days or exported."""
+    from finews.core.dates import EARLIEST, LATEST
+
+    query = {"$nor": [{"published_at": {"$gte": EARLIEST, "$lt": LATEST}}]}
+    return [doc["_id"] for doc in db.posts.find(query, {"_id": 1}).sort("_id", 1)]
+
+
+def _shown_time(when) -> str:
+    """A run's start for the table; whatever a record holds, never an error."""
+    try:
+        return f"{when:%Y-%m-%d %H:%M:%S}"
+    except (TypeError, ValueError):
+        return str(when)
+
+
 def cmd_export(args) -> int:
     from finews.storage.reading import open_output, write_jekyll, write_jsonl
 
+    skipped: list[str] = []
     with _opened_database(args.data_dir) as db:
-        posts = _selected_posts(db, args.since, args.category, None if args.out == "-" else "export")
+        posts = _in_range(_selected_posts(db, args.since, args.category, None if args.out == "-" else "export"),
+                          skipped)
         if args.format == "jekyll":
             written = write_jekyll(db, posts, Path(args.out))
         else:
@@ -365,8 +397,25 @@ def cmd_export(args) -> int:
             finally:
                 if out is not sys.stdout:
                     out.close()
-    print(f"exported {written} posts to {args.out}", file=sys.stderr)
+    print(f"exported {written} posts to {args.out}"
+          + (f"; skipped {len(skipped)} with a publication time {_outside()}" if skipped else ""), file=sys.stderr)
     return 0
+
+
+def _in_range(posts, skipped: list[str]):
+    """The posts whose publication time can be shown; each other one (stored
+    by an older finews) is left out with a warning and its code added to
+    ``skipped``, so that an export neither fails on it nor writes a dump
+    ``finews import`` would refuse."""
+    from finews.core.dates import in_range
+
+    for post in posts:
+        if in_range(post.get("published_at")):
+            yield post
+        else:
+            skipped.append(post.get("_id"))
+            logger.warning("post %s not exported: its publication time %s is %s", post.get("_id"),
+                           post.get("published_at"), _outside())
 
 
 def cmd_import(args) -> int:
@@ -385,7 +434,13 @@ def cmd_import(args) -> int:
         ensure_indexes(db)
         store = PostStore(db, near_duplicates=not args.no_near_duplicates)
         with tqdm(total=total, unit="post", desc="import", file=sys.stderr, disable=None) as bar:
-            counts = import_dump(store, args.file, max(1, args.batch), bar.update)
+            try:
+                counts = import_dump(store, args.file, max(1, args.batch), bar.update)
+            except BadDump as error:  # the file changed after it was checked
+                bar.close()
+                print(f"finews import: {error} (the file changed while it was imported; "
+                      f"the posts before this line were written)", file=sys.stderr, flush=True)
+                return EXIT_BAD_FILE
     print(f"imported {total} posts from {args.file}: "
           + (", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "nothing"))
     return 0
