@@ -9,6 +9,7 @@ import scrapy
 from w3lib.url import canonicalize_url
 
 from crawler.items import PostItem
+from crawler.listings import ListingMemory
 from crawler.middlewares import REFRESH_MODES
 from crawler.spiders.base import SiteSpider
 from finews.core.infocode import code_kind, info_code_from_url, normalize_info_code
@@ -24,7 +25,10 @@ class CategorySpider(SiteSpider):
     follows the listings they link to (``/categories/``) and those the posts'
     back links name (category pages); never a URL derived from another.
     Posts already stored are not fetched again unless ``refresh`` says so
-    (see ``SkipKnownPostsMiddleware``).
+    (see ``SkipKnownPostsMiddleware``). Every listing page found by an
+    earlier run is read again (``crawler.listings``), so that a post missed
+    once is found by the next run, and read to its last page when its sweep
+    is due (``FINEWS_LISTING_SWEEP_SECONDS``, a day).
     """
 
     name = "category"
@@ -39,6 +43,14 @@ class CategorySpider(SiteSpider):
         self.categories = [media_slug(name) for name in names]
         self._listings: set[str] = set()  # canonical URLs asked for in this run
         self._posts: set[str] = set()
+        self.memory: ListingMemory | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        if not spider.categories:
+            spider.memory = ListingMemory(crawler)
+        return spider
 
     async def start(self):
         if self.locked:
@@ -46,19 +58,37 @@ class CategorySpider(SiteSpider):
         # Without categories: the home page (newest posts, a link to
         # /categories/) and the rolling news listing the site contract names;
         # other listings are found as links on the pages, never derived from post URLs.
+        # Named categories are read to their last page; so is a remembered
+        # listing whose sweep is due.
         paths = [listing_path(slug) for slug in self.categories] or ["/", listing_path(ROLLING_NEWS_SLUG)]
-        for path in paths:
-            request = self.listing_request(self.url(path))
+        due = dict(await self.memory.recall()) if self.memory is not None else {}
+        for path in [*paths, *due]:
+            request = self.listing_request(self.url(path), sweep=bool(self.categories) or due.get(path, False))
             if request is not None:
                 yield request
 
-    def listing_request(self, url: str):
-        """A request for a listing page, or None when this run asked for it already."""
+    def listing_request(self, url: str, sweep: bool = False, listing: str | None = None):
+        """A request for a listing page, or None when this run asked for it
+        already. ``listing``: the path of the listing's first page (for its
+        next pages); ``sweep``: read it to its last page."""
         key = canonicalize_url(url)
         if key in self._listings:
             return None
         self._listings.add(key)
-        return scrapy.Request(url, callback=self.parse_listing, errback=self.failed)
+        if listing is None and self.memory is not None and is_listing_url(url) and not urlsplit(url).query:
+            self.memory.found(urlsplit(url).path)  # remembered once linked, before it is fetched
+        listing = listing or urlsplit(url).path
+        return scrapy.Request(url, callback=self.parse_listing, errback=self.listing_failed,
+                              meta={"listing": listing, "sweep": sweep})
+
+    def listing_failed(self, failure):
+        """A remembered listing the site no longer has (404, 410) is forgotten."""
+        response = getattr(failure.value, "response", None)
+        request = failure.request
+        if (self.memory is not None and response is not None and response.status in (404, 410)
+                and not urlsplit(request.url).query):
+            self.memory.gone(request.meta.get("listing") or urlsplit(request.url).path)
+        yield from self.failed(failure)
 
     def parse_listing(self, response):
         """Any page that lists posts: home, ``/categories/``, ``/emnews/``, a category page."""
@@ -69,14 +99,24 @@ class CategorySpider(SiteSpider):
             return
         listing = parse_listing(text, response.url)
         self.crawler.stats.inc_value("finews/listing_links", len(listing.links))
+        first_page = response.meta.get("listing") or urlsplit(response.url).path
+        sweep = bool(response.meta.get("sweep"))
         for url, title in listing.links:
             request = self.post_request(url, title)
             if request is not None:
                 yield request
-        more = [listing.next_url] if listing.next_url else []
-        if not self.categories:
-            more += category_listing_urls(text, response.url)
-        for url in more:
+        if listing.next_url and self.on_site(listing.next_url):
+            request = self.listing_request(listing.next_url, sweep=sweep, listing=first_page)
+            if request is not None:
+                # Outside a sweep, a next page is read only while this one lists
+                # posts not stored before this run (SkipKnownPostsMiddleware decides).
+                if not sweep:
+                    request.meta["unless_all_known"] = [
+                        code for code in (normalize_info_code(_stem_of(url)) for url, _ in listing.links) if code]
+                yield request
+        elif self.memory is not None and is_listing_url(self.url(first_page)):
+            self.memory.swept(first_page)  # read to its last page
+        for url in category_listing_urls(text, response.url) if not self.categories else ():
             request = self.listing_request(url) if self.on_site(url) else None
             if request is not None:
                 yield request
