@@ -151,6 +151,10 @@ class RunRecord:
     def spider_closed(self, spider, reason):
         if self.renewal and self.renewal.running:
             self.renewal.stop()
+        lost = self.lost_requests(self.crawler.stats.get_stats()) if reason == "finished" else 0
+        if lost:
+            logger.error("%d queued requests were never fetched (lost from the queue); the run is partial", lost)
+            self.crawler.stats.set_value("finews/requests_lost", lost)
         stats = self.crawler.stats.get_stats()
         outcome = self.outcome(reason, stats)
         self.crawler.stats.set_value("finews/outcome", outcome)
@@ -202,6 +206,15 @@ class RunRecord:
         fetch_failures = sum(n for r, n in self.failures.items() if r.startswith(FETCH_FAILURES))
         if fetch_failures and not self.pages_read:
             return "failed"  # every request failed: nothing was fetched at all
-        if fetch_failures or stats.get("finews/db/spooled") or stats.get("spider_exceptions/count"):
+        if (fetch_failures or stats.get("finews/db/spooled") or stats.get("spider_exceptions/count")
+                or stats.get("finews/requests_lost")):
             return "partial"
         return "clean"
+
+    def lost_requests(self, stats: dict) -> int:
+        """Requests this run queued and never took back out: a queue that lost
+        them (its files moved or damaged under it). In a shared crawl workers
+        take each other's requests, so there the counts say nothing."""
+        if self.crawler.settings.get("FINEWS_REDIS_URL") or self.locked:
+            return 0
+        return max(0, stats.get("scheduler/enqueued", 0) - stats.get("scheduler/dequeued", 0))

@@ -6,6 +6,7 @@ starts it; the CLI commands call ``run_spiders`` once.
 
 from __future__ import annotations
 
+import fcntl
 import inspect
 import json
 import logging
@@ -13,6 +14,7 @@ import os
 import pickle
 import struct
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +25,6 @@ from scrapy.utils.misc import load_object
 from scrapy.utils.project import get_project_settings
 from scrapy.utils.reactor import install_reactor
 
-from crawler.scheduler import queue_in_use
 from finews.core.jobs import ConfigError, configure_job, unknown
 
 logger = logging.getLogger(__name__)
@@ -140,6 +141,42 @@ def _setting_type(default) -> tuple[tuple[type, ...], str] | None:
     return None  # None or an object: anything goes, as in Scrapy
 
 
+class JobLocked(Exception):
+    """Another process on this host runs the job (it holds the JOBDIR lock)."""
+
+
+@contextmanager
+def job_dir_lock(settings):
+    """Hold the job's local lock for the whole run, taken before anything in
+    its JOBDIR is read or moved: a second run of the job on this host
+    (``JobLocked``) leaves the running one's queue and state alone, even with
+    the database, and so the lease, away. ``flock`` ends with the process,
+    so a run killed with -9 leaves no stale lock. A lock file that cannot be
+    made (a full disk) does not stop the run: its queue fails it as it would."""
+    jobdir = settings.get("JOBDIR")
+    if not jobdir:
+        yield
+        return
+    path = Path(jobdir).with_name(Path(jobdir).name + ".lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        logger.warning("Could not make the job lock %s (%s)", path, error)
+        yield
+        return
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        raise JobLocked(f"job {settings.get('FINEWS_JOB_KEY') or Path(jobdir).name} is already running on this host "
+                        f"({path} is locked); not starting") from None
+    try:
+        yield
+    finally:
+        os.close(descriptor)
+
+
 def salvage_job_dir(settings) -> list[Path]:
     """Move aside the saved job state in ``JOBDIR`` that Scrapy could not
     read, so the run starts afresh instead of failing at every start: an
@@ -150,12 +187,10 @@ def salvage_job_dir(settings) -> list[Path]:
     count in a queue's header is stale, and popping past the real requests
     reads garbage and hangs the crawl). The files are kept, renamed
     ``….corrupt-<UTC time>``, for an operator; the fresh run re-walks the
-    listings and fetches what is not stored."""
+    listings and fetches what is not stored. Call it holding ``job_dir_lock``."""
     jobdir = settings.get("JOBDIR")
     if not jobdir or not Path(jobdir).is_dir():
         return []
-    if queue_in_use(Path(jobdir)):
-        return []  # a run of the job is writing it now (this one will find the job locked)
     moved = []
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     for name, problem in (("spider.state", _unreadable_state), ("requests.queue", _inconsistent_queue)):
@@ -230,10 +265,16 @@ def run_spiders(jobs: list[tuple[str, dict]], settings: Settings) -> list[Spider
             for name, arguments in jobs:
                 crawler = runner.create_crawler(name)
                 configure_job(crawler.settings, name, arguments)
-                salvage_job_dir(crawler.settings)
                 run = SpiderRun(name, arguments)
                 runs.append(run)
-                yield runner.crawl(crawler, **arguments)
+                try:
+                    with job_dir_lock(crawler.settings):
+                        salvage_job_dir(crawler.settings)
+                        yield runner.crawl(crawler, **arguments)
+                except JobLocked as locked:
+                    logger.error("%s", str(locked).capitalize())
+                    run.stats = {"finews/outcome": "locked"}
+                    continue
                 run.stats = dict(crawler.stats.get_stats())
         except Exception as exc:  # reported after the reactor stops
             failure.append(exc)

@@ -30,12 +30,10 @@ so "queue empty and nobody busy" really means no work is left.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import socket
 import uuid
-from pathlib import Path
 
 import redis
 from scrapy import signals
@@ -57,40 +55,6 @@ REDIS_UNAVAILABLE = "redis_unavailable"
 DISK_QUEUE_FAILED = "disk_queue_failed"
 
 
-QUEUE_LOCK = "queue.lock"
-
-
-def hold_queue_lock(jobdir: Path) -> int | None:
-    """Lock a job's JOBDIR queue for this process (released when it closes
-    the descriptor or ends): the descriptor; None if another process holds
-    it; -1 if the lock file cannot be made (a full disk), which is no reason
-    to refuse the queue."""
-    try:
-        jobdir.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(jobdir / QUEUE_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as error:
-        logger.warning("Could not make the queue lock in %s (%s)", jobdir, error)
-        return -1
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(descriptor)
-        return None
-    return descriptor
-
-
-def queue_in_use(jobdir: Path) -> bool:
-    """Whether a crawl running now on this host uses the job's JOBDIR queue."""
-    if not (jobdir / QUEUE_LOCK).exists():
-        return False
-    descriptor = hold_queue_lock(jobdir)
-    if descriptor is None:
-        return True
-    if descriptor >= 0:
-        os.close(descriptor)
-    return False
-
-
 class JobScheduler(ScrapyScheduler):
     """Scrapy's scheduler; the first disk queue error stops the crawl.
 
@@ -100,16 +64,8 @@ class JobScheduler(ScrapyScheduler):
     run re-reads the listings; stored posts are skipped as usual."""
 
     disk_error: OSError | None = None
-    lock: int | None = None  # the job's queue lock, held while this run uses the queue
-    foreign = False  # another process on this host runs the job and holds its queue
 
     def open(self, spider):
-        if self.dqdir:
-            self.lock = hold_queue_lock(Path(self.dqdir).parent)
-            if self.lock is None:
-                # Another process runs this job and writes the queue: this run keeps its
-                # requests in memory (the lease check stops it at once, as ``locked``).
-                self.foreign, self.dqdir = True, None
         try:
             return super().open(spider)
         except OSError as error:  # the saved queue cannot even be opened
@@ -136,26 +92,21 @@ class JobScheduler(ScrapyScheduler):
             return None
 
     def close(self, reason: str):
+        if self.disk_error is not None or self._not_ours():
+            return self.df.close(reason)  # the disk queue is left as it is
         try:
-            if self.disk_error is not None or self._not_ours():
-                return self.df.close(reason)  # the disk queue is left as it is
-            try:
-                return super().close(reason)
-            except OSError as error:
-                logger.error("Could not save the job's request queue in %s (%s); the next run starts afresh",
-                             self.dqdir, error)
-                self.crawler.stats.inc_value("finews/disk/queue_failed")
-                return self.df.close(reason)
-        finally:
-            if self.lock is not None and self.lock >= 0:
-                os.close(self.lock)
-            self.lock = None
+            return super().close(reason)
+        except OSError as error:
+            logger.error("Could not save the job's request queue in %s (%s); the next run starts afresh",
+                         self.dqdir, error)
+            self.crawler.stats.inc_value("finews/disk/queue_failed")
+            return self.df.close(reason)
 
     def _not_ours(self) -> bool:
         """Whether another run of the job holds its lease (this one found it
         locked, or lost it): the JOBDIR queue is that run's, not to be
         written or closed (closing an empty queue deletes its files)."""
-        return self.foreign or bool(getattr(getattr(self, "spider", None), "locked", False))
+        return bool(getattr(getattr(self, "spider", None), "locked", False))
 
     def _disk_failed(self, what: str, error: OSError) -> None:
         if self.disk_error is not None:

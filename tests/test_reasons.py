@@ -125,3 +125,16 @@ def test_a_real_run_records_its_rejects_by_reason_and_by_kind(crawl, replica, db
     assert run["outcome"] == "partial"  # a page could not be fetched
     assert {(r["reason"], r["spider"]) for r in db.rejects.find()} == {("http_404", "newsshare"),
                                                                        ("bad_info_code", "newsshare")}
+
+
+@pytest.mark.parametrize("enqueued, dequeued, shared, lost", [(67, 66, False, 1), (67, 67, False, 0),
+                                                               (10, 40, False, 0), (67, 66, True, 0)])
+def test_a_request_the_queue_lost_is_counted_and_leaves_the_run_partial(enqueued, dequeued, shared, lost):
+    """A request queued and never taken back out was lost (its queue moved or
+    damaged under the run): never a clean run. A resumed run takes out more
+    than it queued; a shared crawl's workers take each other's requests."""
+    crawler = get_crawler(CategorySpider, {"FINEWS_REDIS_URL": "redis://127.0.0.1:9/0" if shared else None})
+    record = RunRecord(crawler)
+    record.pages_read = 10
+    assert record.lost_requests({"scheduler/enqueued": enqueued, "scheduler/dequeued": dequeued}) == lost
+    assert record.outcome("finished", {"finews/requests_lost": lost}) == ("partial" if lost else "clean")

@@ -8,8 +8,8 @@ import sys
 from scrapy.commands.crawl import Command as ScrapyCrawl
 from scrapy.exceptions import UsageError
 
-from crawler.runner import check_spider_arguments, salvage_job_dir, spider_loader
-from finews.core.jobs import EXIT_FAILED, EXIT_USAGE, configure_job, exit_code, unknown
+from crawler.runner import JobLocked, check_spider_arguments, job_dir_lock, salvage_job_dir, spider_loader
+from finews.core.jobs import EXIT_FAILED, EXIT_LOCKED, EXIT_USAGE, configure_job, exit_code, unknown
 from finews.storage.db import InvalidURI, checked_connect
 
 
@@ -36,9 +36,15 @@ class Command(ScrapyCrawl):
             raise UsageError("give exactly one spider")
         crawler = self.crawler_process.create_crawler(args[0])
         configure_job(crawler.settings, args[0], opts.spargs)
-        salvage_job_dir(crawler.settings)
-        self.crawler_process.crawl(crawler, **opts.spargs)
-        self.crawler_process.start()
+        try:
+            with job_dir_lock(crawler.settings):  # before anything in the JOBDIR is read or moved
+                salvage_job_dir(crawler.settings)
+                self.crawler_process.crawl(crawler, **opts.spargs)
+                self.crawler_process.start()
+        except JobLocked as locked:
+            print(f"scrapy crawl: {locked}", file=sys.stderr, flush=True)
+            self.exitcode = EXIT_LOCKED
+            return
         outcome = crawler.stats.get_value("finews/outcome") if self._started(crawler) else None
         self.exitcode = 1 if self.crawler_process.bootstrap_failed else exit_code(outcome)
 
