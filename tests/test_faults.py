@@ -83,7 +83,7 @@ def test_oversized_pages_are_refused(crawl, db, faulty):
                        env={"FINEWS_DOWNLOAD_MAXSIZE": str(1024 * 1024)}, check=False)
     assert result.returncode == 1  # nothing could be fetched: the run failed
     reject = db.rejects.find_one()
-    assert reject is not None and reject["reason"].startswith("fetch_")
+    assert reject is not None and reject["reason"] == "download_too_large"
     assert "larger than download max size" in result.stderr or "maxsize" in result.stderr.lower()
     assert db.posts.count_documents({}) == 0
 
