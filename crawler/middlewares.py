@@ -43,6 +43,10 @@ class SkipKnownPostsMiddleware:
     the stored one) or ``all``. A media post whose stored twin is rolling news
     is always fetched, since it replaces the twin.
 
+    A spider with a ``source`` (``category``: ``mirror``) also asks for a
+    stored post whose ``sources`` lack it, once, so that every source's
+    payload is kept whichever came first.
+
     The query runs in a thread, never on the reactor: a slow or absent
     database delays one listing's posts, not the downloads. While the crawl's
     database is marked down (``CrawlDatabase``), no query is tried at all.
@@ -109,7 +113,8 @@ class SkipKnownPostsMiddleware:
         codes = list({r.meta["known_check"][0] for r in requests} | set(codes))
         try:
             stored = {doc["_id"]: doc for doc in
-                      self.database.db[POSTS].find({"_id": {"$in": codes}}, {"title": 1, "kind": 1, "first_seen_at": 1})}
+                      self.database.db[POSTS].find({"_id": {"$in": codes}},
+                                                   {"title": 1, "kind": 1, "first_seen_at": 1, "sources": 1})}
         except (PyMongoError, DatabaseRefused) as error:
             if isinstance(error, PyMongoError):
                 self.database.failed(error)
@@ -123,10 +128,14 @@ class SkipKnownPostsMiddleware:
             yield from requests
             return
         skipped = 0
+        source = getattr(self.crawler.spider, "source", None)
         for request in requests:
             code, kind, listing_title = request.meta["known_check"]
             known = stored.get(code)
             if known is None or KIND_RANK.get(kind, 0) > KIND_RANK.get(known.get("kind"), 0):
+                yield request
+            elif source and known.get("sources") and source not in known["sources"]:
+                self.stats.inc_value("finews/fetched_for_source")  # stored from elsewhere: keep this source too
                 yield request
             elif refresh == "changed" and " ".join(listing_title.split()) != known.get("title"):
                 self.stats.inc_value("finews/refetched_changed_title")

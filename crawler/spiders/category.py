@@ -32,6 +32,7 @@ class CategorySpider(SiteSpider):
     """
 
     name = "category"
+    source = "mirror"  # a stored post no mirror page was read for is fetched once (SkipKnownPostsMiddleware)
     default_site = "https://finews.withounder.com"
 
     def __init__(self, categories: str | None = None, refresh: str = "new", **kwargs):

@@ -6,7 +6,11 @@ from __future__ import annotations
 from urllib.parse import quote, urlsplit
 
 import scrapy
+from pymongo.errors import PyMongoError
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet import threads
 
+from crawler.database import CrawlDatabase, DatabaseRefused
 from crawler.items import PostItem
 from crawler.middlewares import REFRESH_MODES
 from crawler.spiders.base import SiteSpider
@@ -16,6 +20,8 @@ from finews.core.feeds import (
 )
 from finews.core.pages import PageError
 from finews.core.slugs import TAG_SUFFIX
+from finews.storage.db import POSTS
+from finews.storage.sources import codes_with_text
 
 
 LISTING_SLICE = 500  # feed items per kept listing item
@@ -27,7 +33,8 @@ class NewsListSpider(SiteSpider):
 
     Reads each feed once, keeps every item it lists (``feed_items``) and
     fetches ``GetNewsText.do`` only for items whose post is not stored yet
-    (one database query per feed page, ``SkipKnownPostsMiddleware``). The feed
+    (one database query per feed page, ``SkipKnownPostsMiddleware``) or is
+    stored without a kept text answer (a post first found on the mirror). The feed
     item gives title, time and media; the text answer gives the article. An
     item that cannot become a post is a reject with its reason; the rest of
     its feed goes on. ``site`` points all three hosts at one place (the
@@ -69,6 +76,25 @@ class NewsListSpider(SiteSpider):
                                  errback=self.failed, cb_kwargs={"feed": name})
 
     def parse_feed(self, response, feed: str):
+        """The feed's listing, rejects and text requests; where the skip-known
+        middleware would drop a stored post's request, a post stored without
+        a kept text answer (found on the mirror only) is asked anyway."""
+        if self.refresh == "all" or not any(
+                path.endswith("SkipKnownPostsMiddleware") for path in self.settings.getdict("SPIDER_MIDDLEWARES")):
+            return self._feed_outputs(response, feed)
+        return self._upgrading(response, feed)
+
+    async def _upgrading(self, response, feed: str):
+        outputs = list(self._feed_outputs(response, feed))
+        checked = [o for o in outputs if isinstance(o, scrapy.Request) and "known_check" in o.meta]
+        missing = await self.without_text([o.meta["known_check"][0] for o in checked]) if checked else None
+        for output in outputs:
+            if missing and output in checked and output.meta["known_check"][0] in missing:
+                del output.meta["known_check"]
+                self.crawler.stats.inc_value("finews/text_upgrades_requested")
+            yield output
+
+    def _feed_outputs(self, response, feed: str):
         try:
             page = parse_feed(feed, self.page_text(response, expect_html=False))
         except PageError as error:  # bad_json, feed_no_items, …: retried as finews/core/reasons.py says
@@ -96,6 +122,27 @@ class NewsListSpider(SiteSpider):
                 meta={"known_check": (item.info_code, item.kind, item.title)},
                 cb_kwargs={"feed": feed, "fields": item.fields, "code": item.site_code},
             )
+
+    async def without_text(self, codes: list[str]) -> set[str] | None:
+        """The stored posts among ``codes`` with no kept text answer (one
+        query pair, in a thread); None without the database, when the
+        skip-known middleware decides alone."""
+        database = CrawlDatabase.of(self.crawler)
+
+        def read():
+            if not database.usable():
+                return None
+            try:
+                stored = {doc["_id"] for doc in database.db[POSTS].find({"_id": {"$in": codes}}, {"_id": 1})}
+                found = stored - codes_with_text(database.db, sorted(stored))
+            except (PyMongoError, DatabaseRefused) as error:
+                if isinstance(error, PyMongoError):
+                    database.failed(error)
+                return None
+            database.succeeded()
+            return found
+
+        return await maybe_deferred_to_future(threads.deferToThread(read))
 
     def parse_text(self, response, feed: str, fields: dict, code: str):
         self.crawler.stats.inc_value(f"finews/text_fetched/{feed}")

@@ -11,6 +11,7 @@ pipeline wrote from a kept item and the kept text payload, byte for byte.
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass, field
 
@@ -226,27 +227,151 @@ def category(item: FeedItem) -> str:
 
 def original_post(feed_name: str, fields: dict[str, str], payload: dict) -> tuple[str, str]:
     """``(file name, file text)`` exactly as the original pipeline wrote them
-    for this feed item and this ``GetNewsText.do`` answer.
+    for this feed item and this ``GetNewsText.do`` answer, in the format of
+    the item's date (``FORMATS``).
 
     The kept item is checked again (``ItemError``, a ``ValueError``, if it
     cannot be one): the file name and date come from its checked code and
     time. Front matter, footer and Liquid are written by ``finews.core.jekyll``
     (values quoted only where they need it, an article link that is not
     http(s) left out); an article with active content is written sanitized.
+    ``NotOriginal`` (a ``ValueError``) when no format is known for the date.
     """
-    feed = FEEDS[feed_name]
-    item = parse_item(feed, fields)
-    article = article_text(feed_name, payload)
-    if feed.kind == ROLLING:
-        media, link = media_from_tag(ROLLING_NEWS_TAG), fields["url_w"]
-        article = f"> {digest_line(fields['digest'])}\n\n{article}"
+    original = Original.of_item(item_from_kept(feed_name, fields))
+    return original.file(payload)
+
+
+# The formats the original pipeline wrote, by kind and by the first source
+# time (Asia/Shanghai, as the feed writes it) each was used for; the corpus
+# is the evidence. Rolling news of its first day before 12:58:23 went through
+# five development versions within hours (dates with and without ``+0800``,
+# relative, ``finews.zning.me`` or two-line back links, a trailing newline),
+# so no single format is known for it. From then until the end of 2021 a
+# rolling post was its digest alone after a blank line; later ones start with
+# ``> digest`` and hold the article text. Media and market news were only
+# ever written in one format.
+DIGEST_ONLY, DIGEST_AND_TEXT, MEDIA_TEXT = "digest-only", "digest+text", "media-text"
+FORMATS: tuple[tuple[str, str, str | None], ...] = (
+    (ROLLING, "", None),
+    (ROLLING, "2021-12-08 12:58:23", DIGEST_ONLY),
+    (ROLLING, "2022-01-01 00:00:00", DIGEST_AND_TEXT),
+    (MEDIA, "", MEDIA_TEXT),
+)
+
+
+def file_format(kind: str, time_text: str) -> str | None:
+    """The format the original used for a post of this kind and source time."""
+    chosen = None
+    for format_kind, since, name in FORMATS:
+        if format_kind == kind and time_text >= since:
+            chosen = name
+    return chosen
+
+
+class NotOriginal(ValueError):
+    """The original's bytes cannot be written; ``reason`` says why."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+@dataclass
+class Original:
+    """What the original pipeline wrote one file from, merged from the kept
+    sources (a feed item, the text answer, the mirror's page), each field
+    from the best source that has it (``SOURCE_RULE``)."""
+
+    kind: str
+    site_code: str
+    title: str | None = None
+    time_text: str | None = None
+    media: str | None = None
+    digest: str | None = None  # rolling news: the feed digest after its "】"
+    link: str | None = None
+
+    @classmethod
+    def of_item(cls, item: FeedItem) -> "Original":
+        return cls(item.kind, item.site_code, item.fields["title"], item.time_text, item.media,
+                   digest_line(item.fields["digest"]) if item.kind == ROLLING else None, source_link(item))
+
+    def fill(self, other: "Original") -> "Original":
+        """Fields this one lacks, from a worse source."""
+        for name in ("title", "time_text", "media", "digest", "link"):
+            if getattr(self, name) is None and getattr(other, name) is not None:
+                setattr(self, name, getattr(other, name))
+        return self
+
+    def file(self, payload: dict | None) -> tuple[str, str]:
+        """``(file name, text)`` as the original wrote them; ``NotOriginal``."""
+        if not self.time_text or not _TIME.match(self.time_text):
+            raise NotOriginal("no_source_time")
+        form = file_format(self.kind, self.time_text)
+        if form is None:
+            raise NotOriginal("format_unknown", f"{self.kind} news of {self.time_text}")
+        if self.title is None or self.media is None or self.link is None:
+            raise NotOriginal("no_title_or_link")
+        if form == DIGEST_ONLY:
+            if self.digest is None:
+                raise NotOriginal("no_digest")
+            article = f"\n{self.digest}"
+        elif payload is None:
+            raise NotOriginal("no_text_answer")
+        else:
+            try:
+                article = article_text(ROLLING_FEED if self.kind == ROLLING else MEDIA_FEED, payload)
+            except PageError:
+                raise NotOriginal("no_text_answer", f"the answer has no {self.kind} article") from None
+            if form == DIGEST_AND_TEXT:
+                if self.digest is None:
+                    raise NotOriginal("no_digest")
+                article = f"> {self.digest}\n\n{article}"
+        if has_active_content(article):
+            article = clean_article(_markdown.render(article)).body_html
+        slug = ROLLING_NEWS_SLUG if self.kind == ROLLING else media_slug(self.media)
+        tag = self.media + TAG_SUFFIX
+        text = front_matter(self.title, f"{self.time_text} +0800", slug, [tag]) + body(article, self.link, tag, slug)
+        return f"{self.time_text[:10]}-{self.site_code}.md", text
+
+
+ROLLING_FEED, MEDIA_FEED = "rolling", "media"
+
+
+def original_of_answer(kind: str, site_code: str, payload: dict) -> Original:
+    """What a ``GetNewsText.do`` answer says besides the article (the share
+    host adds ``title``, ``showtime`` and ``medianame``): a media post's
+    title, time, media and share link; a rolling post's title and time."""
+    def text(key):
+        value = payload.get(key)
+        return value if isinstance(value, str) and value.strip() else None
+    showtime = text("showtime")
+    original = Original(kind, site_code, text("title"), showtime.strip() if showtime else None)
+    if kind == MEDIA:
+        original.media, original.link = text("medianame"), SHARE_LINK.format(site_code)
     else:
-        media, link = fields[feed.media_field], SHARE_LINK.format(item.site_code)
-    if has_active_content(article):
-        article = clean_article(_markdown.render(article)).body_html
-    slug, tag = category(item), media + TAG_SUFFIX
-    text = front_matter(fields["title"], f"{item.time_text} +0800", slug, [tag]) + body(article, link, tag, slug)
-    return f"{item.time_text[:10]}-{item.site_code}.md", text
+        original.media = media_from_tag(ROLLING_NEWS_TAG)
+    return original
+
+
+_BLOCKQUOTE = re.compile(r"\A<blockquote>\n  <p>([^<>]*)</p>\n</blockquote>(?:\n|\Z)")
+_ONE_PARAGRAPH = re.compile(r"\A<p>([^<>]*)</p>\Z")
+# Text kramdown may have changed (markup, smart quotes, typographic dashes,
+# entities): a digest read back from a page holding any of it is not trusted.
+_MARKDOWN_ACTIVE = re.compile(r"[\\`*_\[\]<>&\"'{}|#~$]|--|\.\.\.|\A[ \t]|[ \t]\Z")
+
+
+def page_digest(raw_article: str) -> str | None:
+    """The rolling digest as the mirror's page shows it: the ``> digest``
+    line rendered as a blockquote, or (the 2021-12 format) the page's one
+    paragraph. None when the page has neither, or when its text may not be
+    what the original wrote (markdown kramdown would have changed)."""
+    match = _BLOCKQUOTE.match(raw_article or "") or _ONE_PARAGRAPH.match((raw_article or "").strip("\n"))
+    if not match:
+        return None
+    text = html.unescape(match.group(1))
+    if "\n" in text or _MARKDOWN_ACTIVE.search(text):
+        return None
+    return text
 
 
 def item_from_kept(feed_name: str, fields: dict[str, str]) -> FeedItem:

@@ -112,8 +112,10 @@ def entry_row(post: PostFile, name: str) -> dict | None:
     if name == "rolling":
         if not rolling:
             return None
-        digest, _ = split_rolling(post)
-        return {"title": title, "digest": f"【{title}】{digest or ''}", "id": digits, "infoCode": "NW" + digits,
+        digest, article = split_rolling(post)
+        if digest is None:  # the 2021-12 format: the file holds the digest alone
+            digest = article.strip("\r\n")
+        return {"title": title, "digest": f"【{title}】{digest}", "id": digits, "infoCode": "NW" + digits,
                 "url_w": post.link, "showtime": showtime}
     if rolling:
         return None

@@ -13,8 +13,9 @@ from typing import IO, Iterator
 
 from finews.core.dates import EARLIEST, LATEST, SITE_TZ
 from finews.storage.db import CRAWL_RUNS, POSTS, RAW_ARTICLES
-from finews.core.feeds import FEED_ITEMS, original_post
-from finews.core.infocode import site_code
+from finews.core.feeds import FEED_ITEMS, NotOriginal, Original, item_from_kept, original_of_answer
+from finews.core.infocode import MEDIA, ROLLING, site_code
+from finews.core.slugs import media_from_tag
 from finews.core.jekyll import post_file, post_path
 from finews.core.model import CRAWLED_FIELDS
 from finews.core.clean import clean_article
@@ -77,43 +78,107 @@ def open_output(path: str) -> IO[str]:
     return open(path, "w", encoding="utf-8")
 
 
-def write_jekyll(db, posts, folder: Path, batch: int = 500) -> int:
-    """Post files under ``folder/_posts``; article sources fetched a batch at a time.
+class Exported(int):
+    """Files written (an ``int``, as before), and ``not_exact``: how many of
+    them (or of a post's twin files, not written) could not be the original's
+    bytes, by reason."""
 
-    A post that came through ``newslist`` is written as the original pipeline
-    wrote it: one file per feed that listed it, from the kept feed items and
-    the kept ``GetNewsText.do`` answer, byte for byte. Others are rebuilt from
-    the post and its kept article source.
+    not_exact: Counter
+
+    def __new__(cls, written: int, not_exact: Counter):
+        value = super().__new__(cls, written)
+        value.not_exact = +not_exact
+        return value
+
+    def describe(self) -> str:
+        """``"; 3 not as the original wrote them (no_text_answer 2, format_unknown 1)"``, or ''."""
+        if not self.not_exact:
+            return ""
+        reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(self.not_exact.items()))
+        return f"; {sum(self.not_exact.values())} not as the original wrote them ({reasons})"
+
+
+def write_jekyll(db, posts, folder: Path, batch: int = 500) -> Exported:
+    """Post files under ``folder/_posts``; kept sources read a batch at a time.
+
+    Each post is written as the original pipeline wrote it, in the format of
+    its date, one file per kind it was published as (a media post and its
+    rolling twin are two files), from its kept sources: feed items, the text
+    answer, the mirror's pages (``finews.core.feeds.Original``). Where they
+    cannot give the original's bytes (``NotOriginal``: why), the post's own
+    file is written from its kept article source or cleaned HTML, and the
+    reason is counted in the result's ``not_exact``.
     """
-    written = 0
-    for chunk in with_sources(db, posts, batch):
-        originals = original_files(db, [post["_id"] for post, _ in chunk])
-        for post, raw in chunk:
-            files = originals.get(post["_id"]) or {post_path(post): post_file(post, raw)}
+    written, not_exact = 0, Counter()
+    for chunk in with_sources(db, posts, batch, kept=True):
+        items = feed_items_of(db, [post["_id"] for post, _ in chunk])
+        for post, kept in chunk:
+            files, reasons = original_files(post, kept, items.get(post["_id"], []))
+            not_exact.update(reasons.values())
+            if post.get("kind") in reasons:
+                files[post_path(post)] = post_file(post, read_raw(kept))
             for name, text in files.items():
                 path = folder / name
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(text.encode("utf-8"))
                 written += 1
-    return written
+    return Exported(written, not_exact)
 
 
-def original_files(db, codes: list[str]) -> dict[str, dict[str, str]]:
-    """``{code: {"_posts/<name>": text}}`` as the original pipeline wrote them,
-    for the posts with kept feed items and a kept text answer (two queries)."""
-    payloads = {doc["_id"]: json.loads(zlib.decompress(doc["payload"]).decode("utf-8"))
-                for doc in db[RAW_ARTICLES].find({"_id": {"$in": codes}, "payload": {"$exists": True}},
-                                                 {"payload": 1})}
-    files: dict[str, dict[str, str]] = {}
-    if not payloads:
-        return files
-    for kept in db[FEED_ITEMS].find({"info_code": {"$in": list(payloads)}}).sort("_id", 1):
+def feed_items_of(db, codes: list[str]) -> dict[str, list[dict]]:
+    """Kept feed items by post, media feed before market feeds (one query)."""
+    found: dict[str, list[dict]] = {}
+    for kept in db[FEED_ITEMS].find({"info_code": {"$in": codes}}):
+        found.setdefault(kept["info_code"], []).append(kept)
+    for items in found.values():
+        items.sort(key=lambda kept: (kept["feed"] != "media", kept["_id"]))
+    return found
+
+
+def original_files(post: dict, kept: dict | None, items: list[dict]) -> tuple[dict[str, str], dict[str, str]]:
+    """``({"_posts/<name>": text}, {kind: reason})``: the original's files of
+    a post for each kind it was seen as, and why a kind's file cannot be one."""
+    kept = kept or {}
+    payload = None
+    if kept.get("payload"):
         try:
-            name, text = original_post(kept["feed"], kept["item"], payloads[kept["info_code"]])
+            payload = json.loads(zlib.decompress(kept["payload"]).decode("utf-8"))
+        except (ValueError, zlib.error):
+            payload = None
+    payload = payload if isinstance(payload, dict) else None
+    pages = kept.get("pages") if isinstance(kept.get("pages"), dict) else {}
+    sources: dict[str, list[Original]] = {}
+    for item in items:
+        try:
+            original = Original.of_item(item_from_kept(item["feed"], item["item"]))
         except (KeyError, ValueError):
-            continue  # an answer without this feed's text: the original wrote no file either
-        files.setdefault(kept["info_code"], {})[f"_posts/{name}"] = text
-    return files
+            continue  # a kept item that is not one any more: the other sources decide
+        sources.setdefault(original.kind, []).append(original)
+    kinds = [post.get("kind"), *sources, *pages]
+    files, reasons = {}, {}
+    for kind in dict.fromkeys(k for k in kinds if k in (ROLLING, MEDIA)):
+        code = site_code(post["info_code"], kind)
+        original = (sources.get(kind) or [Original(kind, code)])[0]
+        if payload is not None:
+            original.fill(original_of_answer(kind, code, payload))
+        if isinstance(pages.get(kind), dict):
+            original.fill(original_of_page(kind, code, pages[kind]))
+        try:
+            name, text = original.file(payload)
+        except NotOriginal as why:
+            reasons[kind] = why.reason
+            continue
+        files[f"_posts/{name}"] = text
+    return files, reasons
+
+
+def original_of_page(kind: str, code: str, page: dict) -> Original:
+    """What a kept mirror page says (worst source: its time is the one
+    shown, 8 hours late for the original's dates without ``+0800``)."""
+    tags = page.get("tags") or []
+    media = media_from_tag(tags[0]) if tags and isinstance(tags[0], str) else None
+    return Original(kind, code, page.get("title") or None, page.get("time_text") or None, media,
+                    page.get("digest"), page.get("source_url") or None)
 
 
 def reprocess(db, posts, batch: int = 100) -> dict:
@@ -146,11 +211,11 @@ def reprocess(db, posts, batch: int = 100) -> dict:
     return dict(counts)
 
 
-def with_sources(db, posts, batch: int) -> Iterator[list[tuple[dict, str | None]]]:
+def with_sources(db, posts, batch: int, kept: bool = False) -> Iterator[list[tuple[dict, str | dict | None]]]:
     """``(post, kept article source or None)`` pairs, a batch at a time, with
-    one ``raw_articles`` query per batch."""
+    one ``raw_articles`` query per batch (``kept``: the whole kept document)."""
     posts = iter(posts)
     while chunk := list(islice(posts, batch)):
         found = db[RAW_ARTICLES].find({"_id": {"$in": [post["_id"] for post in chunk]}})
-        raws = {doc["_id"]: read_raw(doc) for doc in found}
+        raws = {doc["_id"]: doc if kept else read_raw(doc) for doc in found}
         yield [(post, raws.get(post["_id"])) for post in chunk]

@@ -28,19 +28,35 @@ from pymongo import UpdateOne
 
 from finews.core.dates import parse_published
 from finews.storage.db import POSTS, RAW_ARTICLES
-from finews.core.feeds import FEED_ITEMS, FEEDS, SOURCE_OF_SPIDER, category, item_from_kept
+from finews.core.feeds import FEED_ITEMS, FEEDS, SOURCE_OF_SPIDER, category, item_from_kept, page_digest
+from finews.core.infocode import ROLLING
 from finews.core.model import current
 from finews.core.slugs import TAG_SUFFIX
 from finews.core.normalize import TIME_RANK, content_hash
 
 logger = logging.getLogger(__name__)
 
-SOURCES_FIELD, PAYLOAD_FIELD, LISTING_FIELD = "_sources", "_text_payload", "_feed_listing"
+SOURCES_FIELD, PAYLOAD_FIELD, LISTING_FIELD, PAGE_FIELD = "_sources", "_text_payload", "_feed_listing", "_page"
 # A raw_articles document holds the page's source and, for a feed post, the
 # text answer, each compressed; either one over this is not kept (flagged
 # ``<name>_omitted``), so the two together stay under MongoDB's 16 MiB.
 MAX_KEPT_BYTES = 7 * 1024 * 1024
-_TRANSIENT = (SOURCES_FIELD, PAYLOAD_FIELD)
+_TRANSIENT = (SOURCES_FIELD, PAYLOAD_FIELD, PAGE_FIELD)
+MAX_DIGEST = 20_000  # characters of a page's digest kept
+
+# Which source fills which field of a post: the first source named that has
+# seen the post wins, a later one of the same rank replaces it, a worse one
+# never does. Applied on every write (``prefer_stored``), also by ``finews
+# reprocess``, which writes through the same store, and read the same way
+# by the export (``finews.core.feeds.Original``). ``text``: a
+# ``GetNewsText.do`` answer, fetched by ``newsshare`` or ``newslist``.
+SOURCE_RULE = {
+    "title": ("feed", "share", "page"),
+    "published_at": ("feed", "share", "page"),
+    "media": ("feed", "share", "page"),  # with category and tags; a twin of the other kind changes nothing
+    "body": ("text", "page"),  # body_html, body_text, images and the kept article source
+    "source_url": ("feed", "page", "share"),  # the original's article link; a share page only without it
+}
 _PREFERRED = ("title", "published_at", "time_source")  # from a better time source
 _MEDIA_FIELDS = ("media", "category", "tags")  # also, when the kinds agree
 
@@ -63,6 +79,8 @@ def with_source_fields(post_doc):
         doc[SOURCES_FIELD] = [source_name(adapter.get("spider"), adapter.get("feed"))]
         if adapter.get("text_payload"):
             doc[PAYLOAD_FIELD] = adapter["text_payload"]
+        if doc["time_source"] == "page" and adapter.get("spider") == "category":
+            doc[PAGE_FIELD] = page_item(adapter, doc)
         return doc
 
     return wrapper
@@ -85,10 +103,12 @@ def with_feed_sources(write_posts):
                 extra.setdefault(SOURCES_FIELD, set()).update(doc[SOURCES_FIELD])
             if doc.get(PAYLOAD_FIELD):
                 extra[PAYLOAD_FIELD] = doc[PAYLOAD_FIELD]
+            if doc.get(PAGE_FIELD):
+                extra.setdefault(PAGE_FIELD, {})[doc[PAGE_FIELD]["kind"]] = doc[PAGE_FIELD]
         # At the current schema version (a post spooled by an older finews too).
-        posts = [current({k: v for k, v in doc.items() if k not in _TRANSIENT}) for doc in posts]
         if posts:
             store._call(prefer_stored, store.db, posts)
+        posts = [current({k: v for k, v in doc.items() if k not in _TRANSIENT}) for doc in posts]
         counts = write_posts(store, posts, extras)  # writes what it can with the posts, removes it from extras
         extras = [extra | {"code": code} for code, extra in extras.items() if extra]
         if listings or extras:
@@ -100,17 +120,55 @@ def with_feed_sources(write_posts):
 
 
 def prefer_stored(db, posts: list[dict]) -> None:
-    """Keep stored title and time (and media, for the same kind) where they
-    came from a better source than the incoming post's; one query."""
+    """Keep stored values where they came from a better source than the
+    incoming post's (``SOURCE_RULE``): title and time (and media, for the
+    same kind), the article link, and, against a mirror page, a body read
+    from a text answer. Two queries at most."""
     weaker = {doc["info_code"]: doc for doc in posts
               if TIME_RANK.get(doc.get("time_source"), 0) < max(TIME_RANK.values())}
     if not weaker:
         return
-    fields = dict.fromkeys((*_PREFERRED, *_MEDIA_FIELDS, "kind"), 1)
-    for old in db[POSTS].find({"_id": {"$in": list(weaker)}, "time_source": {"$in": list(TIME_RANK)}}, fields):
+    fields = dict.fromkeys((*_PREFERRED, *_MEDIA_FIELDS, "kind", "sources", "source_url"), 1)
+    pages = [code for code, doc in weaker.items() if doc.get(PAGE_FIELD)]
+    with_text = {d["_id"] for d in db[RAW_ARTICLES].find({"_id": {"$in": pages}, "payload": {"$exists": True}},
+                                                         {"_id": 1})} if pages else set()
+    if with_text:
+        fields |= dict.fromkeys(_BODY_FIELDS, 1)
+    for old in db[POSTS].find({"_id": {"$in": list(weaker)}}, fields):
         for doc in [d for d in posts if d["info_code"] == old["_id"]]:
-            if TIME_RANK.get(old.get("time_source"), 0) > TIME_RANK.get(doc.get("time_source"), 0):
-                _overlay(doc, old, same_kind=old.get("kind") == doc.get("kind"))
+            same_kind = old.get("kind") == doc.get("kind")
+            if same_kind and old["_id"] in with_text and doc.get(PAGE_FIELD):
+                _keep_body(doc, old)
+            if same_kind and _link_rank(old) > _link_rank(doc) and old.get("source_url"):
+                doc["source_url"] = old["source_url"]
+            if old.get("time_source") in TIME_RANK and \
+                    TIME_RANK.get(old.get("time_source"), 0) > TIME_RANK.get(doc.get("time_source"), 0):
+                _overlay(doc, old, same_kind=same_kind)
+
+
+_BODY_FIELDS = ("body_html", "body_text", "images")
+# A source name (``sources``) as a source of the article link.
+_LINK_SOURCE = {"mirror": "page", "share": "share", **{name: "feed" for name in FEEDS}}
+
+
+def _link_rank(post: dict) -> int:
+    """Rank of the best source of a post's article link (higher is better)."""
+    order = SOURCE_RULE["source_url"]
+    names = post.get("sources") or post.get(SOURCES_FIELD) or []
+    if post.get(SOURCES_FIELD) is None and post.get("time_source") == "feed":
+        names = [*names, "rolling"]  # a stored post dated by a feed item: its link came from one
+    ranks = [len(order) - order.index(_LINK_SOURCE[name]) for name in names if name in _LINK_SOURCE]
+    return max(ranks, default=0)
+
+
+def _keep_body(doc: dict, old: dict) -> None:
+    """A mirror page after a text answer: the stored body stays (the text
+    answer is the original's own), and so does its kept source."""
+    for key in _BODY_FIELDS:
+        if key in old:
+            doc[key] = old[key]
+    doc.pop("raw_article", None)
+    doc["content_hash"] = content_hash(doc["title"], doc["published_at"].isoformat(), doc.get("body_html") or "")
 
 
 def _overlay(doc: dict, better: dict, same_kind: bool) -> None:
@@ -156,10 +214,13 @@ def record(store, extras: list[dict], listings: list[dict]) -> Counter:
         counts["feed_items_kept"] += len(items)
     payloads = []
     for extra in extras:
+        fields = {}
         if extra.get(PAYLOAD_FIELD):
-            fields = kept_text(extra["code"], "payload", extra[PAYLOAD_FIELD], counts)
-            payloads.append(UpdateOne({"_id": extra["code"]}, {"$set": fields | {"payload_at": now}}
-                                      | unset_omitted(fields), upsert=True))
+            fields = kept_text(extra["code"], "payload", extra[PAYLOAD_FIELD], counts) | {"payload_at": now}
+        for kind, page in (extra.get(PAGE_FIELD) or {}).items():
+            fields[f"pages.{kind}"] = {k: v for k, v in page.items() if k != "kind"} | {"seen_at": now}
+        if fields:
+            payloads.append(UpdateOne({"_id": extra["code"]}, {"$set": fields} | unset_omitted(fields), upsert=True))
     if payloads:
         db[RAW_ARTICLES].bulk_write(payloads, ordered=False)
     if listed:
@@ -212,3 +273,43 @@ def unset_omitted(fields: dict) -> dict:
 
 def pack(text: str) -> Binary:
     return Binary(zlib.compress(text.encode("utf-8"), 6))
+
+
+def page_item(adapter, doc: dict) -> dict:
+    """What a mirror page says of its post besides the article, kept per kind
+    (``raw_articles.pages``) so that the export can write the original's file
+    of each twin: title and time as shown, article link, tags, category and,
+    for rolling news, the digest the page shows."""
+    digest = page_digest(adapter.get("raw_article") or "") if doc.get("kind") == ROLLING else None
+    return {"kind": doc.get("kind"), "title": adapter.get("title") or "", "time_text": adapter.get("time_text") or "",
+            "source_url": adapter.get("source_url") or "", "tags": list(adapter.get("tags") or []),
+            "category": adapter.get("category") or ""} | (
+        {"digest": digest} if digest is not None and len(digest) <= MAX_DIGEST else {})
+
+
+def codes_with_text(db, codes: list[str]) -> set[str]:
+    """The codes among ``codes`` whose post has a kept text answer."""
+    if not codes:
+        return set()
+    return {doc["_id"] for doc in db[RAW_ARTICLES].find({"_id": {"$in": list(codes)}, "payload": {"$exists": True}},
+                                                        {"_id": 1})}
+
+
+def posts_missing_text(db, limit: int | None = None, batch: int = 1000):
+    """``(info_code, kind)`` of stored posts without a kept text answer,
+    oldest code first, at most ``limit``: what ``newsshare -a missing=text``
+    fetches. Reads the posts a batch at a time (memory follows the batch)."""
+    found, after = 0, None
+    while limit is None or found < limit:
+        query = {"_id": {"$gt": after}} if after else {}
+        chunk = list(db[POSTS].find(query, {"kind": 1}).sort("_id", 1).limit(batch))
+        if not chunk:
+            return
+        after = chunk[-1]["_id"]
+        kept = codes_with_text(db, [doc["_id"] for doc in chunk])
+        for doc in chunk:
+            if doc["_id"] not in kept:
+                yield doc["_id"], doc.get("kind")
+                found += 1
+                if limit is not None and found >= limit:
+                    return
