@@ -7,9 +7,11 @@ each test gets a database of its own.
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 
@@ -41,6 +43,16 @@ def valid_corpus_codes() -> set[str]:
 # using one is a process-level test, run by ``pytest -m slow`` (and .ci/run),
 # not by the fast default suite.
 PROCESS_FIXTURES = {"crawl"}
+
+
+def pytest_configure(config):
+    """The reactor every crawl runs on (``crawler/runner.py``), installed before
+    anything imports Twisted's default one, so that crawlers built in tests
+    (``get_crawler``, ``engine_crawl``) run as they do in production."""
+    from scrapy.utils.reactor import install_reactor
+
+    from crawler.runner import ASYNCIO_REACTOR
+    install_reactor(ASYNCIO_REACTOR)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -100,5 +112,65 @@ def crawl(mongo_uri, db_name, tmp_path):
         if check and result.returncode != 0:
             raise AssertionError(f"crawl failed ({result.returncode}):\n{result.stderr[-4000:]}")
         return result
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def reactor():
+    """The Twisted reactor, running in a thread of its own for the session: a
+    reactor cannot be restarted, so every in-process crawl of the session
+    runs on this one."""
+    from twisted.internet import reactor as twisted_reactor
+
+    thread = threading.Thread(target=twisted_reactor.run, kwargs={"installSignalHandlers": False},
+                              name="reactor", daemon=True)
+    thread.start()
+    yield twisted_reactor
+    twisted_reactor.callFromThread(twisted_reactor.stop)
+    thread.join(10)
+
+
+@pytest.fixture
+def engine_crawl(reactor, mongo_uri, db_name, tmp_path):
+    """Run a spider through the Scrapy engine in this process, as
+    ``crawler.runner.run_spiders`` does (project settings, the job's JOBDIR
+    and lock, every middleware, pipeline and extension), into the test's
+    database; returns the crawl's stats. A fast test: no process is started."""
+    from twisted.internet import defer
+    from scrapy.crawler import CrawlerRunner
+    from scrapy.utils.defer import deferred_from_coro
+
+    from crawler.runner import job_dir_lock, project_settings, salvage_job_dir
+    from finews.core.jobs import configure_job
+
+    def run(spider: str, settings: dict | None = None, timeout: float = 60, **arguments) -> dict:
+        done: concurrent.futures.Future = concurrent.futures.Future()
+        crawlers = []
+
+        @defer.inlineCallbacks
+        def crawl():
+            overrides = {"MONGO_URI": mongo_uri, "MONGO_DATABASE": db_name,
+                         "FINEWS_DATA_DIR": str(tmp_path / "var"), "FINEWS_DB_PATH": str(tmp_path / "var" / "db"),
+                         "AUTOTHROTTLE_ENABLED": False, "LOG_LEVEL": "INFO", **(settings or {})}
+            runner = CrawlerRunner(project_settings(overrides))
+            crawler = runner.create_crawler(spider)
+            crawlers.append(crawler)
+            configure_job(crawler.settings, spider, arguments)
+            with job_dir_lock(crawler.settings):
+                salvage_job_dir(crawler.settings)
+                yield runner.crawl(crawler, **arguments)
+            return dict(crawler.stats.get_stats())
+
+        def start():
+            crawl().addCallbacks(done.set_result, lambda failure: done.set_exception(failure.value))
+
+        reactor.callFromThread(start)
+        try:
+            return done.result(timeout)
+        except concurrent.futures.TimeoutError:
+            for crawler in crawlers:
+                reactor.callFromThread(lambda c=crawler: deferred_from_coro(c.stop_async()))
+            raise AssertionError(f"the {spider} crawl did not end within {timeout} s") from None
 
     return run

@@ -7,6 +7,7 @@ import pytest
 from scrapy import signals
 from scrapy.utils.test import get_crawler
 
+from crawler.scheduler import JobScheduler
 from crawler.spiders.category import CategorySpider
 from finews.replica.server import ReplicaServer
 from finews.replica.site import ReplicaSite
@@ -136,34 +137,55 @@ def test_scrapy_crawl_starts_the_embedded_database_when_mongo_uri_is_unset(crawl
         assert client[db_name].posts.count_documents({}) == 1
 
 
-@pytest.mark.parametrize("spider, args", [("newsshare", []), ("category", ["site=not-a-url"])])
-def test_bad_spider_arguments_fail_loudly(crawl, spider, args):
+@pytest.mark.parametrize("spider, args, named", [("newsshare", [], "info_codes"),
+                                                 ("category", ["site=not-a-url"], "site")])
+def test_bad_spider_arguments_fail_loudly(crawl, db, spider, args, named):
+    """Exit 2 (README: bad spider arguments) with one line naming the
+    argument, before anything runs: a crash (exit 1, a traceback) fails."""
     result = crawl(spider, *args, check=False)
-    assert result.returncode != 0
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"scrapy crawl: {spider}: ") and named in lines[0]
+    assert db.crawl_runs.count_documents({}) == 0
 
 
-class _Engine:
-    """Stands in for the engine's item processing: collects what it is given."""
+class RefusingScheduler(JobScheduler):
+    """The project's scheduler, refusing the reference post's page: a request
+    the scheduler drops, as a duplicate filter would. The engine looks at an
+    idle spider again only every 5 s, and nothing wakes it once the reject is
+    stored: polled sooner here (as crawler/scheduler.py does for shared
+    crawls) to keep the test fast."""
 
-    def __init__(self):
-        self.items = []
-        self.scraper = self
+    def open(self, spider):
+        spider.crawler.engine._SLOT_HEARTBEAT_INTERVAL = 0.2
+        return super().open(spider)
 
-    def _start_itemproc_nowait(self, item):
-        self.items.append(item)
+    def enqueue_request(self, request) -> bool:
+        return not request.url.endswith("/NW202203012292975846.html") and super().enqueue_request(request)
 
 
-@pytest.mark.parametrize("shared, rejects", [(False, 1), (True, 0)])
-def test_a_request_the_scheduler_drops_is_a_reject_unless_a_peer_holds_it(shared, rejects):
-    """Scrapy drops a request refused by the scheduler (its duplicate filter)
-    with a signal and no errback; alone, nothing should be refused, so it is
-    a reject; in a shared crawl another worker holds that request."""
-    crawler = get_crawler(CategorySpider, {"FINEWS_REDIS_URL": "redis://127.0.0.1:9/0" if shared else None})
+def test_a_request_the_scheduler_drops_is_stored_as_a_reject(engine_crawl, replica, db):
+    """Scrapy drops a request refused by the scheduler with a signal and no
+    errback; alone, nothing should be refused, so the page is a reject, filed
+    through the real engine's item pipelines before the run closes."""
+    stats = engine_crawl("category", {"SCHEDULER": f"{__name__}.RefusingScheduler"},
+                         site=replica.url, categories="hebeiribao")
+    url = f"{replica.url}/hebeiribao/2022/03/01/NW202203012292975846.html"
+    assert [(r["url"], r["reason"], r["spider"], r["title"], r["detail"]) for r in db.rejects.find()] == [
+        (url, "dropped", "category", "《河北省制造业高质量发展“十四五”规划》出台 实施八项行动 构建现代化制造业体系",
+         "the scheduler refused the request")]
+    assert db.posts.count_documents({}) == 0
+    assert (stats["finews/requests_dropped"], stats["finews/rejected/dropped"]) == (1, 1)
+    assert stats["finews/outcome"] == "partial"  # a page was not read
+    assert stats.get("log_count/ERROR", 0) == 0
+
+
+def test_in_a_shared_crawl_a_dropped_request_is_a_peers_not_a_reject():
+    """In a shared crawl the seen-set refuses what another worker holds: counted,
+    and nothing is filed (the crawler has no engine here: filing would fail)."""
+    crawler = get_crawler(CategorySpider, {"FINEWS_REDIS_URL": "redis://127.0.0.1:9/0"})
     spider = crawler.spider = CategorySpider.from_crawler(crawler, site="http://127.0.0.1:9")
-    crawler.engine = _Engine()
-    url = "http://127.0.0.1:9/hebeiribao/2022/03/01/NW202203012292975846.html"
-    request = spider.post_request(url, "标题")
-    crawler.signals.send_catch_log(signal=signals.request_dropped, request=request, spider=spider)
-    assert [(i["url"], i["reject_reason"], i["listing_title"]) for i in crawler.engine.items] == [
-        (url, "dropped", "标题")] * rejects
+    request = spider.post_request("http://127.0.0.1:9/hebeiribao/2022/03/01/NW202203012292975846.html", "标题")
+    results = crawler.signals.send_catch_log(signal=signals.request_dropped, request=request, spider=spider)
+    assert [result for _, result in results] == [None]
     assert crawler.stats.get_value("finews/requests_dropped") == 1

@@ -5,7 +5,7 @@ import urllib.request
 
 import pytest
 
-from finews.core.feeds import FEEDS, article_text, original_post, parse_feed, parse_text
+from finews.core.feeds import FEEDS, NotOriginal, article_text, original_post, parse_feed, parse_text
 from finews.core.pages import PageError
 from finews.replica.faults import FaultPlan
 from finews.replica.feeds import feed_answer, text_json
@@ -103,7 +103,10 @@ def test_original_files_rebuilt_from_the_replica_feeds_equal_the_corpus(site):
     built = {}
     for name in FEEDS:
         for item in parse_feed(name, _feed(site, name)).items:
-            file_name, text = original_post(name, item.fields, parse_text(text_json(site, item.text_id)))
+            try:
+                file_name, text = original_post(name, item.fields, parse_text(text_json(site, item.text_id)))
+            except NotOriginal:
+                continue  # a date whose format is not known (rolling news of 2021-12-08 before 12:58)
             built.setdefault(file_name, set()).add(text.encode("utf-8"))
     files = qualifying_files()
     assert len(files) == 21
@@ -153,3 +156,53 @@ def test_feed_fault_modes_touch_only_the_feeds():
     with pytest.raises(PageError):
         parse_feed("media", feed.decode("utf-8"))
     assert served == {"feed_bad_json": 1}
+
+
+def _corpus_file(name: str) -> tuple[str, str, str, str, str]:
+    """(title, date, front matter's tags, body before the article link, the link)
+    of a corpus post file, by plain string handling."""
+    text = (POSTS / name).read_bytes().decode("utf-8")
+    _, front, body = text.split("---\n", 2)
+    lines = dict(line.split(": ", 1) for line in front.splitlines())
+    link_at = body.rindex("\n\n<http")
+    return (lines["title"].strip('"'), lines["date"], lines["tags"], body[:link_at],
+            body[link_at + 3:body.index(">", link_at)])
+
+
+def test_hand_written_feed_items_rebuild_their_files_and_match_the_real_pages():
+    """The round trip with an oracle outside the replica: feed items and text
+    answers written here in the original pipeline's field names (the site
+    contract: media ``nodeList[]`` of ``from, infocode, title, showtime``;
+    rolling ``records[]`` of ``title, digest, id, infoCode, url_w, showtime``;
+    ``GetNewsText.do`` answering ``text`` or ``content``) from the post files'
+    own words, rebuilt into the files byte for byte; and each title and time
+    is the one the real Jekyll page of that file shows."""
+    from tests.test_real_site import SHOWN, SITE
+
+    reference = "2022-03-01-NW202203012292975846.md"
+    title, date, tags, article, link = _corpus_file(reference)
+    assert (tags, link) == ("河北日报新闻",
+                            "http://finews.zning.xyz/html_News/NewsShare.html?infoCode=NW202203012292975846")
+    media_feed = json.dumps({"nodeList": [{"from": "河北日报", "infocode": "NW202203012292975846", "title": title,
+                                           "showtime": date.removesuffix(" +0800"), "simtitle": "", "simdigest": ""}]},
+                            ensure_ascii=False)
+    (item,) = parse_feed("media", media_feed).items
+    name, text = original_post("media", item.fields, parse_text(json.dumps({"text": article}, ensure_ascii=False)))
+    assert (name, text.encode("utf-8")) == (reference, (POSTS / reference).read_bytes())
+
+    rolling = "2022-04-21-202204212352227421.md"
+    title, date, tags, body, link = _corpus_file(rolling)
+    digest_line, article = body.split("\n\n", 1)
+    rolling_feed = json.dumps({"records": [{"title": title, "digest": digest_line.removeprefix("> "),
+                                            "id": "202204212352227421", "infoCode": "NW202204212352227421",
+                                            "url_w": link, "showtime": date.removesuffix(" +0800")}]},
+                              ensure_ascii=False)
+    (item,) = parse_feed("rolling", rolling_feed).items
+    name, text = original_post("rolling", item.fields, parse_text(json.dumps({"content": article}, ensure_ascii=False)))
+    assert (name, text.encode("utf-8")) == (rolling, (POSTS / rolling).read_bytes())
+
+    for page, (title, date) in {"hebeiribao/2022/03/01/NW202203012292975846.html": _corpus_file(reference)[:2],
+                                "emnews/2022/04/21/202204212352227421.html": _corpus_file(rolling)[:2]}.items():
+        html = (SITE / page).read_text(encoding="utf-8")
+        assert SHOWN.search(html).group(1) == date.removesuffix(" +0800")
+        assert f"<title>{title}" in html

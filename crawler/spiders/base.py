@@ -10,6 +10,7 @@ from scrapy import signals
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import IgnoreRequest
 from scrapy.spidermiddlewares.httperror import HttpError
+from scrapy.utils.defer import deferred_from_coro
 
 from crawler import scope
 from crawler.items import PostItem
@@ -76,8 +77,14 @@ class SiteSpider(scrapy.Spider):
         item = self.rejected(request.url, Reason.DROPPED, "the scheduler refused the request",
                              raw_code=request.cb_kwargs.get("code", ""),
                              listing_title=request.cb_kwargs.get("listing_title", ""))
-        # Counted as in process at once, so that the run cannot close before the reject is stored.
-        self.crawler.engine.scraper._start_itemproc_nowait(item)
+        # Through the item pipelines as a yielded item goes, by Scrapy's public
+        # entry (Scraper.start_itemproc_async, guarded by tests/test_scrapy_api.py).
+        # Its first step counts the item as in process; that step is queued now,
+        # ahead of any close the engine can schedule, so the run cannot close
+        # before the reject is stored.
+        processing = deferred_from_coro(self.crawler.engine.scraper.start_itemproc_async(item, response=None))
+        processing.addErrback(lambda failure: self.logger.error(
+            "Could not file the reject of the dropped request %s: %s", request.url, failure.getErrorMessage()))
 
     def page_text(self, response, expect_html: bool = True) -> str:
         """The response as text; ``PageError`` for binary or cut-off bodies."""
