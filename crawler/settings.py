@@ -5,49 +5,14 @@ Values that differ between machines come from the environment (see
 """
 
 import os
-import sys
 
-from finews.core.jobs import EXIT_USAGE
+from finews.core import environment
 
-
-def _env(name: str, default=None):
-    value = os.environ.get(name)
-    return value if value not in (None, "") else default
-
-
-def _refuse(name: str, wanted: str, value: str):
-    """A mistyped environment value stops every command at once, in one line
-    (exit 2), instead of a traceback or, for a switch, a silent "off"."""
-    sys.stderr.write(f"finews: {name} must be {wanted}, got {value!r}\n")
-    raise SystemExit(EXIT_USAGE)
-
-
-def _int(name: str, default: int) -> int:
-    value = _env(name)
-    try:
-        return default if value is None else int(value)
-    except ValueError:
-        _refuse(name, "a whole number", value)
-
-
-def _float(name: str, default: float) -> float:
-    value = _env(name)
-    try:
-        return default if value is None else float(value)
-    except ValueError:
-        _refuse(name, "a number", value)
-
-
-_SWITCH = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
-
-
-def _switch(name: str, default: bool) -> bool:
-    value = _env(name)
-    if value is None:
-        return default
-    if value.strip().lower() not in _SWITCH:
-        _refuse(name, "1 or 0", value)
-    return _SWITCH[value.strip().lower()]
+# A mistyped environment value (finews/core/environment.py): the one line that
+# `scrapy crawl` and every `finews` command print before exiting 2. The values
+# below fall back to their defaults meanwhile; nothing runs on them.
+FINEWS_ENVIRONMENT_PROBLEM = environment.problem()
+_env = environment.value
 
 
 BOT_NAME = "finews"
@@ -59,19 +24,19 @@ ROBOTSTXT_OBEY = True
 
 # Politeness and resilience. AutoThrottle adapts to the real hosts' latency;
 # the loopback replica answers fast enough that it stays out of the way.
-CONCURRENT_REQUESTS = _int("FINEWS_CONCURRENT_REQUESTS", 16)
-CONCURRENT_REQUESTS_PER_DOMAIN = _int("FINEWS_CONCURRENT_REQUESTS_PER_DOMAIN", 16)
+CONCURRENT_REQUESTS = _env("FINEWS_CONCURRENT_REQUESTS")
+CONCURRENT_REQUESTS_PER_DOMAIN = _env("FINEWS_CONCURRENT_REQUESTS_PER_DOMAIN")
 # A post page yields one item, and Scrapy starts this many worker tasks for
 # every callback's output (default 100): one is all a page needs
 # (bench/framework_overhead.py counts the tasks).
 CONCURRENT_ITEMS = 1
-DOWNLOAD_DELAY = _float("FINEWS_DOWNLOAD_DELAY", 0)
-DOWNLOAD_TIMEOUT = _int("FINEWS_DOWNLOAD_TIMEOUT", 30)
-DOWNLOAD_MAXSIZE = _int("FINEWS_DOWNLOAD_MAXSIZE", 8 * 1024 * 1024)
+DOWNLOAD_DELAY = _env("FINEWS_DOWNLOAD_DELAY")
+DOWNLOAD_TIMEOUT = _env("FINEWS_DOWNLOAD_TIMEOUT")
+DOWNLOAD_MAXSIZE = _env("FINEWS_DOWNLOAD_MAXSIZE")
 RETRY_ENABLED = True
-RETRY_TIMES = _int("FINEWS_RETRY_TIMES", 5)
+RETRY_TIMES = _env("FINEWS_RETRY_TIMES")
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
-FINEWS_RETRY_AFTER_MAX = _float("FINEWS_RETRY_AFTER_MAX", 120)
+FINEWS_RETRY_AFTER_MAX = _env("FINEWS_RETRY_AFTER_MAX")
 DOWNLOAD_FAIL_ON_DATALOSS = True
 # A <meta http-equiv=refresh> in an article body must not redirect the crawl;
 # no page of the site needs it.
@@ -79,14 +44,14 @@ METAREFRESH_ENABLED = False
 # Damaged pages are retried from callbacks with get_retry_request, which
 # carries the retry count in meta on purpose.
 META_COPY_WARN_SKIP_KEYS = ["retry_times"]
-AUTOTHROTTLE_ENABLED = _switch("FINEWS_AUTOTHROTTLE", True)
+AUTOTHROTTLE_ENABLED = _env("FINEWS_AUTOTHROTTLE")
 AUTOTHROTTLE_START_DELAY = 0.5
 AUTOTHROTTLE_MAX_DELAY = 30
-AUTOTHROTTLE_TARGET_CONCURRENCY = _float("FINEWS_AUTOTHROTTLE_TARGET", 4.0)
+AUTOTHROTTLE_TARGET_CONCURRENCY = _env("FINEWS_AUTOTHROTTLE_TARGET")
 TELNETCONSOLE_ENABLED = False
 # Scrapy's remote-control HTTP server runs code sent to it and leaves its
 # token file behind when the crawl is killed; on only when asked for.
-REMOTE_CONTROL_ENABLED = _switch("FINEWS_REMOTE_CONTROL", False)
+REMOTE_CONTROL_ENABLED = _env("FINEWS_REMOTE_CONTROL")
 COOKIES_ENABLED = False
 
 SPIDER_MIDDLEWARES = {
@@ -132,38 +97,38 @@ ITEM_PIPELINES = {
 
 # Storage. With MONGO_URI unset an embedded server is started on FINEWS_DB_PATH.
 MONGO_URI = _env("MONGO_URI")
-MONGO_DATABASE = _env("MONGO_DATABASE", "finews")
-MONGO_BATCH_SIZE = _int("MONGO_BATCH_SIZE", 100)
-MONGO_RETRY_ATTEMPTS = _int("MONGO_RETRY_ATTEMPTS", 5)
-MONGO_RETRY_MAX_WAIT = _float("MONGO_RETRY_MAX_WAIT", 8.0)
-MONGO_TIMEOUT_MS = _int("MONGO_TIMEOUT_MS", 10_000)
-MONGO_OUTAGE_COOLDOWN = _float("MONGO_OUTAGE_COOLDOWN", 30)
-MONGO_MAX_PENDING_BATCHES = _int("MONGO_MAX_PENDING_BATCHES", 4)
+MONGO_DATABASE = _env("MONGO_DATABASE")
+MONGO_BATCH_SIZE = _env("MONGO_BATCH_SIZE")
+MONGO_RETRY_ATTEMPTS = _env("MONGO_RETRY_ATTEMPTS")
+MONGO_RETRY_MAX_WAIT = _env("MONGO_RETRY_MAX_WAIT")
+MONGO_TIMEOUT_MS = _env("MONGO_TIMEOUT_MS")
+MONGO_OUTAGE_COOLDOWN = _env("MONGO_OUTAGE_COOLDOWN")
+MONGO_MAX_PENDING_BATCHES = _env("MONGO_MAX_PENDING_BATCHES")
 # A post larger than this (BSON bytes) is kept as a too_large reject, not written.
-MONGO_MAX_DOCUMENT_BYTES = _int("MONGO_MAX_DOCUMENT_BYTES", 12 * 1024 * 1024)
-FINEWS_NEAR_DUPLICATES = _switch("FINEWS_NEAR_DUPLICATES", True)
+MONGO_MAX_DOCUMENT_BYTES = _env("MONGO_MAX_DOCUMENT_BYTES")
+FINEWS_NEAR_DUPLICATES = _env("FINEWS_NEAR_DUPLICATES")
 # Near-duplicate signatures computed in a child process (0: in the crawl's own).
-FINEWS_SIGNING_PROCESS = _switch("FINEWS_SIGNING_PROCESS", True)
-FINEWS_DATA_DIR = _env("FINEWS_DATA_DIR", "var")
-FINEWS_DB_PATH = _env("FINEWS_DB_PATH", os.path.join(FINEWS_DATA_DIR, "db"))
+FINEWS_SIGNING_PROCESS = _env("FINEWS_SIGNING_PROCESS")
+FINEWS_DATA_DIR = _env("FINEWS_DATA_DIR")
+FINEWS_DB_PATH = _env("FINEWS_DB_PATH") or os.path.join(FINEWS_DATA_DIR, "db")
 
 # Listing pages found by earlier runs are read by every category run, and to
 # their last page once this many seconds have passed since their last sweep.
-FINEWS_LISTING_SWEEP_SECONDS = _float("FINEWS_LISTING_SWEEP_SECONDS", 24 * 3600)
+FINEWS_LISTING_SWEEP_SECONDS = _env("FINEWS_LISTING_SWEEP_SECONDS")
 
 # Runs of one job never overlap; a lease left by a killed run expires after
 # this many seconds (at once if its process is gone from this host).
-FINEWS_LOCK_TTL = _float("FINEWS_LOCK_TTL", 900)
+FINEWS_LOCK_TTL = _env("FINEWS_LOCK_TTL")
 # Scale-out: with a Redis URL, every process running the same job shares one
 # request queue and seen-set (crawler/scheduler.py); a worker's heartbeat
 # key expires this many seconds after it dies.
 FINEWS_REDIS_URL = _env("FINEWS_REDIS_URL")
-FINEWS_REDIS_WORKER_TTL = _float("FINEWS_REDIS_WORKER_TTL", 60)
+FINEWS_REDIS_WORKER_TTL = _env("FINEWS_REDIS_WORKER_TTL")
 # How often an idle worker looks for its peers' requests (Scrapy's own: 5 s).
-FINEWS_REDIS_POLL = _float("FINEWS_REDIS_POLL", 1.0)
+FINEWS_REDIS_POLL = _env("FINEWS_REDIS_POLL")
 # Each job keeps Scrapy's JOBDIR under $FINEWS_DATA_DIR/jobs/ to resume after a crash.
-FINEWS_RESUMABLE = _switch("FINEWS_RESUMABLE", True)
+FINEWS_RESUMABLE = _env("FINEWS_RESUMABLE")
 
-LOG_LEVEL = _env("FINEWS_LOG_LEVEL", "INFO")
+LOG_LEVEL = _env("FINEWS_LOG_LEVEL")
 FEED_EXPORT_ENCODING = "utf-8"
 LOG_FORMATTER = "crawler.logformatter.FinewsLogFormatter"

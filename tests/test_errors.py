@@ -130,7 +130,7 @@ def test_other_database_errors_are_not_called_unreachable():
 BAD_ARGUMENTS = {
     "not_a_url": ("category", {"site": "notaurl"}, "site must be an http:// or https:// URL with a host (and no user@), got 'notaurl'"),
     "ftp": ("category", {"site": "ftp://127.0.0.1/"}, "site must be an http:// or https:// URL"),
-    "no_codes": ("newsshare", {"site": "http://127.0.0.1:9"}, "needs info_codes=NW…,NW… or codes_file=PATH"),
+    "no_codes": ("newsshare", {"site": "http://127.0.0.1:9"}, "needs info_codes=NW…,NW…, codes_file=PATH or missing=text"),
     "typo": ("category", {"sit": "http://127.0.0.1:9"}, "unknown argument 'sit' (did you mean 'site'?)"),
 }
 

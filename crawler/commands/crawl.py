@@ -22,6 +22,10 @@ class Command(ScrapyCrawl):
         before Scrapy starts (its banner) and before it would log the spider's
         constructor error with a traceback and then fail again on stats."""
         super().process_options(args, opts)
+        problem = self.settings.get("FINEWS_ENVIRONMENT_PROBLEM")  # a mistyped environment value
+        if problem:
+            print(problem, file=sys.stderr, flush=True)
+            sys.exit(EXIT_USAGE)
         problem = self._bad_arguments(args[0], opts.spargs) if len(args) == 1 else None
         if problem:
             print(f"scrapy crawl: {problem}", file=sys.stderr, flush=True)

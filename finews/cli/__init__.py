@@ -14,7 +14,9 @@ from pathlib import Path
 
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
-from finews.storage.db import EmbeddedMongo, InvalidURI, checked_connect, database_uri, redact_uri
+from finews.core import environment
+from finews.core.jobs import EXIT_USAGE
+from finews.storage.db import STATE_FILE, EmbeddedMongo, InvalidURI, checked_connect, database_uri, redact_uri
 
 logger = logging.getLogger("finews")
 
@@ -22,6 +24,7 @@ logger = logging.getLogger("finews")
 DEMO_PORT = 8740
 EXIT_DATABASE = 1  # the database is unreachable, the URI malformed, or the credentials refused
 EXIT_BAD_FILE = 2  # `finews import`: the file is missing, unreadable or not a finews JSONL dump
+EXIT_PORT_IN_USE = 2  # `finews replica`, `finews db serve`: --port is taken; pick another
 # MongoDB's codes for refused credentials (AuthenticationFailed, UserNotFound)
 # and for a command the connection is not allowed to run (Unauthorized).
 AUTHENTICATION_FAILED, USER_NOT_FOUND, UNAUTHORIZED = 18, 11, 13
@@ -36,8 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="finews", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     data_dir = argparse.ArgumentParser(add_help=False)
-    data_dir.add_argument("--data-dir", default=os.environ.get("FINEWS_DATA_DIR", "var"),
-                          help="folder of the embedded database and run state (default: $FINEWS_DATA_DIR or ./var)")
+    data_dir.add_argument("--data-dir",
+                          help="folder of the embedded database and run state (default: $FINEWS_DATA_DIR or ./var; "
+                               "the database in $FINEWS_DB_PATH if set, else DATA_DIR/db)")
+    existing = argparse.ArgumentParser(add_help=False)
+    existing.add_argument("--create", action="store_true",
+                          help="start an empty embedded database if there is none yet (default: refuse)")
     selection = argparse.ArgumentParser(add_help=False)
     selection.add_argument("--since", type=_date, help="only posts published on or after this date (e.g. 2022-03-01)")
     selection.add_argument("--category", help="only this category slug")
@@ -82,12 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--log-level", help="default: [settings] LOG_LEVEL, $FINEWS_LOG_LEVEL or INFO")
     run.set_defaults(handler=cmd_run)
 
-    stats = commands.add_parser("stats", parents=[data_dir], help="posts per category and day, and the last runs")
+    stats = commands.add_parser("stats", parents=[data_dir, existing], help="posts per category and day, and the last runs")
     stats.add_argument("--days", type=int, default=14, help="how many days of posts to count (0: all)")
     stats.add_argument("--runs", type=int, default=10, help="how many recent runs to show")
     stats.set_defaults(handler=cmd_stats)
 
-    export = commands.add_parser("export", parents=[selection, data_dir], help="write stored posts to a file")
+    export = commands.add_parser("export", parents=[selection, data_dir, existing], help="write stored posts to a file")
     export.add_argument("out", help="jsonl: output file or - ; jekyll: output folder (gets _posts/)")
     export.add_argument("--format", choices=["jsonl", "jekyll"], default="jsonl")
     export.set_defaults(handler=cmd_export)
@@ -100,19 +107,29 @@ def main(argv: list[str] | None = None) -> int:
                       help="do not sign and flag near duplicates while importing")
     load.set_defaults(handler=cmd_import)
 
-    redo = commands.add_parser("reprocess", parents=[selection, data_dir],
+    redo = commands.add_parser("reprocess", parents=[selection, data_dir, existing],
                                help="clean stored posts again from their kept source (no crawl)")
     redo.set_defaults(handler=cmd_reprocess)
 
-    replay = commands.add_parser("replay", parents=[data_dir],
+    replay = commands.add_parser("replay", parents=[data_dir, existing],
                                  help="write batches spooled while the database was down")
     replay.set_defaults(handler=cmd_replay)
 
-    migrate = commands.add_parser("migrate", parents=[data_dir],
+    migrate = commands.add_parser("migrate", parents=[data_dir, existing],
                                   help="bring stored posts to the current schema version (finews/core/model.py)")
     migrate.set_defaults(handler=cmd_migrate)
 
     args = parser.parse_args(argv)
+    problem = environment.problem()
+    if problem:  # before anything starts: no database, no folder
+        print(problem, file=sys.stderr, flush=True)
+        return EXIT_USAGE
+    if getattr(args, "posts", None) and not args.posts.exists():  # else an empty replica, and a demo of nothing
+        print(f"finews {args.command}: no post files at {args.posts}", file=sys.stderr, flush=True)
+        return EXIT_USAGE
+    if hasattr(args, "data_dir"):
+        args.db_path = _db_path(args.data_dir)
+        args.data_dir = args.data_dir or environment.value("FINEWS_DATA_DIR")
     if args.command not in ("demo", "run"):  # crawls configure logging through Scrapy's settings
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     try:
@@ -120,6 +137,35 @@ def main(argv: list[str] | None = None) -> int:
     except DatabaseUnusable as error:
         print(f"finews {args.command}: {error}", file=sys.stderr, flush=True)
         return EXIT_DATABASE
+
+
+def _db_path(data_dir: str | None) -> Path:
+    """The embedded database folder: DATA_DIR/db for an explicit --data-dir,
+    else ``FINEWS_DB_PATH``, else ``$FINEWS_DATA_DIR/db`` (as a crawl finds it)."""
+    if data_dir:
+        return Path(data_dir) / "db"
+    return Path(environment.value("FINEWS_DB_PATH") or Path(environment.value("FINEWS_DATA_DIR")) / "db")
+
+
+def _port_in_use(host: str, port: int) -> str | None:
+    """The one line to print when ``host:port`` cannot be listened on, else None."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as error:
+        return _listen_error(host, port, error)
+    return None
+
+
+def _listen_error(host: str, port: int, error: OSError) -> str:
+    import errno
+
+    if error.errno == errno.EADDRINUSE:
+        return f"finews: port {port} is in use (pick another with --port)"
+    return f"finews: cannot listen on {host}:{port}: {error.strerror or error}"
 
 
 def cmd_replica(args) -> int:
@@ -133,8 +179,16 @@ def cmd_replica(args) -> int:
     except ValueError as error:
         print(f"finews replica: {error}", file=sys.stderr)
         return 2
+    busy = _port_in_use(args.host, args.port)
+    if busy:
+        print(busy, file=sys.stderr, flush=True)
+        return EXIT_PORT_IN_USE
     site = ReplicaSite.scaled(args.scale, args.posts) if args.scale else ReplicaSite.from_folder(args.posts)
-    server = ReplicaServer(site, args.host, args.port, faults=faults)
+    try:
+        server = ReplicaServer(site, args.host, args.port, faults=faults)
+    except OSError as error:
+        print(_listen_error(args.host, args.port, error), file=sys.stderr, flush=True)
+        return EXIT_PORT_IN_USE
     if args.grow:
         server.grow(args.grow)
     print(f"Serving {len(site.entries)} posts at {server.url}"
@@ -150,8 +204,16 @@ def cmd_replica(args) -> int:
 
 
 def cmd_db_serve(args) -> int:
-    server = EmbeddedMongo(Path(args.data_dir) / "db", port=args.port, host=args.host)
-    server.start()
+    server = EmbeddedMongo(args.db_path, port=args.port, host=args.host)
+    busy = _port_in_use(args.host, args.port)
+    if busy and not server.state_file.exists():  # with one, start() may find this folder's server already running
+        print(busy, file=sys.stderr, flush=True)
+        return EXIT_PORT_IN_USE
+    try:
+        server.start()
+    except RuntimeError as error:
+        print(busy or f"finews db serve: {str(error).splitlines()[0]}", file=sys.stderr, flush=True)
+        return EXIT_PORT_IN_USE if busy else 1
     if server.reused:
         print(f"A finews database already runs on {server.uri}", flush=True)
         return 0
@@ -195,7 +257,7 @@ def run_once(config, log_level: str | None) -> int:
 
     os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
     overrides = {"LOG_LEVEL": log_level.upper()} if log_level else {}
-    with _database_errors(config.mongo_uri), database_uri(config.mongo_uri, Path(config.data_dir) / "db") as uri:
+    with _database_errors(config.mongo_uri), database_uri(config.mongo_uri, config.db_path) as uri:
         settings = project_settings({**config.scrapy_settings(), "MONGO_URI": uri, **overrides})
         check_database(uri, settings.get("MONGO_DATABASE"), settings.getint("MONGO_TIMEOUT_MS"))
         runs = run_spiders([(job.spider, job.arguments) for job in config.jobs], settings)
@@ -235,22 +297,30 @@ def run_every(args, every: float) -> int:
 
 
 @contextmanager
-def _opened_database(data_dir: str):
+def _opened_database(args):
     """The configured database (``MONGO_URI``, ``MONGO_DATABASE``), or the
-    embedded one on the data folder."""
-    configured = os.environ.get("MONGO_URI")
-    with _database_errors(configured), database_uri(configured, Path(data_dir) / "db") as uri, \
+    embedded one on the data folder. An embedded database that does not exist
+    yet is created only when asked (``--create``): a command run in the wrong
+    folder must not report an empty archive it has just made."""
+    configured = environment.value("MONGO_URI")
+    if not configured and not getattr(args, "create", True) and not _embedded_database_exists(args.db_path):
+        raise DatabaseUnusable(f"no database at {args.db_path}; run a crawl first (finews demo, finews run), "
+                               f"pass --create, or set MONGO_URI")
+    with _database_errors(configured), database_uri(configured, args.db_path) as uri, \
             open_client(uri, _timeout_ms()) as client:
-        yield client[os.environ.get("MONGO_DATABASE", "finews")]
+        yield client[environment.value("MONGO_DATABASE")]
+
+
+def _embedded_database_exists(db_path: Path) -> bool:
+    """Whether an embedded database was ever started on ``db_path`` (its
+    server keeps its files in ``data/``; a running one has its state file)."""
+    return (db_path / "data").is_dir() or (db_path / STATE_FILE).exists()
 
 
 def _timeout_ms() -> int:
-    """``MONGO_TIMEOUT_MS``: how long a command waits for the database."""
-    try:
-        return int(os.environ.get("MONGO_TIMEOUT_MS") or 10_000)
-    except ValueError:
-        value = os.environ["MONGO_TIMEOUT_MS"]
-        raise DatabaseUnusable(f"MONGO_TIMEOUT_MS must be milliseconds, got {value!r}") from None
+    """``MONGO_TIMEOUT_MS``: how long a command waits for the database
+    (checked with every other variable before the command starts)."""
+    return environment.value("MONGO_TIMEOUT_MS")
 
 
 def open_client(uri: str, timeout_ms: int):
@@ -332,16 +402,22 @@ def _selected_posts(db, since, category: str | None, label: str | None):
 def cmd_stats(args) -> int:
     from datetime import datetime, timedelta, timezone
 
+    from finews.core.dates import SITE_TZ
     from finews.storage.reading import posts_per_category_and_day, recent_runs
     from finews.cli.tables import format_table as table
 
     since = datetime.now(timezone.utc) - timedelta(days=args.days) if args.days else None
-    with _opened_database(args.data_dir) as db:
+    window = f"last {args.days} days" if args.days else "all days"
+    with _opened_database(args) as db:
         counts = posts_per_category_and_day(db, since)
+        newest = _newest_post_time(db) if since and not counts else None
+        if newest:  # an archive of older posts (the demo's are from 2021-22): its last days, not "(none)"
+            counts = posts_per_category_and_day(db, newest - timedelta(days=args.days))
+            window = (f"none in the last {args.days} days; shown: the {args.days} days up to the newest post, "
+                      f"{newest.astimezone(SITE_TZ):%Y-%m-%d}; --days 0 shows all days")
         runs = recent_runs(db, args.runs)
         total = db.posts.estimated_document_count()
         unshown = _posts_out_of_range(db)
-    window = f"last {args.days} days" if args.days else "all days"
     if unshown:
         codes = ", ".join(unshown[:5]) + (", …" if len(unshown) > 5 else "")
         logger.warning("%d stored posts have a publication time that cannot be shown (%s) and are not counted "
@@ -355,6 +431,18 @@ def cmd_stats(args) -> int:
          r.get("stored"), ", ".join(f"{k}={v}" for k, v in sorted((r.get("failures_by_reason") or {}).items())))
         for r in runs]) if runs else "(none)")
     return 0
+
+
+def _newest_post_time(db):
+    """The newest publication time that can be shown, or None."""
+    from datetime import timezone
+
+    from finews.core.dates import EARLIEST, LATEST
+
+    newest = db.posts.find_one({"published_at": {"$gte": EARLIEST, "$lt": LATEST}}, {"published_at": 1},
+                               sort=[("published_at", -1)])
+    when = newest and newest.get("published_at")
+    return when.replace(tzinfo=when.tzinfo or timezone.utc) if when else None
 
 
 def _outside() -> str:
@@ -385,7 +473,7 @@ def cmd_export(args) -> int:
     from finews.storage.reading import open_output, write_jekyll, write_jsonl
 
     skipped: list[str] = []
-    with _opened_database(args.data_dir) as db:
+    with _opened_database(args) as db:
         posts = _in_range(_selected_posts(db, args.since, args.category, None if args.out == "-" else "export"),
                           skipped)
         if args.format == "jekyll":
@@ -397,7 +485,7 @@ def cmd_export(args) -> int:
             finally:
                 if out is not sys.stdout:
                     out.close()
-    print(f"exported {written} posts to {args.out}"
+    print(f"exported {written} posts to {args.out}" + (written.describe() if hasattr(written, "describe") else "")
           + (f"; skipped {len(skipped)} with a publication time {_outside()}" if skipped else ""), file=sys.stderr)
     return 0
 
@@ -430,7 +518,7 @@ def cmd_import(args) -> int:
     except BadDump as error:
         print(f"finews import: {error}", file=sys.stderr, flush=True)
         return EXIT_BAD_FILE
-    with _opened_database(args.data_dir) as db:
+    with _opened_database(args) as db:
         ensure_indexes(db)
         store = PostStore(db, near_duplicates=not args.no_near_duplicates)
         with tqdm(total=total, unit="post", desc="import", file=sys.stderr, disable=None) as bar:
@@ -449,7 +537,7 @@ def cmd_import(args) -> int:
 def cmd_reprocess(args) -> int:
     from finews.storage.reading import reprocess
 
-    with _opened_database(args.data_dir) as db:
+    with _opened_database(args) as db:
         counts = reprocess(db, _selected_posts(db, args.since, args.category, "reprocess"))
     print("reprocessed: " + (", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "nothing"))
     return 0
@@ -461,7 +549,7 @@ def cmd_replay(args) -> int:
 
     spool = Spool(Path(args.data_dir) / "spool")
     try:
-        with _opened_database(args.data_dir) as db:
+        with _opened_database(args) as db:
             ensure_indexes(db)
             counts = spool.replay(PostStore(db))
     except DatabaseUnusable as error:
@@ -476,7 +564,7 @@ def cmd_migrate(args) -> int:
     from finews.storage.neardup import NearDuplicateIndex
     from finews.storage.schema import migrate
 
-    with _opened_database(args.data_dir) as db:
+    with _opened_database(args) as db:
         ensure_indexes(db)
         upgraded = migrate(db)
         NearDuplicateIndex(db).ensure_buckets()  # so the first crawl's first batch does not wait for it
@@ -494,9 +582,9 @@ def cmd_demo(args) -> int:
 
     os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
     data_dir = Path(args.data_dir)
-    configured = os.environ.get("MONGO_URI")
+    configured = environment.value("MONGO_URI")
     if configured:
-        check_database(configured, os.environ.get("MONGO_DATABASE") or "finews", _timeout_ms())
+        check_database(configured, environment.value("MONGO_DATABASE"), _timeout_ms())
     site = ReplicaSite.from_folder(args.posts)
     codes_file = data_dir / "demo" / "share-codes.txt"
     codes_file.parent.mkdir(parents=True, exist_ok=True)
@@ -506,7 +594,7 @@ def cmd_demo(args) -> int:
     except OSError:
         replica = ReplicaServer(site).start()
     try:
-        with _database_errors(configured), database_uri(configured, data_dir / "db") as uri:
+        with _database_errors(configured), database_uri(configured, args.db_path) as uri:
             settings = project_settings({
                 "MONGO_URI": uri,
                 "FINEWS_DATA_DIR": str(data_dir),

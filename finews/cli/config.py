@@ -5,7 +5,7 @@
     name = "finews"                    # MONGO_DATABASE overrides
 
     [run]
-    data_dir = "var"                   # FINEWS_DATA_DIR overrides
+    data_dir = "var"                   # FINEWS_DATA_DIR overrides; database in FINEWS_DB_PATH or data_dir/db
     every = "5m"                       # FINEWS_EVERY overrides; used by `finews run --every`
 
     [[jobs]]
@@ -24,16 +24,18 @@
 A key this module does not know is an error, not a silent default: a typo of
 ``uri`` would otherwise crawl into an embedded database. Spider arguments and
 ``[settings]`` names are checked against Scrapy by ``crawler.runner.check_config``.
+The format is documented in docs/operations.md; ``finews.example.toml`` runs
+the three spiders against ``finews replica --port 8000``.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from finews.core.environment import BadValue, interval_seconds
 from finews.core.jobs import ConfigError, unknown
 
 DEFAULT_JOBS = [{"spider": "category"}]
@@ -42,8 +44,6 @@ SECTIONS = {"database": {"uri", "name"}, "run": {"data_dir", "every"}, "jobs": N
 # Set by [database] and [run], so not accepted in [settings].
 RESERVED_SETTINGS = {"MONGO_URI": "[database] uri", "MONGO_DATABASE": "[database] name",
                      "FINEWS_DATA_DIR": "[run] data_dir", "FINEWS_DB_PATH": "[run] data_dir"}
-_INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$", re.I)
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 @dataclass
@@ -60,26 +60,26 @@ class Config:
     data_dir: str = "var"
     every: float | None = None
     settings: dict = field(default_factory=dict)
+    db_path_override: str | None = None  # FINEWS_DB_PATH
+
+    @property
+    def db_path(self) -> Path:
+        """The embedded database folder: ``FINEWS_DB_PATH``, else DATA_DIR/db."""
+        return Path(self.db_path_override or Path(self.data_dir) / "db")
 
     def scrapy_settings(self) -> dict:
         return {**self.settings, "MONGO_URI": self.mongo_uri, "MONGO_DATABASE": self.database,
-                "FINEWS_DATA_DIR": self.data_dir, "FINEWS_DB_PATH": str(Path(self.data_dir) / "db")}
+                "FINEWS_DATA_DIR": self.data_dir, "FINEWS_DB_PATH": str(self.db_path)}
 
 
 def parse_interval(text: str | int | float | None) -> float | None:
     """Seconds in ``"5m"``, ``"90s"``, ``"1h"`` or a bare number of seconds."""
     if text in (None, ""):
         return None
-    if isinstance(text, (int, float)):
-        seconds = float(text)
-    else:
-        match = _INTERVAL.match(str(text))
-        if not match:
-            raise ConfigError(f"not an interval: {text!r} (use e.g. 90s, 5m, 1h)")
-        seconds = float(match.group(1)) * _UNITS[(match.group(2) or "s").lower()]
-    if seconds <= 0:
-        raise ConfigError("the interval must be positive")
-    return seconds
+    try:
+        return interval_seconds(text)
+    except BadValue as wanted:
+        raise ConfigError(f"the interval must be {wanted}, got {text!r}") from None
 
 
 def load_config(path: str | Path | None = None, environ: dict | None = None) -> Config:
@@ -102,6 +102,7 @@ def load_config(path: str | Path | None = None, environ: dict | None = None) -> 
         data_dir=environ.get("FINEWS_DATA_DIR") or run.get("data_dir") or "var",
         every=parse_interval(environ.get("FINEWS_EVERY") or run.get("every")),
         settings=dict(data.get("settings", {})),
+        db_path_override=environ.get("FINEWS_DB_PATH") or None,
     )
 
 

@@ -6,7 +6,8 @@ from finews.core.reasons import by_kind
 from crawler.runner import SpiderRun
 from finews.cli.tables import format_table
 
-COLUMNS = ("stored", "updated", "unchanged", "duplicates", "rejected", "pages", "pages/s")
+# unchanged: fetched again, same content; known: already stored, so not fetched at all.
+COLUMNS = ("stored", "updated", "unchanged", "known", "duplicates", "rejected", "pages", "pages/s")
 
 
 def summarize(runs: list[SpiderRun], totals: dict[str, int] | None = None) -> str:
@@ -18,12 +19,15 @@ def summarize(runs: list[SpiderRun], totals: dict[str, int] | None = None) -> st
             run.stat("finews/posts/inserted"),
             run.stat("finews/posts/updated"),
             run.stat("finews/posts/unchanged") + run.stat("finews/posts/twin_kept"),
+            run.stat("finews/skipped_known"),
             run.stat("finews/duplicates_dropped"),
             run.stat("finews/rejected"),
             run.pages,
             pages_per_second,
         ))
     out = [format_table(("spider",) + COLUMNS, rows)]
+    if any(row[4] for row in rows):
+        out.append("known: posts already stored, not fetched again (-a refresh=all fetches them)")
     reasons: dict[str, int] = {}
     for run in runs:
         for reason, count in run.rejected.items():
