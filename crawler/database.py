@@ -22,6 +22,8 @@ from pathlib import Path
 
 from pymongo.errors import NetworkTimeout, PyMongoError, ServerSelectionTimeoutError
 from scrapy import signals
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet import threads
 
 from finews.storage.db import EmbeddedMongo, InvalidURI, checked_connect, ensure_indexes, is_auth_failure, redact_uri
 
@@ -128,6 +130,27 @@ class CrawlDatabase:
                 return
             if exhausted or isinstance(error, (ServerSelectionTimeoutError, NetworkTimeout)):
                 self._down_until = time.monotonic() + self.cooldown
+
+    def call(self, function, *args, failing: str = "Database call"):
+        """``function(db, *args)`` under the breaker: its result, or None
+        when the database is down or refused us, or the call failed (the
+        failure recorded, and logged in one line starting ``failing``)."""
+        if not self.usable():
+            return None
+        try:
+            result = function(self.db, *args)
+        except DatabaseRefused:
+            return None
+        except PyMongoError as error:
+            self.failed(error)
+            logger.warning("%s failed (%s)", failing, (str(error).splitlines() or [""])[0][:200])
+            return None
+        self.succeeded()
+        return result
+
+    async def call_in_thread(self, function, *args, failing: str = "Database call"):
+        """``call`` in a thread, never on the reactor."""
+        return await maybe_deferred_to_future(threads.deferToThread(self.call, function, *args, failing=failing))
 
     def close(self) -> None:
         if self.client:

@@ -9,14 +9,12 @@ listings as it always did: through the home page and the posts' back links.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
 
-from pymongo.errors import PyMongoError
-from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import threads
 
-from crawler.database import CrawlDatabase, DatabaseRefused
+from crawler.database import CrawlDatabase
 from finews.storage import listings
+from finews.storage.store import utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -29,18 +27,18 @@ class ListingMemory:
 
     async def recall(self) -> list[tuple[str, bool]]:
         """Remembered listing paths and whether each is due for a full sweep."""
-        found = await maybe_deferred_to_future(threads.deferToThread(
-            self._call, listings.remembered, _now(), self.sweep_seconds))
+        found = await self.database.call_in_thread(listings.remembered, utcnow(), self.sweep_seconds,
+                                                   failing="Reading the remembered listings")
         found = found or []
         self.crawler.stats.set_value("finews/listings_remembered", len(found))
         return found
 
     def found(self, path: str) -> None:
-        self._later(listings.remember, [path], _now())
+        self._later(listings.remember, [path], utcnow())
 
     def swept(self, path: str) -> None:
         self.crawler.stats.inc_value("finews/listings_swept")
-        self._later(listings.swept, path, _now())
+        self._later(listings.swept, path, utcnow())
 
     def gone(self, path: str) -> None:
         logger.warning("Listing %s is gone from the site; no longer read", path)
@@ -48,23 +46,4 @@ class ListingMemory:
         self._later(listings.forget, path)
 
     def _later(self, function, *args) -> None:
-        threads.deferToThread(self._call, function, *args)
-
-    def _call(self, function, *args):
-        if not self.database.usable():
-            return None
-        try:
-            result = function(self.database.db, *args)
-        except DatabaseRefused:
-            return None
-        except PyMongoError as error:
-            self.database.failed(error)
-            logger.warning("Listing memory not updated (%s)", str(error).splitlines()[0][:200])
-            return None
-        self.database.succeeded()
-        return result
-
-
-def _now() -> datetime:
-    now = datetime.now(timezone.utc)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+        threads.deferToThread(self.database.call, function, *args, failing="Updating the listing memory")

@@ -9,7 +9,6 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
-from pymongo.errors import PyMongoError
 from scrapy import Request
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.downloadermiddlewares.httpcompression import HttpCompressionMiddleware
@@ -19,7 +18,7 @@ from twisted.internet import threads
 from w3lib.url import canonicalize_url
 
 from crawler import scope
-from crawler.database import CrawlDatabase, DatabaseRefused
+from crawler.database import CrawlDatabase
 from crawler.scope import Refused
 from finews.storage.db import POSTS
 from finews.core.reasons import Reason
@@ -107,21 +106,11 @@ class SkipKnownPostsMiddleware:
         return (seen if seen.tzinfo else seen.replace(tzinfo=timezone.utc)) >= started
 
     def _stored(self, requests: list[Request], codes=()) -> dict | None:
-        """The stored posts among the requests' codes and ``codes``; None without a database."""
-        if not self.database.usable():
-            return None
-        codes = list({r.meta["known_check"][0] for r in requests} | set(codes))
-        try:
-            stored = {doc["_id"]: doc for doc in
-                      self.database.db[POSTS].find({"_id": {"$in": codes}},
-                                                   {"title": 1, "kind": 1, "first_seen_at": 1, "sources": 1})}
-        except (PyMongoError, DatabaseRefused) as error:
-            if isinstance(error, PyMongoError):
-                self.database.failed(error)
-            logger.warning("Cannot check known posts (%s); fetching all %d", error, len(requests))
-            return None
-        self.database.succeeded()
-        return stored
+        """The stored posts among the requests' codes and ``codes``; None
+        without a database (every post is then fetched)."""
+        codes = sorted({r.meta["known_check"][0] for r in requests} | set(codes))
+        return self.database.call(_known_posts, codes,
+                                  failing=f"Cannot check known posts (fetching all {len(requests)}): the query")
 
     def _unknown(self, requests: list[Request], stored: dict, refresh: str):
         if refresh == "all":
@@ -292,3 +281,9 @@ class DecompressionLimit(HttpCompressionMiddleware):
             self.stats.inc_value("finews/download_too_large")
             raise Refused(Reason.DOWNLOAD_TOO_LARGE, f"{request.url}: {exception or 'body over DOWNLOAD_MAXSIZE'}")
         return None
+
+
+def _known_posts(db, codes: list[str]) -> dict[str, dict]:
+    """What the known check reads of the stored posts among ``codes``."""
+    fields = {"title": 1, "kind": 1, "first_seen_at": 1, "sources": 1}
+    return {doc["_id"]: doc for doc in db[POSTS].find({"_id": {"$in": codes}}, fields)}

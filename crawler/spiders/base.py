@@ -3,6 +3,7 @@ every failure into a retry or a reject with its reason."""
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import urlsplit, urlunsplit
 
 import scrapy
@@ -52,7 +53,13 @@ class SiteSpider(scrapy.Spider):
     def on_site(self, url: str) -> bool:
         """http(s) on a configured scheme, host and port: ``crawler.scope``,
         the rule StayOnSiteMiddleware applies to every request."""
-        return scope.on_site(url, scope.origins_of(self))
+        return scope.on_site(url, self.origins)
+
+    @functools.cached_property
+    def origins(self) -> frozenset:
+        """The configured origins, read once (a spider's hosts are fixed
+        once it is built; this is asked for every link)."""
+        return scope.origins_of(self)
 
     def on_mirror(self, url: str) -> str | None:
         """The URL on the configured site, for a link to it or to the mirror's

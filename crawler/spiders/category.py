@@ -45,6 +45,7 @@ class CategorySpider(SiteSpider):
         self._listings: set[str] = set()  # canonical URLs asked for in this run
         self._posts: set[str] = set()
         self.memory: ListingMemory | None = None
+        self._remembered: set[str] = set()  # listing paths the database already holds
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
@@ -63,6 +64,7 @@ class CategorySpider(SiteSpider):
         # listing whose sweep is due.
         paths = [listing_path(slug) for slug in self.categories] or ["/", listing_path(ROLLING_NEWS_SLUG)]
         due = dict(await self.memory.recall()) if self.memory is not None else {}
+        self._remembered = set(due)
         for path in [*paths, *due]:
             request = self.listing_request(self.url(path), sweep=bool(self.categories) or due.get(path, False))
             if request is not None:
@@ -76,11 +78,12 @@ class CategorySpider(SiteSpider):
         if key in self._listings:
             return None
         self._listings.add(key)
-        if listing is None and self.memory is not None and is_listing_url(url) and not urlsplit(url).query:
-            self.memory.found(urlsplit(url).path)  # remembered once linked, before it is fetched
-        listing = listing or urlsplit(url).path
+        path = urlsplit(url).path
+        if (listing is None and self.memory is not None and is_listing_url(url) and not urlsplit(url).query
+                and path not in self._remembered):
+            self.memory.found(path)  # remembered once linked, before it is fetched
         return scrapy.Request(url, callback=self.parse_listing, errback=self.listing_failed,
-                              meta={"listing": listing, "sweep": sweep})
+                              meta={"listing": listing or path, "sweep": sweep})
 
     def listing_failed(self, failure):
         """A remembered listing the site no longer has (404, 410) is forgotten."""

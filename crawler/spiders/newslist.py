@@ -6,11 +6,8 @@ from __future__ import annotations
 from urllib.parse import quote, urlsplit
 
 import scrapy
-from pymongo.errors import PyMongoError
-from scrapy.utils.defer import maybe_deferred_to_future
-from twisted.internet import threads
 
-from crawler.database import CrawlDatabase, DatabaseRefused
+from crawler.database import CrawlDatabase
 from crawler.items import PostItem
 from crawler.middlewares import REFRESH_MODES
 from crawler.spiders.base import SiteSpider
@@ -127,22 +124,8 @@ class NewsListSpider(SiteSpider):
         """The stored posts among ``codes`` with no kept text answer (one
         query pair, in a thread); None without the database, when the
         skip-known middleware decides alone."""
-        database = CrawlDatabase.of(self.crawler)
-
-        def read():
-            if not database.usable():
-                return None
-            try:
-                stored = {doc["_id"] for doc in database.db[POSTS].find({"_id": {"$in": codes}}, {"_id": 1})}
-                found = stored - codes_with_text(database.db, sorted(stored))
-            except (PyMongoError, DatabaseRefused) as error:
-                if isinstance(error, PyMongoError):
-                    database.failed(error)
-                return None
-            database.succeeded()
-            return found
-
-        return await maybe_deferred_to_future(threads.deferToThread(read))
+        return await CrawlDatabase.of(self.crawler).call_in_thread(
+            _stored_without_text, codes, failing="Looking for posts without a text answer")
 
     def parse_text(self, response, feed: str, fields: dict, code: str):
         self.crawler.stats.inc_value(f"finews/text_fetched/{feed}")
@@ -171,3 +154,8 @@ class NewsListSpider(SiteSpider):
             text_payload=text,
             time_source="feed",
         )
+
+
+def _stored_without_text(db, codes: list[str]) -> set[str]:
+    stored = {doc["_id"] for doc in db[POSTS].find({"_id": {"$in": codes}}, {"_id": 1})}
+    return stored - codes_with_text(db, sorted(stored))

@@ -6,11 +6,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import scrapy
-from pymongo.errors import PyMongoError
-from scrapy.utils.defer import maybe_deferred_to_future
-from twisted.internet import threads
 
-from crawler.database import CrawlDatabase, DatabaseRefused
+from crawler.database import CrawlDatabase
 from crawler.items import PostItem
 from crawler.spiders.base import SiteSpider
 from finews.core.infocode import normalize_info_code, site_code
@@ -83,25 +80,11 @@ class NewsShareSpider(SiteSpider):
 
     async def posts_missing_text(self) -> list[tuple[str, str]]:
         """Stored posts without a kept text answer, read in a thread; none
-        (a logged warning, the run partial) without the database."""
-        database = CrawlDatabase.of(self.crawler)
-
-        def read():
-            if not database.usable():
-                return None
-            try:
-                found = list(posts_missing_text(database.db, self.limit))
-            except (PyMongoError, DatabaseRefused) as error:
-                if isinstance(error, PyMongoError):
-                    database.failed(error)
-                return error
-            database.succeeded()
-            return found
-
-        found = await maybe_deferred_to_future(threads.deferToThread(read))
-        if not isinstance(found, list):
-            self.logger.warning("Cannot read the posts without a text answer (%s); nothing to fetch",
-                                found or "database down")
+        (a logged warning, counted) without the database."""
+        found = await CrawlDatabase.of(self.crawler).call_in_thread(
+            lambda db: list(posts_missing_text(db, self.limit)), failing="Reading the posts without a text answer")
+        if found is None:
+            self.logger.warning("Cannot read the posts without a text answer (database unavailable); nothing to fetch")
             self.crawler.stats.inc_value("finews/missing_text_unread")
             return []
         self.crawler.stats.set_value("finews/missing_text", len(found))
