@@ -43,7 +43,7 @@ def test_a_killed_crawl_takes_its_embedded_server_with_it(tmp_path):
                 _wait(lambda: client.finews.posts.count_documents({}) >= 100, 120, "the crawl did not get going")
             victim.send_signal(signal.SIGKILL)
             victim.wait()
-            _wait(lambda: not alive(server["pid"]), 10, "the embedded server outlived its crawl")
+            _wait(lambda: not alive(server["pid"]), 30, "the embedded server outlived its crawl")
         finally:
             victim.kill()
         rerun = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
