@@ -4,6 +4,7 @@ site; name why a page too large or redirected in circles was not read."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -207,15 +208,17 @@ class StayOnSiteMiddleware:
     def __init__(self, crawler):
         self.crawler = crawler
         self.max_redirects = crawler.settings.getint("REDIRECT_MAX_TIMES", 20)
-        self._origins: frozenset | None = None
 
     @classmethod
     def from_crawler(cls, crawler):
         return cls(crawler)
 
+    @functools.cached_property
+    def _origins(self) -> frozenset:
+        """Read on the first request: the spider exists by then, and its origins are fixed."""
+        return scope.origins_of(self.crawler.spider)
+
     def _on_site(self, url: str) -> bool:
-        if self._origins is None:  # the spider's origins are fixed once it exists
-            self._origins = scope.origins_of(self.crawler.spider)
         return scope.on_site(url, self._origins)
 
     def process_request(self, request, spider=None):

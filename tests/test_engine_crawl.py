@@ -53,3 +53,21 @@ def test_category_through_the_engine_stores_the_listed_post_once_over_two_runs(e
     assert second.get("finews/post_pages", 0) == 0  # a stored post's page is not fetched again
     assert second["finews/outcome"] == "clean"
     assert db.crawl_runs.count_documents({"outcome": "clean"}) == 2
+
+
+def test_newsshare_missing_text_asks_only_what_the_database_lacks(engine_crawl, replica, db):
+    """A post stored from its page alone gets its text answer asked once; with
+    the database unreachable nothing can be known missing, so nothing is asked
+    and the unread list is counted."""
+    engine_crawl("category", site=replica.url, categories="hebeiribao")  # the page only, no text answer
+
+    first = engine_crawl("newsshare", site=replica.url, missing="text")
+    assert first["finews/missing_text"] == 1
+    assert first["finews/outcome"] == "clean"
+    second = engine_crawl("newsshare", site=replica.url, missing="text")
+    assert second["finews/missing_text"] == 0
+
+    down = engine_crawl("newsshare", {"MONGO_URI": "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=200",
+                                      "MONGO_TIMEOUT_MS": 200}, site=replica.url, missing="text")
+    assert down["finews/missing_text_unread"] == 1
+    assert down.get("response_received_count", 0) == 0

@@ -78,12 +78,12 @@ class CategorySpider(SiteSpider):
         if key in self._listings:
             return None
         self._listings.add(key)
-        path = urlsplit(url).path
-        if (listing is None and self.memory is not None and is_listing_url(url) and not urlsplit(url).query
-                and path not in self._remembered):
-            self.memory.found(path)  # remembered once linked, before it is fetched
+        parts = urlsplit(url)
+        if (listing is None and self.memory is not None and is_listing_url(url) and not parts.query
+                and parts.path not in self._remembered):
+            self.memory.found(parts.path)  # remembered once linked, before it is fetched
         return scrapy.Request(url, callback=self.parse_listing, errback=self.listing_failed,
-                              meta={"listing": listing or path, "sweep": sweep})
+                              meta={"listing": listing or parts.path, "sweep": sweep})
 
     def listing_failed(self, failure):
         """A remembered listing the site no longer has (404, 410) is forgotten."""
