@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 from finews.storage.db import connect, free_port  # noqa: E402
 from finews.replica.site import ReplicaSite  # noqa: E402
 from finews.replica.synth import PostSynthesizer  # noqa: E402
-from finews.cli.tables import format_table  # noqa: E402
+from finews.core.tables import format_table  # noqa: E402
 
 
 def scratch(prefix: str = "finews-bench-") -> Path:

@@ -42,6 +42,15 @@ def test_category_crawl_stores_every_valid_post_exactly_once(crawl, replica, db)
     twin = db.posts.find_one({"_id": "NW202204212352227421"})
     assert (twin["kind"], twin["category"], twin["media"]) == ("media", "yangshixinwenkehuduan", "央视新闻客户端")
 
+    # It ends as `finews run` does: the summary table on stdout, counted from what reached the database.
+    lines = result.stdout.splitlines()
+    header = lines[0].split()
+    row = dict(zip(header, lines[2].split()))
+    assert row["spider"] == "category"
+    assert int(row["stored"]) + int(row["updated"]) + int(row["unchanged"]) == 49
+    assert int(row["rejected"]) == len(rejects)
+    assert lines[-1] == "outcome: clean"
+
 
 def test_reference_post_is_stored_exactly(crawl, replica, db):
     crawl("category", f"site={replica.url}", "categories=河北日报")

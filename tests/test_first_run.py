@@ -14,7 +14,7 @@ import pytest
 from crawler.runner import SpiderRun, check_config, project_settings
 from finews.cli import main
 from finews.cli.config import load_config
-from finews.cli.summary import summarize
+from crawler.summary import summarize
 from finews.storage.db import free_port
 from tests.conftest import ROOT
 

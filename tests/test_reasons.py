@@ -104,7 +104,7 @@ def test_fetch_failures_leave_the_run_partial_and_invalid_posts_do_not(failures,
 
 def test_the_run_summary_sums_rejects_by_what_they_count_as():
     from crawler.runner import SpiderRun
-    from finews.cli.summary import summarize
+    from crawler.summary import summarize
 
     run = SpiderRun("category", {}, {"finews/rejected": 4, "finews/rejected/http_404": 1,
                                      "finews/rejected/missing_title": 2, "finews/rejected/too_large": 1})

@@ -1,5 +1,6 @@
 """``scrapy crawl``, with what a scheduled job needs: resumable state per job
-in the data folder, and an exit code that says how the run went."""
+in the data folder, an exit code that says how the run went, and the same
+summary table ``finews run`` prints (on stdout; Scrapy's log is on stderr)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import sys
 from scrapy.commands.crawl import Command as ScrapyCrawl
 from scrapy.exceptions import UsageError
 
-from crawler.runner import JobLocked, check_spider_arguments, job_dir_lock, salvage_job_dir, spider_loader
+from crawler.runner import (JobLocked, SpiderRun, check_spider_arguments, job_dir_lock, salvage_job_dir,
+                            spider_loader)
+from crawler.summary import summarize
 from finews.core.jobs import EXIT_FAILED, EXIT_LOCKED, EXIT_USAGE, configure_job, exit_code, unknown
 from finews.storage.db import InvalidURI, checked_connect
 
@@ -49,7 +52,13 @@ class Command(ScrapyCrawl):
             print(f"scrapy crawl: {locked}", file=sys.stderr, flush=True)
             self.exitcode = EXIT_LOCKED
             return
-        outcome = crawler.stats.get_value("finews/outcome") if self._started(crawler) else None
+        if not self._started(crawler):
+            self.exitcode = 1
+            return
+        outcome = crawler.stats.get_value("finews/outcome")
+        run = SpiderRun(args[0], opts.spargs, dict(crawler.stats.get_stats()))
+        print(summarize([run]), flush=True)
+        print(f"outcome: {run.outcome}", flush=True)
         self.exitcode = 1 if self.crawler_process.bootstrap_failed else exit_code(outcome)
 
     def _bad_arguments(self, name: str, arguments: dict) -> str | None:

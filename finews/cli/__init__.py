@@ -253,7 +253,7 @@ def run_once(config, log_level: str | None) -> int:
     database answers: a run that cannot hold its lease or write must not start."""
     from finews.core.jobs import run_exit_code, worst
     from crawler.runner import project_settings, run_spiders
-    from finews.cli.summary import summarize
+    from crawler.summary import summarize
 
     os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
     overrides = {"LOG_LEVEL": log_level.upper()} if log_level else {}
@@ -404,7 +404,7 @@ def cmd_stats(args) -> int:
 
     from finews.core.dates import SITE_TZ
     from finews.storage.reading import posts_per_category_and_day, recent_runs
-    from finews.cli.tables import format_table as table
+    from finews.core.tables import format_table as table
 
     since = datetime.now(timezone.utc) - timedelta(days=args.days) if args.days else None
     window = f"last {args.days} days" if args.days else "all days"
@@ -578,7 +578,7 @@ def cmd_demo(args) -> int:
     from finews.replica.server import ReplicaServer
     from finews.replica.site import ReplicaSite
     from crawler.runner import project_settings, run_spiders
-    from finews.cli.summary import summarize
+    from crawler.summary import summarize
 
     os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
     data_dir = Path(args.data_dir)

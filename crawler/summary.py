@@ -1,10 +1,10 @@
-"""The run summary printed by ``finews demo`` and ``finews run``."""
+"""The run summary printed at the end of `scrapy crawl`, `finews run` and `finews demo`."""
 
 from __future__ import annotations
 
 from finews.core.reasons import by_kind
 from crawler.runner import SpiderRun
-from finews.cli.tables import format_table
+from finews.core.tables import format_table
 
 # unchanged: fetched again, same content; known: already stored, so not fetched at all.
 COLUMNS = ("stored", "updated", "unchanged", "known", "duplicates", "rejected", "pages", "pages/s")
