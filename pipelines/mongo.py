@@ -18,7 +18,7 @@ from crawler.database import CrawlDatabase, DatabaseRefused
 from finews.core.model import written
 from finews.core.reasons import Reason
 from finews.storage.signing import SigningProcess
-from finews.storage.sources import with_source_fields
+from finews.storage.sources import add_source_fields, listing_doc
 from finews.storage.store import (
     MAX_DOCUMENT_BYTES,
     RAW_FIELD,
@@ -226,12 +226,15 @@ class MongoPipeline:
             self.stats.inc_value(key, count)
 
 
-@with_source_fields  # time source, source name, text answer; a feed's listing
 def _post_doc(adapter: ItemAdapter) -> dict:
+    """The document the store takes: a feed's listing, or a post with what
+    travels with it (its kept source, time source, the source that saw it)."""
+    if adapter.get("feed_listing") is not None:
+        return listing_doc(adapter)
     doc = written(adapter)  # the post model's crawled fields
     if adapter.get("raw_article"):
         doc[RAW_FIELD] = adapter["raw_article"]
-    return doc
+    return add_source_fields(doc, adapter)
 
 
 def _reject_doc(adapter: ItemAdapter) -> dict:

@@ -2,7 +2,8 @@
 
 The same article reaches finews from a list feed (as a rolling ``id`` or an
 ``NW`` infoCode), from the mirror's post page and from the share page. The
-store keeps one post and, through the two hooks used by ``pipelines/mongo.py``:
+store keeps one post and, called by ``pipelines/mongo.py`` (``add_source_fields``)
+and in ``PostStore.write_posts`` (``split_batch``, ``prefer_stored``, ``record``):
 
 - records in ``sources`` every source that saw it (``mirror``, ``share``, or
   the feed's name), also for posts that were not fetched again;
@@ -17,10 +18,10 @@ store keeps one post and, through the two hooks used by ``pipelines/mongo.py``:
 
 from __future__ import annotations
 
-import functools
 import logging
 import zlib
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 from bson import Binary
@@ -65,58 +66,48 @@ def source_name(spider: str | None, feed: str | None) -> str:
     return feed or SOURCE_OF_SPIDER.get(spider or "", spider or "unknown")
 
 
-def with_source_fields(post_doc):
-    """Wrap ``_post_doc``: a post also carries its time source, the source
-    that saw it and the text answer; a feed's listing becomes a listing doc."""
-
-    @functools.wraps(post_doc)
-    def wrapper(adapter):
-        if adapter.get("feed_listing") is not None:
-            return {LISTING_FIELD: {"feed": adapter.get("feed"), "url": adapter.get("url"),
-                                    "items": adapter.get("feed_listing")}}
-        doc = post_doc(adapter)
-        doc["time_source"] = adapter.get("time_source") or "page"
-        doc[SOURCES_FIELD] = [source_name(adapter.get("spider"), adapter.get("feed"))]
-        if adapter.get("text_payload"):
-            doc[PAYLOAD_FIELD] = adapter["text_payload"]
-        if doc["time_source"] == "page" and adapter.get("spider") == "category":
-            doc[PAGE_FIELD] = page_item(adapter, doc)
-        return doc
-
-    return wrapper
+def listing_doc(adapter) -> dict:
+    """A feed's listing as the store takes it: its items become ``feed_items``."""
+    return {LISTING_FIELD: {"feed": adapter.get("feed"), "url": adapter.get("url"),
+                            "items": adapter.get("feed_listing")}}
 
 
-def with_feed_sources(write_posts):
-    """Wrap ``PostStore.write_posts``: posts get the current ``schema_version``,
-    better-sourced stored values win, then the posts are written, then
-    sources, feed items and text answers."""
+def add_source_fields(doc: dict, adapter) -> dict:
+    """A post also carries its time source, the source that saw it, the text
+    answer and, from a mirror page, what the page says of it; the store keeps
+    these apart from the post (``split_batch``)."""
+    doc["time_source"] = adapter.get("time_source") or "page"
+    doc[SOURCES_FIELD] = [source_name(adapter.get("spider"), adapter.get("feed"))]
+    if adapter.get("text_payload"):
+        doc[PAYLOAD_FIELD] = adapter["text_payload"]
+    if doc["time_source"] == "page" and adapter.get("spider") == "category":
+        doc[PAGE_FIELD] = page_item(adapter, doc)
+    return doc
 
-    @functools.wraps(write_posts)
-    def wrapper(store, docs):
-        posts, listings = [], []
-        for doc in docs:
-            (listings if LISTING_FIELD in doc else posts).append(doc)
-        extras: dict[str, dict] = {}
-        for doc in posts:
-            extra = extras.setdefault(doc["info_code"], {})
-            if doc.get(SOURCES_FIELD):
-                extra.setdefault(SOURCES_FIELD, set()).update(doc[SOURCES_FIELD])
-            if doc.get(PAYLOAD_FIELD):
-                extra[PAYLOAD_FIELD] = doc[PAYLOAD_FIELD]
-            if doc.get(PAGE_FIELD):
-                extra.setdefault(PAGE_FIELD, {})[doc[PAGE_FIELD]["kind"]] = doc[PAGE_FIELD]
-        # At the current schema version (a post spooled by an older finews too).
-        if posts:
-            store._call(prefer_stored, store.db, posts)
-        posts = [current({k: v for k, v in doc.items() if k not in _TRANSIENT}) for doc in posts]
-        counts = write_posts(store, posts, extras)  # writes what it can with the posts, removes it from extras
-        extras = [extra | {"code": code} for code, extra in extras.items() if extra]
-        if listings or extras:
-            counts.update(store._call(record, store, extras, [d[LISTING_FIELD] for d in listings]))
-        store.unfinished.difference_update(doc["info_code"] for doc in posts)  # the whole batch is written
-        return +counts
 
-    return wrapper
+def split_batch(docs: list[dict]) -> tuple[list[dict], list[dict], dict[str, dict]]:
+    """A batch as the pipeline hands it over: ``(posts, listings, extras)``.
+    ``extras`` holds, by infoCode, what travels with a post but is stored
+    elsewhere (the sources that saw it, its text answer, its page's words);
+    the posts keep these fields until ``prefer_stored`` has read them."""
+    posts, listings = [], []
+    for doc in docs:
+        (listings if LISTING_FIELD in doc else posts).append(doc)
+    extras: dict[str, dict] = {}
+    for doc in posts:
+        extra = extras.setdefault(doc["info_code"], {})
+        if doc.get(SOURCES_FIELD):
+            extra.setdefault(SOURCES_FIELD, set()).update(doc[SOURCES_FIELD])
+        if doc.get(PAYLOAD_FIELD):
+            extra[PAYLOAD_FIELD] = doc[PAYLOAD_FIELD]
+        if doc.get(PAGE_FIELD):
+            extra.setdefault(PAGE_FIELD, {})[doc[PAGE_FIELD]["kind"]] = doc[PAGE_FIELD]
+    return posts, [doc[LISTING_FIELD] for doc in listings], extras
+
+
+def post_fields(doc: dict) -> dict:
+    """The post as stored: without the fields ``split_batch`` set apart."""
+    return {k: v for k, v in doc.items() if k not in _TRANSIENT}
 
 
 def prefer_stored(db, posts: list[dict]) -> None:
@@ -185,10 +176,11 @@ def feed_values(feed: str, fields: dict) -> dict:
             "media": item.media, "category": category(item), "tags": [item.media + TAG_SUFFIX]}
 
 
-def record(store, extras: list[dict], listings: list[dict]) -> Counter:
+def record(db, extras: list[dict], listings: list[dict], revise: Callable[[dict, datetime], str]) -> Counter:
     """Sources, kept feed items, text answers; feed values for stored posts
-    that only the mirror or the share page had dated."""
-    db, now, counts = store.db, _now(), Counter()
+    that only the mirror or the share page had dated, written as a new
+    version through ``revise`` (the store's)."""
+    now, counts = _now(), Counter()
     seen: dict[str, set[str]] = defaultdict(set)
     for extra in extras:
         for name in extra.get(SOURCES_FIELD) or []:
@@ -224,15 +216,15 @@ def record(store, extras: list[dict], listings: list[dict]) -> Counter:
     if payloads:
         db[RAW_ARTICLES].bulk_write(payloads, ordered=False)
     if listed:
-        counts.update(_apply_feed_values(store, listed))
+        counts.update(_apply_feed_values(db, listed, revise))
     return counts
 
 
-def _apply_feed_values(store, listed: dict[str, tuple[str, dict]]) -> Counter:
+def _apply_feed_values(db, listed: dict[str, tuple[str, dict]], revise: Callable[[dict, datetime], str]) -> Counter:
     """A feed item dates (and titles) a stored post from a worse source."""
     counts = Counter()
     query = {"_id": {"$in": list(listed)}, "time_source": {"$ne": "feed"}}
-    for old in store.db[POSTS].find(query):
+    for old in db[POSTS].find(query):
         feed, fields = listed[old["_id"]]
         if FEEDS[feed].kind != old.get("kind"):
             continue  # a twin's feed item does not rename the other twin
@@ -240,9 +232,9 @@ def _apply_feed_values(store, listed: dict[str, tuple[str, dict]]) -> Counter:
         values = feed_values(feed, fields)
         _overlay(doc, values, same_kind=True)
         if doc["content_hash"] == old.get("content_hash"):
-            store.db[POSTS].update_one({"_id": old["_id"]}, {"$set": {"time_source": "feed"}})
+            db[POSTS].update_one({"_id": old["_id"]}, {"$set": {"time_source": "feed"}})
             continue
-        outcome = store._revise(doc, _now())
+        outcome = revise(doc, _now())
         counts[f"feed_values_{outcome}"] += 1
     return counts
 

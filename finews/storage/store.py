@@ -53,13 +53,17 @@ from finews.storage.neardup import NearDuplicateIndex
 from finews.storage.process import alive
 from finews.core.dates import in_range
 from finews.core.reasons import Reason
+from finews.core.model import current
 from finews.core.normalize import KIND_RANK
 from finews.storage.sources import (  # feed sources (issue 10)
     PAYLOAD_FIELD,
     SOURCES_FIELD,
     kept_text,
+    post_fields,
+    prefer_stored,
+    record,
+    split_batch,
     unset_omitted,
-    with_feed_sources,
 )
 
 logger = logging.getLogger(__name__)
@@ -215,8 +219,23 @@ class PostStore:
             return Reason.DATE_OUT_OF_RANGE, f"published_at {published.isoformat()} is outside the stored range"
         return None
 
-    @with_feed_sources  # sources seen, feed items, text answers; better-sourced values win
-    def write_posts(self, docs: list[dict], extras: dict[str, dict] | None = None) -> Counter:
+    def write_posts(self, docs: list[dict]) -> Counter:
+        """Store a batch as the pipeline builds it (``finews.storage.sources``):
+        better-sourced stored values win (``prefer_stored``), posts are
+        written at the current ``schema_version``, then what the posts did not
+        carry is recorded: sources, feed items, text answers, page words."""
+        posts, listings, extras = split_batch(docs)
+        if posts:
+            self._call(prefer_stored, self.db, posts)
+        posts = [current(post_fields(doc)) for doc in posts]
+        counts = self._write_posts(posts, extras)
+        left = [extra | {"code": code} for code, extra in extras.items() if extra]
+        if listings or left:
+            counts.update(self._call(record, self.db, left, listings, self._revise))
+        self.unfinished.difference_update(doc["info_code"] for doc in posts)  # the whole batch is written
+        return +counts
+
+    def _write_posts(self, docs: list[dict], extras: dict[str, dict]) -> Counter:
         """Store posts by infoCode. New posts are inserted, unchanged ones
         only get ``crawled_at``, changed ones become a new version.
 
@@ -228,7 +247,6 @@ class PostStore:
         counts: Counter = Counter()
         if not docs:
             return counts
-        extras = {} if extras is None else extras
         now = utcnow()
         batch: dict[str, dict] = {}
         raw: dict[str, str] = {}
