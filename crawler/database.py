@@ -25,6 +25,7 @@ from scrapy import signals
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import threads
 
+from finews.core.retry import DATABASE
 from finews.storage.db import EmbeddedMongo, InvalidURI, checked_connect, ensure_indexes, is_auth_failure, redact_uri
 
 logger = logging.getLogger(__name__)
@@ -41,8 +42,8 @@ class CrawlDatabase:
         self.name = settings.get("MONGO_DATABASE", "finews")
         data_dir = Path(settings.get("FINEWS_DATA_DIR", "var"))
         self.server_path = Path(settings.get("FINEWS_DB_PATH") or data_dir / "db")
-        self.timeout_ms = settings.getint("MONGO_TIMEOUT_MS", 10_000)
-        self.cooldown = settings.getfloat("MONGO_OUTAGE_COOLDOWN", 30.0)
+        self.timeout_ms = settings.getint("MONGO_TIMEOUT_MS", DATABASE.timeout_ms)
+        self.cooldown = settings.getfloat("MONGO_OUTAGE_COOLDOWN", DATABASE.outage_cooldown)
         self.server: EmbeddedMongo | None = None
         self.client = None
         self._db = None

@@ -22,6 +22,7 @@ from scrapy.utils.defer import deferred_from_coro
 from twisted.internet.task import LoopingCall
 
 from crawler.database import CrawlDatabase, DatabaseRefused
+from finews.core.retry import LEASE
 from finews.storage.db import CRAWL_RUNS
 from finews.storage.lease import Lease
 from finews.core.reasons import FETCH_FAILURES, by_kind  # what leaves a run partial
@@ -36,7 +37,7 @@ class RunRecord:
     def __init__(self, crawler):
         self.crawler = crawler
         self.database = CrawlDatabase.of(crawler)
-        self.ttl = crawler.settings.getfloat("FINEWS_LOCK_TTL", 900)
+        self.ttl = crawler.settings.getfloat("FINEWS_LOCK_TTL", LEASE.ttl)
         self.run_id = uuid.uuid4().hex
         self.lease: Lease | None = None
         self.renewal: LoopingCall | None = None
@@ -112,7 +113,7 @@ class RunRecord:
             db[CRAWL_RUNS].update_one({"_id": took_over.get("owner"), "outcome": "running"},
                                       {"$set": {"outcome": "abandoned", "ended_at": utcnow()}})
         self.renewal = LoopingCall(self._renew)
-        self.renewal.start(max(1.0, self.ttl / 3), now=False)
+        self.renewal.start(LEASE.renew_every(self.ttl), now=False)
 
     def _renew(self):
         """Keep the lease; a run that finds it lost (it expired and another run

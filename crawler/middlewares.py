@@ -23,6 +23,7 @@ from crawler.database import CrawlDatabase
 from crawler.scope import Refused
 from finews.storage.db import POSTS
 from finews.core.reasons import Reason
+from finews.core.retry import HTTP
 from finews.core.normalize import KIND_RANK
 
 logger = logging.getLogger(__name__)
@@ -137,10 +138,10 @@ class SkipKnownPostsMiddleware:
 
 
 class RetryAfterMiddleware:
-    """Back off on 429 and 503 for as long as the server's ``Retry-After`` asks
+    """Back off on 429 and 503 (``finews.core.retry.HTTP``) for as long as the server's ``Retry-After`` asks
     (capped), then retry; Scrapy's own retry would come back at once."""
 
-    STATUSES = (429, 503)
+    STATUSES = HTTP.retry_after_codes
 
     def __init__(self, crawler, max_wait: float):
         self.crawler = crawler
@@ -148,7 +149,7 @@ class RetryAfterMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler):
-        return cls(crawler, crawler.settings.getfloat("FINEWS_RETRY_AFTER_MAX", 120.0))
+        return cls(crawler, crawler.settings.getfloat("FINEWS_RETRY_AFTER_MAX", HTTP.retry_after_max))
 
     async def process_response(self, request, response, spider=None):
         if response.status not in self.STATUSES or request.meta.get("dont_retry"):

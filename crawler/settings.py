@@ -6,7 +6,7 @@ Values that differ between machines come from the environment (see
 
 import os
 
-from finews.core import environment
+from finews.core import environment, retry
 
 # A mistyped environment value (finews/core/environment.py): the one line that
 # `scrapy crawl` and every `finews` command print before exiting 2. The values
@@ -35,7 +35,7 @@ DOWNLOAD_TIMEOUT = _env("FINEWS_DOWNLOAD_TIMEOUT")
 DOWNLOAD_MAXSIZE = _env("FINEWS_DOWNLOAD_MAXSIZE")
 RETRY_ENABLED = True
 RETRY_TIMES = _env("FINEWS_RETRY_TIMES")
-RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+RETRY_HTTP_CODES = list(retry.HTTP.codes)  # finews/core/retry.py says why these
 FINEWS_RETRY_AFTER_MAX = _env("FINEWS_RETRY_AFTER_MAX")
 DOWNLOAD_FAIL_ON_DATALOSS = True
 # A <meta http-equiv=refresh> in an article body must not redirect the crawl;

@@ -17,6 +17,7 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 from crawler.database import CrawlDatabase, DatabaseRefused
 from finews.core.model import written
 from finews.core.reasons import Reason
+from finews.core.retry import DATABASE
 from finews.storage.signing import SigningProcess
 from finews.storage.sources import add_source_fields, listing_doc
 from finews.storage.store import (
@@ -45,8 +46,8 @@ class MongoPipeline:
     back to the reactor thread, which alone touches the stats.
     """
 
-    def __init__(self, database, batch_size: int, data_dir: Path, retry_attempts: int,
-                 retry_max_wait: float, max_pending: int = 4, near_duplicates: bool = True,
+    def __init__(self, database, batch_size: int, data_dir: Path, retry_attempts: int = DATABASE.attempts,
+                 retry_max_wait: float = DATABASE.max_wait, max_pending: int = 4, near_duplicates: bool = True,
                  max_document_bytes: int = MAX_DOCUMENT_BYTES, signing_process: bool = True, stats=None):
         self.database = database
         self.batch_size = max(1, batch_size)
@@ -72,8 +73,8 @@ class MongoPipeline:
             database=CrawlDatabase.of(crawler),
             batch_size=s.getint("MONGO_BATCH_SIZE", 100),
             data_dir=Path(s.get("FINEWS_DATA_DIR", "var")),
-            retry_attempts=s.getint("MONGO_RETRY_ATTEMPTS", 5),
-            retry_max_wait=s.getfloat("MONGO_RETRY_MAX_WAIT", 8.0),
+            retry_attempts=s.getint("MONGO_RETRY_ATTEMPTS", DATABASE.attempts),
+            retry_max_wait=s.getfloat("MONGO_RETRY_MAX_WAIT", DATABASE.max_wait),
             max_pending=s.getint("MONGO_MAX_PENDING_BATCHES", 4),
             near_duplicates=s.getbool("FINEWS_NEAR_DUPLICATES", True),
             max_document_bytes=s.getint("MONGO_MAX_DOCUMENT_BYTES", MAX_DOCUMENT_BYTES),

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping
 
 from finews.core.jobs import EXIT_USAGE
+from finews.core.retry import DATABASE, HTTP, LEASE
 
 _SWITCH = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 _INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$", re.I)
@@ -128,10 +129,10 @@ VARIABLES = {variable.name: variable for variable in (
     Variable("FINEWS_LOG_LEVEL", _log_level, "INFO"),
     Variable("FINEWS_REDIS_URL", _redis_url, None),
     Variable("MONGO_BATCH_SIZE", _whole(1), 100),
-    Variable("MONGO_RETRY_ATTEMPTS", _whole(1), 5),
-    Variable("MONGO_RETRY_MAX_WAIT", _number(0), 8.0),
-    Variable("MONGO_TIMEOUT_MS", _whole(1), 10_000),
-    Variable("MONGO_OUTAGE_COOLDOWN", _number(0), 30.0),
+    Variable("MONGO_RETRY_ATTEMPTS", _whole(1), DATABASE.attempts),
+    Variable("MONGO_RETRY_MAX_WAIT", _number(0), DATABASE.max_wait),
+    Variable("MONGO_TIMEOUT_MS", _whole(1), DATABASE.timeout_ms),
+    Variable("MONGO_OUTAGE_COOLDOWN", _number(0), DATABASE.outage_cooldown),
     Variable("MONGO_MAX_PENDING_BATCHES", _whole(1), 4),
     Variable("MONGO_MAX_DOCUMENT_BYTES", _whole(1), 12 * 1024 * 1024),
     Variable("FINEWS_CONCURRENT_REQUESTS", _whole(1), 16),
@@ -139,15 +140,15 @@ VARIABLES = {variable.name: variable for variable in (
     Variable("FINEWS_DOWNLOAD_DELAY", _number(0), 0.0),
     Variable("FINEWS_DOWNLOAD_TIMEOUT", _whole(1), 30),
     Variable("FINEWS_DOWNLOAD_MAXSIZE", _whole(0), 8 * 1024 * 1024),
-    Variable("FINEWS_RETRY_TIMES", _whole(0), 5),
-    Variable("FINEWS_RETRY_AFTER_MAX", _number(0), 120.0),
+    Variable("FINEWS_RETRY_TIMES", _whole(0), HTTP.times),
+    Variable("FINEWS_RETRY_AFTER_MAX", _number(0), HTTP.retry_after_max),
     Variable("FINEWS_AUTOTHROTTLE", _switch, True),
     Variable("FINEWS_AUTOTHROTTLE_TARGET", _number(0, positive=True), 4.0),
     Variable("FINEWS_REMOTE_CONTROL", _switch, False),
     Variable("FINEWS_NEAR_DUPLICATES", _switch, True),
     Variable("FINEWS_SIGNING_PROCESS", _switch, True),
     Variable("FINEWS_LISTING_SWEEP_SECONDS", _number(0), 24 * 3600.0),
-    Variable("FINEWS_LOCK_TTL", _number(0, positive=True), 900.0),
+    Variable("FINEWS_LOCK_TTL", _number(0, positive=True), LEASE.ttl),
     Variable("FINEWS_REDIS_WORKER_TTL", _number(0, positive=True), 60.0),
     Variable("FINEWS_REDIS_POLL", _number(0, positive=True), 1.0),
     Variable("FINEWS_RESUMABLE", _switch, True),

@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Mapping
 
 from finews.core.model import table_command
+from finews.core import retry
 
 FETCH, INVALID, STORE = "fetch", "invalid", "store"
 KINDS = {FETCH: "could not be fetched or read (the run is partial)",
@@ -33,7 +34,8 @@ class Reason(StrEnum):
     """name, kind, retried, meaning."""
 
     # Fetching and reading a page.
-    HTTP = "http_", FETCH, RETRIED, "the server answered `http_<status>`, e.g. `http_404`; 500, 502, 503, 504, 522, 524, 408 and 429 are retried first (`RETRY_HTTP_CODES`, 429/503 after their `Retry-After`)"
+    HTTP = "http_", FETCH, RETRIED, (f"the server answered `http_<status>`, e.g. `http_404`; {retry.spoken_codes(retry.HTTP.codes)} are retried first "
+                                 f"(`RETRY_HTTP_CODES`, {'/'.join(map(str, retry.HTTP.retry_after_codes))} after their `Retry-After`)")
     FETCH_ERROR = "fetch_", FETCH, RETRIED, "the request failed with `fetch_<Error>`, e.g. `fetch_TimeoutError`, `fetch_ConnectionRefusedError`, after Scrapy's retries"
     OFFSITE = "offsite", FETCH, ONCE, "a request to a host other than the configured ones, refused"
     REDIRECT_OFFSITE = "redirect_offsite", FETCH, RETRIED, "the page redirects off the configured hosts; asked again, then given up"

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from finews.core.retry import LEASE
 from finews.storage.process import alive
 
 LOCKS = "locks"
@@ -41,7 +42,7 @@ class Lease:
         A lease is stale when it expired, or when its holder ran on this host
         under a process id that no longer exists (killed with -9).
         """
-        for _ in range(3):  # a lease released between our insert and our read: try again
+        for _ in range(LEASE.acquire_attempts):  # a lease released between our insert and our read: try again
             now = datetime.now(timezone.utc)
             try:
                 self.collection.insert_one({"_id": self.key, **self._claim(now)})

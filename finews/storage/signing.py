@@ -31,17 +31,16 @@ from pathlib import Path
 import numpy as np
 
 from finews.core.minhash import NUM_PERM, signatures
+from finews.core.retry import SIGNING
 
 logger = logging.getLogger(__name__)
 
 _HEADER = struct.Struct(">Q")
 _ROOT = str(Path(__file__).resolve().parents[2])
-# A batch of 100 posts takes about 0.03 s; one that takes this long (plus
-# SECONDS_PER_MILLION_CHARACTERS of its text: a huge article is slow to
-# sign anywhere, about 4 s per million characters here) means the child is
-# stuck (stopped, swapped out), and this process can do it instead.
-TIMEOUT = 60.0
-SECONDS_PER_MILLION_CHARACTERS = 30.0
+# A batch that takes longer (finews.core.retry.SIGNING says why) means the
+# child is stuck (stopped, swapped out), and this process can do it instead.
+TIMEOUT = SIGNING.timeout
+SECONDS_PER_MILLION_CHARACTERS = SIGNING.seconds_per_million_characters
 _MAX_ANSWER = 1 << 30  # 1,000 signatures are about 1 MB
 
 
@@ -121,7 +120,7 @@ class SigningProcess:
 
     def _stop(self, kill: bool = False) -> None:
         """End the child: it exits at the end of its input; one that failed
-        (or has not exited in 5 s) is killed."""
+        (or has not exited in ``SIGNING.stop_wait`` s) is killed."""
         child, self._child = self._child, None
         if child is None:
             return
@@ -133,7 +132,7 @@ class SigningProcess:
             except OSError:
                 pass
         try:
-            child.wait(timeout=5)
+            child.wait(timeout=SIGNING.stop_wait)
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()

@@ -53,6 +53,7 @@ from finews.storage.neardup import NearDuplicateIndex
 from finews.storage.process import alive
 from finews.core.dates import in_range
 from finews.core.reasons import Reason
+from finews.core.retry import DATABASE
 from finews.core.model import current
 from finews.core.normalize import KIND_RANK
 from finews.storage.sources import (  # feed sources (issue 10)
@@ -126,7 +127,8 @@ def is_transient(exc: BaseException) -> bool:
 class PostStore:
     """Writes normalized posts and rejects; counts what each write did."""
 
-    def __init__(self, db, retry_attempts: int = 5, retry_max_wait: float = 8.0, near_duplicates: bool = True,
+    def __init__(self, db, retry_attempts: int = DATABASE.attempts, retry_max_wait: float = DATABASE.max_wait,
+                 near_duplicates: bool = True,
                  max_document_bytes: int = MAX_DOCUMENT_BYTES, sign=None):
         self.db = db
         self.posts, self.rejects, self.versions = db[POSTS], db[REJECTS], db[POST_VERSIONS]
@@ -134,7 +136,7 @@ class PostStore:
         self._retrying = Retrying(
             retry=retry_if_exception(is_transient),
             stop=stop_after_attempt(retry_attempts),
-            wait=wait_exponential(multiplier=0.2, max=retry_max_wait),
+            wait=wait_exponential(multiplier=DATABASE.first_wait, max=retry_max_wait),
             before_sleep=self._log_retry,
             reraise=True,
         )
@@ -396,7 +398,7 @@ class PostStore:
         return ([d for i, d in enumerate(docs) if i not in lost and i not in refused],
                 [d for i, d in enumerate(docs) if i in lost])
 
-    def _revise(self, doc: dict, now: datetime, attempts: int = 5) -> str:
+    def _revise(self, doc: dict, now: datetime, attempts: int = DATABASE.revise_attempts) -> str:
         """Replace a changed post atomically, keeping the old text as a version.
 
         The update only applies if the stored hash and version are still the
