@@ -18,13 +18,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from pathlib import Path
 
 from pymongo.errors import NetworkTimeout, PyMongoError, ServerSelectionTimeoutError
 from scrapy import signals
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import threads
 
+from finews.core.environment import data_paths
 from finews.core.retry import DATABASE
 from finews.storage.db import EmbeddedMongo, InvalidURI, checked_connect, ensure_indexes, is_auth_failure, redact_uri
 
@@ -40,8 +40,7 @@ class CrawlDatabase:
     def __init__(self, settings):
         self.uri = settings.get("MONGO_URI") or None
         self.name = settings.get("MONGO_DATABASE", "finews")
-        data_dir = Path(settings.get("FINEWS_DATA_DIR", "var"))
-        self.server_path = Path(settings.get("FINEWS_DB_PATH") or data_dir / "db")
+        self.server_path = data_paths(settings).db
         self.timeout_ms = settings.getint("MONGO_TIMEOUT_MS", DATABASE.timeout_ms)
         self.cooldown = settings.getfloat("MONGO_OUTAGE_COOLDOWN", DATABASE.outage_cooldown)
         self.server: EmbeddedMongo | None = None

@@ -13,7 +13,6 @@ import os
 import socket
 import uuid
 from collections import Counter
-from pathlib import Path
 
 from itemadapter import ItemAdapter
 from pymongo.errors import PyMongoError
@@ -22,6 +21,7 @@ from scrapy.utils.defer import deferred_from_coro
 from twisted.internet.task import LoopingCall
 
 from crawler.database import CrawlDatabase, DatabaseRefused
+from finews.core.environment import data_paths
 from finews.core.retry import LEASE
 from finews.storage.db import CRAWL_RUNS
 from finews.storage.lease import Lease
@@ -46,7 +46,7 @@ class RunRecord:
         self.locked = False
         self.pages_read = 0  # responses that were pages, not errors (robots.txt aside)
         self.record: dict = {}
-        self.spool = Spool(Path(crawler.settings.get("FINEWS_DATA_DIR", "var")) / "spool")
+        self.spool = Spool(data_paths(crawler.settings).spool)
 
     @classmethod
     def from_crawler(cls, crawler):

@@ -4,8 +4,6 @@ Values that differ between machines come from the environment (see
 ``docs/operations.md``); nothing secret is written here.
 """
 
-import os
-
 from finews.core import environment, retry
 
 # A mistyped environment value (finews/core/environment.py): the one line that
@@ -95,7 +93,9 @@ ITEM_PIPELINES = {
     "pipelines.mongo.MongoPipeline": 400,
 }
 
-# Storage. With MONGO_URI unset an embedded server is started on FINEWS_DB_PATH.
+# Storage. With MONGO_URI unset an embedded server is started on FINEWS_DB_PATH,
+# else $FINEWS_DATA_DIR/db, resolved when the crawler is built (so -s moves it too:
+# finews.core.environment.data_paths).
 MONGO_URI = _env("MONGO_URI")
 MONGO_DATABASE = _env("MONGO_DATABASE")
 MONGO_BATCH_SIZE = _env("MONGO_BATCH_SIZE")
@@ -110,7 +110,7 @@ FINEWS_NEAR_DUPLICATES = _env("FINEWS_NEAR_DUPLICATES")
 # Near-duplicate signatures computed in a child process (0: in the crawl's own).
 FINEWS_SIGNING_PROCESS = _env("FINEWS_SIGNING_PROCESS")
 FINEWS_DATA_DIR = _env("FINEWS_DATA_DIR")
-FINEWS_DB_PATH = _env("FINEWS_DB_PATH") or os.path.join(FINEWS_DATA_DIR, "db")
+FINEWS_DB_PATH = _env("FINEWS_DB_PATH")
 
 # Listing pages found by earlier runs are read by every category run, and to
 # their last page once this many seconds have passed since their last sweep.

@@ -15,6 +15,7 @@ from itemadapter import ItemAdapter
 from pymongo.errors import ConnectionFailure, PyMongoError
 
 from crawler.database import CrawlDatabase, DatabaseRefused
+from finews.core.environment import data_paths
 from finews.core.model import written
 from finews.core.reasons import Reason
 from finews.core.retry import DATABASE
@@ -46,13 +47,13 @@ class MongoPipeline:
     back to the reactor thread, which alone touches the stats.
     """
 
-    def __init__(self, database, batch_size: int, data_dir: Path, retry_attempts: int = DATABASE.attempts,
+    def __init__(self, database, batch_size: int, spool_dir: Path, retry_attempts: int = DATABASE.attempts,
                  retry_max_wait: float = DATABASE.max_wait, max_pending: int = 4, near_duplicates: bool = True,
                  max_document_bytes: int = MAX_DOCUMENT_BYTES, signing_process: bool = True, stats=None):
         self.database = database
         self.batch_size = max(1, batch_size)
         self.max_pending = max(1, max_pending)
-        self.spool = Spool(Path(data_dir) / "spool")
+        self.spool = Spool(Path(spool_dir))
         self.retry_attempts = retry_attempts
         self.retry_max_wait = retry_max_wait
         self.near_duplicates = near_duplicates
@@ -72,7 +73,7 @@ class MongoPipeline:
         return cls(
             database=CrawlDatabase.of(crawler),
             batch_size=s.getint("MONGO_BATCH_SIZE", 100),
-            data_dir=Path(s.get("FINEWS_DATA_DIR", "var")),
+            spool_dir=data_paths(s).spool,
             retry_attempts=s.getint("MONGO_RETRY_ATTEMPTS", DATABASE.attempts),
             retry_max_wait=s.getfloat("MONGO_RETRY_MAX_WAIT", DATABASE.max_wait),
             max_pending=s.getint("MONGO_MAX_PENDING_BATCHES", 4),

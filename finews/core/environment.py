@@ -17,6 +17,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Mapping
 
 from finews.core.jobs import EXIT_USAGE
@@ -191,6 +192,27 @@ def problem(environ: Mapping[str, str] | None = None) -> str | None:
     """The first line of ``problems``, or None: the one line a command prints."""
     found = problems(environ)
     return found[0] if found else None
+
+
+@dataclass(frozen=True)
+class DataPaths:
+    """Where a crawl keeps its files."""
+
+    data_dir: Path
+    db: Path  # the embedded database
+    spool: Path  # batches and run records the database did not take
+    jobs: Path  # each job's JOBDIR and its lock
+
+
+def data_paths(settings) -> DataPaths:
+    """The paths from a crawl's final settings (anything with ``get``: Scrapy's
+    settings after ``-s`` and ``[settings]``, which win over the environment
+    that ``crawler/settings.py`` read), resolved when the crawler is built, so
+    that ``-s FINEWS_DATA_DIR=X`` moves the database with the spool and the
+    JOBDIR. ``FINEWS_DB_PATH``, when set, wins over ``DATA_DIR/db``."""
+    data_dir = Path(settings.get("FINEWS_DATA_DIR") or VARIABLES["FINEWS_DATA_DIR"].default)
+    db = settings.get("FINEWS_DB_PATH")
+    return DataPaths(data_dir, Path(db) if db else data_dir / "db", data_dir / "spool", data_dir / "jobs")
 
 
 def stop(line: str) -> None:

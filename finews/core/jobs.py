@@ -7,7 +7,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-from pathlib import Path
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2  # a bad config or bad spider arguments: nothing was run
@@ -37,10 +36,6 @@ def job_key(spider: str, arguments: dict) -> str:
     return f"{spider}-{digest}"
 
 
-def job_dir(data_dir: str | Path, key: str) -> Path:
-    return Path(data_dir) / "jobs" / key
-
-
 def exit_code(outcome: str | None) -> int:
     """``scrapy crawl`` exit code for a run's outcome (a partial run is 0)."""
     return {"clean": 0, "partial": 0, "locked": EXIT_LOCKED}.get(outcome or "", EXIT_FAILED)
@@ -55,13 +50,15 @@ def configure_job(settings, spider: str, arguments: dict) -> str:
     """Name the job and say where its requests wait: in Redis, shared with
     the job's other workers, when ``FINEWS_REDIS_URL`` is set; otherwise in
     the job's JOBDIR (unless one was set explicitly)."""
+    from finews.core.environment import data_paths  # environment imports this module's exit codes
+
     key = job_key(spider, arguments)
     settings.set("FINEWS_JOB_KEY", key, priority="cmdline")
     settings.set("FINEWS_JOB_ARGS", json.dumps(arguments, ensure_ascii=False), priority="cmdline")
     if settings.get("FINEWS_REDIS_URL"):
         settings.set("SCHEDULER", SHARED_SCHEDULER, priority="cmdline")
     elif not settings.get("JOBDIR") and settings.getbool("FINEWS_RESUMABLE", True):
-        settings.set("JOBDIR", str(job_dir(settings.get("FINEWS_DATA_DIR", "var"), key)), priority="cmdline")
+        settings.set("JOBDIR", str(data_paths(settings).jobs / key), priority="cmdline")
     return key
 
 
