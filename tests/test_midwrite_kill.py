@@ -1,6 +1,7 @@
 """kill -9 while a batch is being written, at each step between its writes:
 after one rerun every stored post has its source and its near-duplicate
-signature. Real crawler processes, real server."""
+signature. Real crawler processes (the killed one stopped at its step by
+tests/helpers/paused_crawl.py, not by any hook of the store), real server."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ import pytest
 
 from finews.storage.db import NEAR_DUPLICATE_INDEX, RAW_ARTICLES
 from finews.core.minhash import signature
-from finews.storage.store import PAUSE_ENV
 from tests.conftest import ROOT
 
 
@@ -34,9 +34,10 @@ def test_kill_9_between_the_writes_of_a_batch_then_one_rerun_leaves_nothing_unfi
     paused = tmp_path / "paused"
     env = {**os.environ, "MONGO_URI": mongo_uri, "MONGO_DATABASE": db.name, "FINEWS_DATA_DIR": str(tmp_path / "var"),
            "FINEWS_AUTOTHROTTLE": "0", "MONGO_BATCH_SIZE": "10"}
-    command = [sys.executable, "-m", "scrapy", "crawl", "category", "-a", f"site={replica.url}"]
-    victim = subprocess.Popen(command, cwd=ROOT, env={**env, PAUSE_ENV: f"{step}:{paused}"},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    crawl = ["crawl", "category", "-a", f"site={replica.url}"]
+    command = [sys.executable, "-m", "scrapy", *crawl]
+    victim = subprocess.Popen([sys.executable, "-m", "tests.helpers.paused_crawl", step, str(paused), "--", *crawl],
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not paused.exists():
         assert time.monotonic() < deadline and victim.poll() is None, "the writer never reached the step"
@@ -51,3 +52,11 @@ def test_kill_9_between_the_writes_of_a_batch_then_one_rerun_leaves_nothing_unfi
     assert (missing_source, unsigned) == (set(), set())
     assert db.posts.count_documents({}) == 49
     assert db.write_journal.count_documents({}) == 0
+
+
+def test_no_production_code_waits_on_a_test_variable():
+    """Once the store slept an hour at a step named by FINEWS_TEST_PAUSE_AT:
+    a variable left set in production would have stalled every crawl."""
+    hooks = [str(path.relative_to(ROOT)) for folder in ("finews", "crawler", "pipelines")
+             for path in (ROOT / folder).rglob("*.py") if "FINEWS_TEST_" in path.read_text(encoding="utf-8")]
+    assert hooks == []

@@ -79,22 +79,12 @@ MAX_REJECT_FIELD = 2000  # characters of a reject's text fields kept
 JOURNAL_STALE_SECONDS = 3600  # a journal entry from another host this old is abandoned
 STORED_OUTCOMES = ("inserted", "updated")
 WRITTEN_OUTCOMES = ("inserted", "updated", "unchanged", "twin_kept", "revise_conflicts")
-PAUSE_ENV = "FINEWS_TEST_PAUSE_AT"
 
 
 def utcnow() -> datetime:
     # Mongo stores milliseconds; trimming here keeps in-memory and stored equal.
     now = datetime.now(timezone.utc)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
-def pause_point(step: str) -> None:
-    """For crash tests only: with ``FINEWS_TEST_PAUSE_AT=step:FILE`` the writer
-    writes FILE and waits at ``step`` so the test can kill it there."""
-    spec = os.environ.get(PAUSE_ENV, "")
-    if spec.partition(":")[0] == step:
-        Path(spec.partition(":")[2]).write_text(str(os.getpid()))
-        time.sleep(3600)
 
 
 _APART = (RAW_FIELD, PAYLOAD_FIELD, SOURCES_FIELD)  # travel with a post, stored elsewhere
@@ -287,14 +277,12 @@ class PostStore:
             counts.update(self._call(self._keep_raw, kept, {doc["info_code"] for doc in fresh}, now))
             for code in kept:
                 extras.get(code, {}).pop(PAYLOAD_FIELD, None)
-        pause_point("raw_kept")
         seen_by = {code: sorted(extra[SOURCES_FIELD]) for code, extra in extras.items() if extra.get(SOURCES_FIELD)}
         inserted, raced = self._call(self._insert, fresh, now, seen_by)
         self.unfinished.update(doc["info_code"] for doc in inserted)
         inserted += resumed
         for doc in inserted:
             extras.get(doc["info_code"], {}).pop(SOURCES_FIELD, None)
-        pause_point("posts_inserted")
         counts["inserted"] += len(inserted)
         changed += raced  # stored by another crawler meanwhile: compare like any re-fetch
         if touched:
@@ -309,7 +297,6 @@ class PostStore:
                 inserted.append(doc)
         if self.near_duplicates:
             counts["near_duplicate_pairs"] += self._call(self.near_duplicates.flag, inserted, revised)
-        pause_point("signed")
         if entry is not None:
             self._call(self.journal.delete_one, {"_id": entry})
         return +counts  # drop zero counts
