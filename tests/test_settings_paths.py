@@ -9,6 +9,9 @@ database in ./var/db, derived from the environment at import."""
 from __future__ import annotations
 
 import importlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,7 +25,9 @@ from crawler.spiders.category import CategorySpider
 from finews.core import environment
 from finews.core.environment import data_paths
 from finews.core.jobs import configure_job
+from finews.storage.db import EmbeddedMongo, connect
 from pipelines.mongo import MongoPipeline
+from tests.conftest import ROOT, valid_corpus_codes
 
 
 @pytest.fixture
@@ -90,3 +95,22 @@ def test_importing_the_settings_with_a_bad_value_does_not_raise(settings_module)
     assert crawler.settings.FINEWS_ENVIRONMENT_PROBLEM == "finews: MONGO_TIMEOUT_MS must be a whole number, got 'abc'"
     assert crawler.settings.FINEWS_DB_PATH is None  # derived when the crawler is built
     assert project_settings().getint("MONGO_TIMEOUT_MS") == environment.VARIABLES["MONGO_TIMEOUT_MS"].default
+
+
+@pytest.mark.slow
+def test_scrapy_crawl_s_data_dir_stores_into_an_embedded_database_under_it(replica, tmp_path):
+    """The whole path: ``scrapy crawl -s FINEWS_DATA_DIR=X`` with no ``MONGO_URI``
+    starts its database in X/db, keeps its job in X/jobs, and leaves the
+    environment's data folder alone."""
+    x, elsewhere = tmp_path / "x", tmp_path / "from-environment"
+    env = {name: value for name, value in os.environ.items() if name not in environment.VARIABLES}
+    env |= {"FINEWS_DATA_DIR": str(elsewhere), "FINEWS_AUTOTHROTTLE": "0"}
+    result = subprocess.run([sys.executable, "-m", "scrapy", "crawl", "category", "-a", f"site={replica.url}",
+                             "-s", f"FINEWS_DATA_DIR={x}"], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"data in {x / 'db'}" in result.stderr
+    assert [job.name.split("-")[0] for job in (x / "jobs").iterdir() if job.is_dir()] == ["category"]
+    assert not elsewhere.exists()
+    with EmbeddedMongo(x / "db") as server, connect(server.uri) as client:
+        assert {d["_id"] for d in client.finews.posts.find({}, {"_id": 1})} == valid_corpus_codes()
