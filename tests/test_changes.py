@@ -140,11 +140,16 @@ def test_a_position_taken_and_never_marked_is_filled_and_a_late_writer_moves_on(
     PostStore(db).repair()
     seen, position = _follow(db)
     assert seen == [(_post(1)["info_code"], 1), (_post(4)["info_code"], 1)]
-    late = ChangeLog(db)  # a writer that took position 5 but marks it only now, after a resolve filled it
-    db[CHANGES].insert_one({"_id": position + 1, "state": "void"})
+    # A slow writer took the next position; a resolve filled it before the writer could mark it.
     db[COUNTERS].update_one({"_id": SEQUENCE}, {"$inc": {"seq": 1}})
+    PostStore(db).repair()
+    late = ChangeLog(db)
+    taken, reserve = iter([[position + 1]]), late._reserve
+    late._reserve = lambda count: next(taken, None) or reserve(count)
     moved = late.open([(_post(6)["info_code"], 1, INSERT)])
     assert moved[0] > position + 1
+    late.settle({moved[0]: 1}, [])
+    assert [code for code, _ in _follow(db, position)[0]] == [_post(6)["info_code"]]
 
 
 def test_a_replayed_spool_batch_is_a_change_once(db, tmp_path):
