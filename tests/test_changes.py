@@ -5,12 +5,16 @@ The expected changes come from the stored posts themselves (a post at
 version N was written N times: its versions 1..N), not from the change log.
 """
 
+import json
+import os
 import subprocess
 import sys
 import threading
 
 import pytest
 
+from finews.cli import main
+from finews.core.jobs import EXIT_USAGE
 from finews.core.normalize import normalize_post
 from finews.storage.changes import CHANGES, COUNTERS, DONE, INSERT, PENDING, SEQUENCE, ChangeLog
 from finews.storage.db import ensure_indexes
@@ -177,3 +181,44 @@ def test_posts_stored_before_the_change_log_get_a_position_once(db):
     seen, _ = _follow(db)
     assert sorted(code for code, _ in seen) == sorted(p["_id"] for p in db.posts.find())
     assert db[CHANGES].count_documents({"state": DONE}) == 3
+
+
+@pytest.fixture
+def cli_env(monkeypatch, mongo_uri, db):
+    for name in [name for name in os.environ if name.startswith(("FINEWS_", "MONGO_"))]:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MONGO_URI", mongo_uri)
+    monkeypatch.setenv("MONGO_DATABASE", db.name)
+    return monkeypatch
+
+
+def test_finews_follow_prints_each_change_and_resumes_after_a_position(cli_env, db, capsys):
+    ensure_indexes(db)
+    store = PostStore(db, near_duplicates=False)
+    store.write_posts([_post(1), _post(2)])
+    store.write_posts([_post(2, body="改过")])
+    assert main(["follow", "--once"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(c["info_code"], c["version"], c["op"]) for c in lines] == [
+        (_post(1)["info_code"], 1, "insert"), (_post(2)["info_code"], 1, "insert"), (_post(2)["info_code"], 2, "revise")]
+    assert [c["position"] for c in lines] == sorted(c["position"] for c in lines)
+    store.write_posts([_post(3)])
+    assert main(["follow", "--once", "--after", str(lines[-1]["position"]), "--format", "text"]) == 0
+    assert capsys.readouterr().out.split()[1:4] == ["insert", _post(3)["info_code"], "v1"]
+
+
+@pytest.mark.parametrize("argv", [["--after", "-1"], ["--poll", "0"]])
+def test_finews_follow_refuses_bad_arguments_in_one_line(cli_env, capsys, argv):
+    assert main(["follow", "--once", *argv]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "finews follow" in err
+
+
+def test_finews_migrate_positions_posts_stored_before_the_change_log(cli_env, db, capsys):
+    PostStore(db, near_duplicates=False).write_posts([_post(1), _post(2)])
+    db[CHANGES].drop()
+    db[COUNTERS].drop()
+    assert main(["migrate"]) == 0
+    assert "2 posts given a change position" in capsys.readouterr().out
+    assert main(["follow", "--once"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
