@@ -119,6 +119,15 @@ def main(argv: list[str] | None = None) -> int:
                                   help="bring stored posts to the current schema version (finews/core/model.py)")
     migrate.set_defaults(handler=cmd_migrate)
 
+    follow = commands.add_parser("follow", parents=[data_dir, existing],
+                                 help="print every change to stored posts, in order, each once (docs/schema.md)")
+    follow.add_argument("--after", type=int, default=0, metavar="POSITION",
+                        help="start after this position (the last one you handled; default: from the first)")
+    follow.add_argument("--format", choices=["jsonl", "text"], default="jsonl")
+    follow.add_argument("--once", action="store_true", help="stop when every change written so far is printed")
+    follow.add_argument("--poll", type=float, default=1.0, metavar="SECONDS", help="wait between reads (default: 1)")
+    follow.set_defaults(handler=cmd_follow)
+
     args = parser.parse_args(argv)
     problem = environment.problem()
     if problem:  # before anything starts: no database, no folder
@@ -561,6 +570,7 @@ def cmd_replay(args) -> int:
 def cmd_migrate(args) -> int:
     from finews.storage.db import ensure_indexes
     from finews.core.model import SCHEMA_VERSION
+    from finews.storage.changes import ChangeLog
     from finews.storage.neardup import NearDuplicateIndex
     from finews.storage.schema import migrate
 
@@ -568,10 +578,40 @@ def cmd_migrate(args) -> int:
         ensure_indexes(db)
         upgraded = migrate(db)
         NearDuplicateIndex(db).ensure_buckets()  # so the first crawl's first batch does not wait for it
+        positioned = ChangeLog(db).backfill()  # posts stored before the change log existed
     print(f"posts at schema version {SCHEMA_VERSION}; upgraded: "
           + (", ".join(f"to {v}={n}" for v, n in sorted(upgraded.items())) or "none")
-          + "; near-duplicate buckets built")
+          + f"; near-duplicate buckets built; {positioned} posts given a change position")
     return 0
+
+
+def cmd_follow(args) -> int:
+    """Print changes as the change log gives them; a consumer keeps the last
+    position it handled and starts again with ``--after`` it."""
+    import json
+    import time
+
+    from finews.storage.changes import ChangeLog
+
+    if args.after < 0 or args.poll <= 0:
+        print("finews follow: --after must be 0 or more and --poll more than 0", file=sys.stderr, flush=True)
+        return EXIT_USAGE
+    position = args.after
+    with _opened_database(args) as db:
+        log = ChangeLog(db)
+        try:
+            while True:
+                changes, position = log.read(position)
+                for change in changes:
+                    change["at"] = change["at"].isoformat()
+                    print(json.dumps(change, ensure_ascii=False) if args.format == "jsonl" else
+                          "{position} {op} {info_code} v{version} {at}".format(**change), flush=True)
+                if not changes:
+                    if args.once:
+                        return 0
+                    time.sleep(args.poll)
+        except KeyboardInterrupt:
+            return 0
 
 
 def cmd_demo(args) -> int:

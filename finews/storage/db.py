@@ -28,6 +28,7 @@ import pymongo
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.errors import BulkWriteError, ConfigurationError, ConnectionFailure, OperationFailure, PyMongoError
 
+from finews.storage import changes
 from finews.storage.process import alive
 from finews.storage.schema import apply_validator
 
@@ -59,6 +60,7 @@ INDEXES = {
     POST_VERSIONS: [
         IndexModel([("info_code", ASCENDING), ("version", ASCENDING)], unique=True, name="code_version_unique"),
     ],
+    changes.CHANGES: changes.INDEXES,
 }
 # Indexes nothing reads any more, dropped from existing databases: ``lsh``
 # (near-duplicate candidates now come from ``near_duplicate_buckets`` by

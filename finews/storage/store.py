@@ -14,6 +14,7 @@ signed, so a writer killed mid-batch leaves nothing a later start cannot finish.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import os
@@ -49,6 +50,7 @@ from finews.storage.db import (
     is_auth_failure,
     is_outage,
 )
+from finews.storage.changes import INSERT, REVISE, ChangeLog
 from finews.storage.neardup import NearDuplicateIndex
 from finews.storage.process import alive
 from finews.core.dates import in_range
@@ -142,6 +144,8 @@ class PostStore:
         # they count as inserted, not as unchanged re-fetches.
         self.unfinished: set[str] = set()
         self.owner = f"{self.host}:{self.pid}:{ObjectId()}"
+        # Every insert and revision gets a position followers read in order.
+        self.changes = ChangeLog(db, owner=self.owner)
 
     def _log_retry(self, state: RetryCallState) -> None:
         self.retries += 1
@@ -326,6 +330,7 @@ class PostStore:
             self._call(self.journal.delete_one, {"_id": entry["_id"]})
         if counts["repaired"] and not own_only:
             logger.warning("Finished %d posts of batches left unsigned by a stopped writer", counts["repaired"])
+        counts["changes_settled"] += self._call(self.changes.resolve, own_only)
         return +counts
 
     def _abandoned(self, entry: dict, now: datetime) -> bool:
@@ -380,7 +385,11 @@ class PostStore:
         rows = [{"version": 1, "first_seen_at": now, "crawled_at": now, **doc, "_id": doc["info_code"]}
                 | ({"sources": seen_by[doc["info_code"]]} if doc["info_code"] in seen_by else {}) for doc in docs]
         refused: dict[int, str] = {}
-        lost = insert_new(self.posts, rows, refused)
+        lost = self.changes.record(
+            [(row["_id"], row["version"], INSERT) for row in rows],
+            lambda: insert_new(self.posts, rows, refused),
+            lambda lost: {row["_id"]: row["version"] for i, row in enumerate(rows)
+                          if i not in lost and i not in refused})
         self.refused += [_store_reject(docs[i], Reason.WRITE_REFUSED, message) for i, message in refused.items()]
         return ([d for i, d in enumerate(docs) if i not in lost and i not in refused],
                 [d for i, d in enumerate(docs) if i in lost])
@@ -410,10 +419,12 @@ class PostStore:
                                   "body_html": old.get("body_html"), "replaced_at": now}},
                 upsert=True,
             )
-            result = self.posts.update_one(
-                {"_id": code, "content_hash": old.get("content_hash"), "version": version},
-                {"$set": {**fields, "updated_at": now, "crawled_at": now}, "$inc": {"version": 1}},
-            )
+            current = {"_id": code, "content_hash": old.get("content_hash"), "version": version}
+            change = {"$set": {**fields, "updated_at": now, "crawled_at": now}, "$inc": {"version": 1}}
+            result = self.changes.record(
+                [(code, version + 1, REVISE)],
+                functools.partial(self.posts.update_one, current, change),
+                lambda result, new={code: version + 1}: new if result.modified_count else {})
             if result.modified_count:
                 return "updated"
         logger.warning("Post %s kept changing under concurrent writers; this fetch is not kept", code)
