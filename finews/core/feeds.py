@@ -27,11 +27,11 @@ from finews.core.slugs import ROLLING_NEWS_SLUG, ROLLING_NEWS_TAG, TAG_SUFFIX, m
 
 LIST_API = "http://183.136.162.242"
 MARKET_API = "http://43.240.125.15:1818"
-TEXT_SITE = "http://finews.zning.xyz"
+TEXT_SITE = "http://finews.zning.xyz"  # the share host: text answers and share pages
 LIST_PATH = "/web/webapi"
 MARKET_PATH = "/information/newmarket/web/webapi"
 TEXT_PATH = "/NewsData/GetNewsText.do"
-SHARE_LINK = "http://finews.zning.xyz/html_News/NewsShare.html?infoCode={}"
+SHARE_LINK = TEXT_SITE + "/html_News/NewsShare.html?infoCode={}"
 INDENT = "\u3000\u3000"  # two ideographic spaces, removed from article text by the original
 DEFAULT_COUNT = 100
 FEED_ITEMS = "feed_items"  # collection of kept feed items (docs/schema.md)

@@ -24,9 +24,10 @@ from urllib.parse import quote, urlsplit
 
 from finews.core.dates import SITE_TZ
 from finews.core.infocode import site_code
+from finews.core.pages import MIRROR_HOST
 from finews.core.slugs import ROLLING_NEWS_SLUG, TAG_SUFFIX
 
-MIRROR = "//finews.withounder.com"
+MIRROR = f"//{MIRROR_HOST}"  # back links: scheme-relative, as the original wrote them
 
 # Liquid outputs this as "{": the one Liquid construct an exported body holds.
 LIQUID_BRACE = '{{ "{" }}'

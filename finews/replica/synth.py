@@ -15,6 +15,7 @@ import random
 import re
 from datetime import datetime, timedelta
 
+from finews.core.feeds import SHARE_LINK
 from finews.core.jekyll import footer, front_matter
 from finews.core.postfile import PostFile
 from finews.core.slugs import TAG_SUFFIX, media_from_tag, media_slug
@@ -53,7 +54,7 @@ class PostSynthesizer:
         tag = media + TAG_SUFFIX
         body_paragraphs = [self._rewritten(p, rng) for p in
                            rng.sample(self.paragraphs, k=min(len(self.paragraphs), rng.randint(3, 6)))]
-        link = f"http://finews.zning.xyz/html_News/NewsShare.html?infoCode={code}"
+        link = SHARE_LINK.format(code)
         body = ("".join(body_paragraphs) + f'<p class="em_media">（文章来源：{media}）</p>\n\n'
                 + footer(link, tag, slug))
         title = f"{rng.choice(self.titles)}（{number}）"
