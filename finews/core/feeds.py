@@ -20,7 +20,7 @@ from markdown_it import MarkdownIt
 from finews.core.clean import clean_article
 from finews.core.dates import OutOfRange, read_published
 from finews.core.infocode import MEDIA, ROLLING, normalize_info_code
-from finews.core.jekyll import body, front_matter, has_active_content
+from finews.core.jekyll import has_active_content, write_post
 from finews.core.pages import PageError, json_object
 from finews.core.reasons import Reason
 from finews.core.slugs import ROLLING_NEWS_SLUG, ROLLING_NEWS_TAG, TAG_SUFFIX, media_from_tag, media_slug
@@ -330,7 +330,7 @@ class Original:
             article = clean_article(_markdown.render(article)).body_html
         slug = ROLLING_NEWS_SLUG if self.kind == ROLLING else media_slug(self.media)
         tag = self.media + TAG_SUFFIX
-        text = front_matter(self.title, f"{self.time_text} +0800", slug, [tag]) + body(article, self.link, tag, slug)
+        text = write_post(self.title, f"{self.time_text} +0800", slug, [tag], article, self.link)
         return f"{self.time_text[:10]}-{self.site_code}.md", text
 
 

@@ -16,7 +16,7 @@ import re
 from datetime import datetime, timedelta
 
 from finews.core.feeds import SHARE_LINK
-from finews.core.jekyll import footer, front_matter
+from finews.core.jekyll import write_post
 from finews.core.postfile import PostFile
 from finews.core.slugs import TAG_SUFFIX, media_from_tag, media_slug
 
@@ -55,12 +55,12 @@ class PostSynthesizer:
         body_paragraphs = [self._rewritten(p, rng) for p in
                            rng.sample(self.paragraphs, k=min(len(self.paragraphs), rng.randint(3, 6)))]
         link = SHARE_LINK.format(code)
-        body = ("".join(body_paragraphs) + f'<p class="em_media">（文章来源：{media}）</p>\n\n'
-                + footer(link, tag, slug))
+        article = "".join(body_paragraphs) + f'<p class="em_media">（文章来源：{media}）</p>'
         title = f"{rng.choice(self.titles)}（{number}）"
         date = f"{moment:%Y-%m-%d %H:%M:%S} +0800"
+        raw = write_post(title, date, slug, [tag], article, link)
         return PostFile(name=f"{moment:%Y-%m-%d}-{code}.md", title=title, date=date, category=slug,
-                        tags=[tag], body=body, link=link, raw=front_matter(title, date, slug, [tag]) + body)
+                        tags=[tag], body=raw.split("\n---\n", 1)[1], link=link, raw=raw)
 
     def _rewritten(self, paragraph: str, rng: random.Random) -> str:
         """The paragraph with a seeded share of its Chinese characters
