@@ -117,3 +117,11 @@ def test_the_site_hosts_are_spelled_once():
     spelled = sorted(f"{name}: {host}" for name, path in modules() for text in _code_strings(path)
                      for host, home in HOSTS.items() if host in text and name != home)
     assert spelled == []
+
+
+def test_lower_layers_do_not_name_upper_modules_by_string():
+    """A class named in a string (a Scrapy setting's value) is an import in
+    disguise: finews.core once set ``crawler.scheduler.SharedScheduler``."""
+    named = sorted(f"{name}: {text}" for name, path in modules() if LAYERS.get(layer_of(name), 0) < LAYERS["crawler"]
+                   for text in _code_strings(path) if text.startswith(("crawler.", "pipelines.", "finews.cli.")))
+    assert named == []

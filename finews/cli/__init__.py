@@ -15,7 +15,7 @@ from pathlib import Path
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
 from finews.core import environment
-from finews.core.jobs import EXIT_USAGE
+from finews.core.exits import EXIT_USAGE
 from finews.storage.db import (STATE_FILE, UNAUTHORIZED, EmbeddedMongo, InvalidURI, checked_connect, database_uri,
                                first_line, is_auth_failure, redact, redact_uri)
 
@@ -229,7 +229,7 @@ def cmd_db_serve(args) -> int:
 
 def cmd_run(args) -> int:
     from finews.cli.config import ConfigError, load_config, parse_interval
-    from finews.core.jobs import EXIT_USAGE
+    from finews.core.exits import EXIT_USAGE
     from crawler.runner import check_config, project_settings
 
     try:
@@ -248,7 +248,7 @@ def cmd_run(args) -> int:
 def run_once(config, log_level: str | None) -> int:
     """Every configured job, one after another, in this process, once the
     database answers: a run that cannot hold its lease or write must not start."""
-    from finews.core.jobs import run_exit_code, worst
+    from finews.core.exits import run_exit_code, worst
     from crawler.runner import project_settings, run_spiders
     from crawler.summary import summarize
 

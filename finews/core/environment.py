@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
-from finews.core.jobs import EXIT_USAGE
+from finews.core.exits import EXIT_USAGE
 
 _SWITCH = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 _INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$", re.I)
