@@ -19,7 +19,7 @@ import pytest
 
 from finews.storage.db import EmbeddedMongo, connect, ensure_indexes
 from finews.core.infocode import normalize_info_code
-from finews.core.postfile import read_post_file
+from finews.replica.postfile import read_post_file
 from finews.replica.server import ReplicaServer
 from finews.replica.site import BUNDLED_CORPUS, ReplicaSite
 

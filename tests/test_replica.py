@@ -65,7 +65,7 @@ def test_synthesized_posts_are_written_by_the_one_post_writer():
     import re
 
     from finews.core.jekyll import LIQUID_BRACE, liquid_output
-    from finews.core.postfile import PostFile
+    from finews.replica.postfile import PostFile
     from finews.replica.synth import PostSynthesizer
 
     paragraph = "<p>" + "新闻正文" * 10 + "{{ site.time }}{% include x.html %}</p>"

@@ -23,10 +23,10 @@ from finews.core.dates import SITE_TZ, parse_published
 from finews.core.infocode import is_rolling_news_code, normalize_info_code
 from finews.core.jekyll import liquid_output
 from finews.core.pages import MIRROR_URL
-from finews.core.postfile import PostFile, parse_post_file, read_post_source
-from finews.replica import kramdown
-from finews.replica.synth import PostSynthesizer
 from finews.core.slugs import ROLLING_NEWS_SLUG, ROLLING_NEWS_TAG, TAG_SUFFIX, listing_path, media_from_tag
+from finews.replica import kramdown
+from finews.replica.postfile import PostFile, parse_post_file, read_post_source
+from finews.replica.synth import PostSynthesizer
 
 logger = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 
 from finews.core.feeds import SHARE_LINK
 from finews.core.jekyll import write_post
-from finews.core.postfile import PostFile
 from finews.core.slugs import TAG_SUFFIX, media_from_tag, media_slug
+from finews.replica.postfile import PostFile
 
 _PARAGRAPH = re.compile(r"<p[ >].*?</p>", re.S)
 _TEXT = re.compile(r">([^<]+)<")  # text between tags: the only part rewritten
