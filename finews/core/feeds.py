@@ -38,6 +38,9 @@ FEED_ITEMS = "feed_items"  # collection of kept feed items (docs/schema.md)
 SOURCE_OF_SPIDER = {"category": "mirror", "newsshare": "share"}  # newslist: the feed's name
 _TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 _ROLLING_ID = re.compile(r"^\d{18}$")
+# Text answers are any Markdown: CommonMark, not finews.replica.kramdown (a
+# copy of real Jekyll's output quirks, for the replica, covering only what
+# posts use). Both give the same cleaned body_html on every corpus post.
 _markdown = MarkdownIt("commonmark", {"html": True})
 
 
