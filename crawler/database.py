@@ -26,7 +26,8 @@ from twisted.internet import threads
 
 from finews.core.environment import data_paths
 from finews.core.retry import DATABASE
-from finews.storage.db import EmbeddedMongo, InvalidURI, checked_connect, ensure_indexes, is_auth_failure, redact_uri
+from finews.storage.db import (EmbeddedMongo, InvalidURI, checked_connect, ensure_indexes, is_auth_failure, redact,
+                               redact_uri)
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ class CrawlDatabase:
             self._probing = False
             if is_auth_failure(error):
                 if not self.refused:
-                    detail = str(error).split(", full error")[0]
+                    detail = redact(str(error).split(", full error")[0], self.uri)
                     self.refused = f"authentication failed for {redact_uri(self.uri)} ({detail})"
                     logger.error("Database refused the crawl: %s", self.refused)
                 return

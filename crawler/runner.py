@@ -25,7 +25,7 @@ from scrapy.utils.misc import load_object
 from scrapy.utils.project import get_project_settings
 from scrapy.utils.reactor import install_reactor
 
-from finews.core.jobs import ConfigError, configure_job, unknown
+from crawler.jobs import ConfigError, configure_job, unknown
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import pytest
 
 from finews.storage.db import EmbeddedMongo, connect, ensure_indexes
 from finews.core.infocode import normalize_info_code
-from finews.core.postfile import read_post_file
+from finews.replica.postfile import read_post_file
 from finews.replica.server import ReplicaServer
 from finews.replica.site import BUNDLED_CORPUS, ReplicaSite
 
@@ -142,7 +142,7 @@ def engine_crawl(reactor, mongo_uri, db_name, tmp_path):
     from scrapy.utils.defer import deferred_from_coro
 
     from crawler.runner import job_dir_lock, project_settings, salvage_job_dir
-    from finews.core.jobs import configure_job
+    from crawler.jobs import configure_job
 
     def run(spider: str, settings: dict | None = None, timeout: float = 60, **arguments) -> dict:
         done: concurrent.futures.Future = concurrent.futures.Future()

@@ -14,7 +14,7 @@ import threading
 import pytest
 
 from finews.cli import main
-from finews.core.jobs import EXIT_USAGE
+from finews.core.exits import EXIT_USAGE
 from finews.core.normalize import normalize_post
 from finews.storage.changes import CHANGES, COUNTERS, DONE, INSERT, PENDING, SEQUENCE, ChangeLog
 from finews.storage.db import ensure_indexes

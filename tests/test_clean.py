@@ -7,7 +7,7 @@ import lxml.html
 import pytest
 
 from finews.core.pages import parse_post_page
-from finews.core.postfile import read_post_file
+from finews.replica.postfile import read_post_file
 from finews.core.clean import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, clean_article
 from tests.conftest import POSTS
 

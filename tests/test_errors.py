@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from urllib.parse import quote_plus
 
 import pytest
 from pymongo.errors import ConfigurationError, OperationFailure, ServerSelectionTimeoutError
@@ -17,8 +18,10 @@ from finews.replica.faults import FaultPlan
 from finews.replica.server import ReplicaServer
 from finews.replica.site import ReplicaSite
 from tests.conftest import CORPUS, ROOT
+from tests.test_security import TRICKY, leaked
 
 USER, PASSWORD, WRONG = "finews", "s3cret-right", "s3cret-wrong"
+TRICKY_USER = "tricky"  # whose password has an "@" and a "/" (tests.test_security.TRICKY)
 TIMEOUT_MS = 1000
 # Interpreter start and imports on a busy 2-core machine; the old default
 # wait alone (10 s) was longer than the timeout plus this.
@@ -42,6 +45,7 @@ def auth_server(tmp_path_factory):
     with EmbeddedMongo(path) as plain:
         with connect(plain.uri) as client:
             client.admin.command("createUser", USER, pwd=PASSWORD, roles=[{"role": "root", "db": "admin"}])
+            client.admin.command("createUser", TRICKY_USER, pwd=TRICKY, roles=[{"role": "root", "db": "admin"}])
         port = plain.port
     with EmbeddedMongo(path, port=port, extra_args=["--auth"]) as server:
         yield f"{server.host}:{server.port}"
@@ -100,6 +104,27 @@ def test_the_right_credentials_work(tmp_path, auth_server):
     result, _ = _finews(["stats"], tmp_path, {"MONGO_URI": f"mongodb://{USER}:{PASSWORD}@{auth_server}/"})
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Posts per category and day" in result.stdout
+
+
+TRICKY_URIS = {
+    "escaped": (quote_plus(TRICKY), 0, "Posts per category and day"),
+    "as_typed": (TRICKY, 1, "finews stats: not a valid MongoDB URI 'mongodb://***@127.0.0.1:"),
+    "wrong": (quote_plus(TRICKY + "x"), 1, "finews stats: authentication failed at mongodb://***@127.0.0.1:"),
+    "wrong_as_typed": (TRICKY + "x", 1, "finews stats: not a valid MongoDB URI 'mongodb://***@127.0.0.1:"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", TRICKY_URIS)
+def test_a_password_with_at_and_slash_never_shows(case, tmp_path, auth_server):
+    """Before: ``mongodb://***@ss9/wdZ3@…`` (the old pattern stopped at the
+    first ``@``), and pymongo took ``ss9`` for the host and waited for it."""
+    password, code, expected = TRICKY_URIS[case]
+    result, _ = _finews(["stats"], tmp_path, {"MONGO_URI": f"mongodb://{TRICKY_USER}:{password}@{auth_server}/"})
+    output = result.stdout + result.stderr
+    assert result.returncode == code, output[-2000:]
+    assert expected in output and "Traceback" not in output, output[-2000:]
+    assert leaked(output) == [], output[-2000:]
 
 
 def test_unknown_uri_options_are_refused_not_ignored():

@@ -67,6 +67,28 @@ def test_the_spider_and_the_downloader_apply_one_rule(url):
     assert scope.on_site(url, scope.origins_of(crawler.spider)) is expected
 
 
+def test_both_paths_ask_crawler_scope_and_nothing_else(monkeypatch):
+    """Not two rules that agree on the samples above: the spider's link checks
+    (``on_site``, ``on_mirror``) and the guard's request and redirect checks
+    all answer with ``crawler.scope.on_site``; a rule changed there changes
+    all of them. Here it allows only ``file://`` and another port: the very
+    URLs the real rule refuses."""
+    crawler = _crawler()
+    guard = StayOnSiteMiddleware.from_crawler(crawler)
+    inverted, asked = {"file://127.0.0.1:8000/x", "http://127.0.0.1:27017/x"}, []
+    monkeypatch.setattr(scope, "on_site", lambda url, origins: asked.append(url) or url in inverted)
+    for url in sorted(inverted):
+        assert crawler.spider.on_site(url) and crawler.spider.on_mirror(url) == url
+        assert guard.process_request(Request(url)) is None
+        request = Request(url)
+        redirect = _redirect(request, next(other for other in inverted if other != url))
+        assert guard.process_response(request, redirect) is redirect  # on "the site": Scrapy follows it
+    assert crawler.spider.on_site(PAGE) is False
+    with pytest.raises(IgnoreRequest):
+        guard.process_request(Request(PAGE))
+    assert len(asked) == 4 * len(inverted) + 2
+
+
 # Those a Request can be made of (Scrapy itself refuses a URL without "://",
 # but data:, and a port over 65535).
 @pytest.mark.parametrize("url", [u for u in OFF_SITE if not u.startswith(("//", "javascript:")) and ":99999" not in u])

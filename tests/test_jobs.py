@@ -9,7 +9,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from finews.core.jobs import EXIT_LOCKED, job_key
+from crawler.jobs import job_key
+from finews.core.exits import EXIT_LOCKED
 from finews.storage.lease import Lease
 from finews.replica.faults import FaultPlan
 from finews.replica.server import ReplicaServer

@@ -97,3 +97,31 @@ def test_reading_commands_do_not_load_scrapy(mongo_uri, db_name, tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "[0, 0, 0] []"
+
+
+# Each host of the original site, spelled in one module (docstrings and
+# comments aside): the mirror's in finews.core.pages, the share host's in
+# finews.core.feeds. Everything else imports the constant.
+HOSTS = {"finews.withounder.com": "finews.core.pages", "finews.zning.me": "finews.core.pages",
+         "finews.zning.xyz": "finews.core.feeds"}
+
+
+def _code_strings(path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr)}
+    return [node.value for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings]
+
+
+def test_the_site_hosts_are_spelled_once():
+    spelled = sorted(f"{name}: {host}" for name, path in modules() for text in _code_strings(path)
+                     for host, home in HOSTS.items() if host in text and name != home)
+    assert spelled == []
+
+
+def test_lower_layers_do_not_name_upper_modules_by_string():
+    """A class named in a string (a Scrapy setting's value) is an import in
+    disguise: finews.core once set ``crawler.scheduler.SharedScheduler``."""
+    named = sorted(f"{name}: {text}" for name, path in modules() if LAYERS.get(layer_of(name), 0) < LAYERS["crawler"]
+                   for text in _code_strings(path) if text.startswith(("crawler.", "pipelines.", "finews.cli.")))
+    assert named == []

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from finews.storage.db import connect
-from finews.core.jobs import EXIT_LOCKED
+from finews.core.exits import EXIT_LOCKED
 from finews.storage.lease import Lease
 from finews.replica.faults import FaultPlan
 from finews.replica.server import ReplicaServer

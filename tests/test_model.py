@@ -12,6 +12,7 @@ from itemadapter import ItemAdapter
 from pymongo.errors import WriteError
 
 from crawler.items import PostItem
+from finews.cli import docs
 from finews.core import model
 from finews.storage.schema import POST_PROPERTIES, apply_validator, migrate
 from finews.storage.store import PostStore
@@ -39,17 +40,35 @@ def _old_shaped(code: str, **overrides) -> dict:
 
 
 def test_docs_schema_table_is_the_one_the_model_renders():
+    fields = docs.TABLES["fields"]
     text = (ROOT / "docs" / "schema.md").read_text(encoding="utf-8")
-    assert model.BEGIN in text and model.END in text, "docs/schema.md lost its generated-table markers"
-    table = text.split(model.BEGIN, 1)[1].split(model.END, 1)[0]
-    assert table == model.markdown_table(), "run: python -m finews.core.model --write-docs"
+    assert fields.begin in text and fields.end in text, "docs/schema.md lost its generated-table markers"
+    table = text.split(fields.begin, 1)[1].split(fields.end, 1)[0]
+    assert table == model.markdown_table(), "run: python -m finews.cli.docs --write-docs"
 
 
 def test_markdown_command_prints_the_table():
-    out = subprocess.run([sys.executable, "-m", "finews.core.model", "--markdown"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-m", "finews.cli.docs", "--markdown", "fields"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout == model.markdown_table()
     assert "| `schema_version` | int | yes" in out.stdout
+
+
+def test_write_docs_renews_every_table_between_its_markers(tmp_path):
+    """``--write-docs PATH`` rewrites the fields and the reasons tables and
+    nothing else; a file without the markers is refused, left as it was."""
+    original = (ROOT / "docs" / "schema.md").read_text(encoding="utf-8")
+    stale = original
+    for table in docs.TABLES.values():
+        stale = stale.replace(table.render(), "| stale |\n")
+    assert stale != original
+    path = tmp_path / "schema.md"
+    path.write_text(stale, encoding="utf-8")
+    assert docs.main(["--write-docs", str(path)]) == 0
+    assert path.read_text(encoding="utf-8") == original
+    path.write_text("no markers\n", encoding="utf-8")
+    assert docs.main(["--write-docs", str(path)]) == 2
+    assert path.read_text(encoding="utf-8") == "no markers\n"
 
 
 def test_item_projection_and_validator_come_from_the_model():

@@ -1,6 +1,6 @@
 import pytest
 
-from finews.core.postfile import parse_post_file, read_post_file
+from finews.replica.postfile import parse_post_file, read_post_file
 from tests.conftest import POSTS, REFERENCE, corpus_posts
 
 
@@ -50,7 +50,7 @@ def test_bad_front_matter_raises(text):
     ("-202205262391921712.md", b'---\ntitle: ""\ndate:  +0800\n---\n<>\n', False),
 ])
 def test_post_sources_are_read_as_jekyll_publishes_them(tmp_path, caplog, name, data, published):
-    from finews.core.postfile import read_post_source
+    from finews.replica.postfile import read_post_source
 
     path = tmp_path / name
     path.write_bytes(data)

@@ -18,7 +18,7 @@ from finews.core.pages import (
     parse_share_text,
     share_page_title,
 )
-from finews.core.postfile import parse_post_file
+from finews.replica.postfile import parse_post_file
 from finews.core.clean import clean_article
 from pipelines.clean import CleanPipeline
 from pipelines.dedupe import DedupePipeline

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from finews.core.feeds import original_post
 from finews.core.jekyll import post_file
 from finews.core.normalize import normalize_post
-from finews.core.postfile import parse_post_file, read_post_source
+from finews.replica.postfile import parse_post_file, read_post_source
 from finews.replica.site import ReplicaSite
 from finews.storage.reading import iter_posts, write_jekyll
 from finews.storage.store import PostStore

@@ -30,7 +30,7 @@ from crawler.spiders.category import CategorySpider
 from finews.core.dates import SITE_TZ
 from finews.core.infocode import normalize_info_code
 from finews.core.pages import parse_post_page
-from finews.core.postfile import read_post_file
+from finews.replica.postfile import read_post_file
 from finews.core.slugs import media_from_tag
 from finews.replica.site import BUNDLED_CORPUS
 from pipelines.clean import CleanPipeline

@@ -12,6 +12,7 @@ from scrapy.utils.test import get_crawler
 
 from crawler.extensions import RunRecord
 from crawler.spiders.category import CategorySpider
+from finews.cli import docs
 from finews.core import reasons
 from finews.core.pages import PageError
 from finews.core.reasons import Reason
@@ -53,15 +54,16 @@ def test_every_reason_the_code_can_emit_is_declared():
 
 def test_docs_list_every_declared_reason():
     text = (ROOT / "docs" / "schema.md").read_text(encoding="utf-8")
-    table = text.split(reasons.BEGIN, 1)[1].split(reasons.END, 1)[0]
-    assert table == reasons.markdown_table(), "run: python -m finews.core.reasons --write-docs"
+    marked = docs.TABLES["reasons"]
+    table = text.split(marked.begin, 1)[1].split(marked.end, 1)[0]
+    assert table == reasons.markdown_table(), "run: python -m finews.cli.docs --write-docs"
     listed = set(re.findall(r"^\| `([a-z_]+)", table, re.M))
     assert listed == {str(r) for r in Reason}
 
 
 def test_markdown_command_prints_the_table():
-    out = subprocess.run([sys.executable, "-m", "finews.core.reasons", "--markdown"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-m", "finews.cli.docs", "--markdown", "reasons"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout == reasons.markdown_table()
 
 

@@ -59,6 +59,24 @@ def test_scale_mode_synthesizes_distinct_posts():
     assert [e.post.raw for e in again.entries[:5]] == [e.post.raw for e in site.entries[:5]]
 
 
+def test_synthesized_posts_are_written_by_the_one_post_writer():
+    """Synthesized posts come from ``write_post``, as exported ones do: Liquid
+    in a borrowed corpus paragraph is written so that Jekyll prints it."""
+    import re
+
+    from finews.core.jekyll import LIQUID_BRACE, liquid_output
+    from finews.replica.postfile import PostFile
+    from finews.replica.synth import PostSynthesizer
+
+    paragraph = "<p>" + "新闻正文" * 10 + "{{ site.time }}{% include x.html %}</p>"
+    corpus = [PostFile(name="2022-03-01-NW202203012292975846.md", title="标题", date="2022-03-01 16:46:38 +0800",
+                       category="hebeiribao", tags=["河北日报新闻"], body=paragraph)]
+    post = PostSynthesizer(corpus).make(0)
+    assert LIQUID_BRACE in post.body and not re.search(r"\{[{%]", post.body.replace(LIQUID_BRACE, ""))
+    assert "{{ site.time }}{% include x.html %}</p>" in liquid_output(post.body)
+    assert post.raw.endswith("\n---\n" + post.body)
+
+
 def test_admin_add_grows_the_site_while_serving():
     import json
     from finews.replica.server import ReplicaServer

@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 import lxml.html
 import pytest
 
-from finews.core.postfile import PostFile
+from finews.replica.postfile import PostFile
 from finews.replica import kramdown
 from finews.replica.site import SITE_URL, ReplicaSite, jekyll_time
 from tests.conftest import ROOT

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from finews.cli.config import ConfigError, load_config, parse_interval
-from finews.core.jobs import EXIT_PARTIAL, worst
+from finews.core.exits import EXIT_PARTIAL, worst
 from finews.replica.faults import FaultPlan
 from finews.replica.server import ReplicaServer
 from finews.replica.site import ReplicaSite

@@ -27,7 +27,7 @@ from scrapy_redis.dupefilter import RFPDupeFilter
 
 from crawler.scheduler import redis_keys
 from finews.storage.db import free_port
-from finews.core.jobs import SHARED_SCHEDULER, configure_job, job_key
+from crawler.jobs import SHARED_SCHEDULER, configure_job, job_key
 from finews.replica.server import ReplicaServer
 from finews.replica.site import ReplicaSite
 from tests.conftest import ROOT

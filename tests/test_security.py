@@ -4,12 +4,25 @@ import os
 import subprocess
 import sys
 
-import pytest
+import logging
+from urllib.parse import quote_plus
 
-from finews.storage.db import EmbeddedMongo, connect, free_port, redact_uri
+import pytest
+from pymongo.errors import OperationFailure
+
+from finews.storage.db import (EmbeddedMongo, InvalidURI, checked_connect, connect, free_port, is_auth_failure,
+                               redact, redact_uri)
 from tests.conftest import ROOT
 
 PASSWORD = "s3cret-Pa55word"
+# An unescaped "@" and "/": the old patterns stopped at the first of either and
+# printed the rest. No piece of it may show.
+TRICKY = "Kq7p@ss9/wdZ3"
+PIECES = ("Kq7p", "ss9", "wdZ3")
+
+
+def leaked(text: str) -> list[str]:
+    return [piece for piece in PIECES if piece in text]
 
 
 @pytest.mark.parametrize("uri, shown", [
@@ -17,9 +30,54 @@ PASSWORD = "s3cret-Pa55word"
      "mongodb://***@db.example:27017/finews?authSource=admin"),
     (f"mongodb+srv://finews:{PASSWORD}@cluster0.example.net/", "mongodb+srv://***@cluster0.example.net/"),
     ("mongodb://127.0.0.1:27017/", "mongodb://127.0.0.1:27017/"),
+    (f"mongodb://finews:{TRICKY}@db.example:27017/finews", "mongodb://***@db.example:27017/finews"),
+    (f"mongodb://finews:{quote_plus(TRICKY)}@db.example/", "mongodb://***@db.example/"),
+    (f"finews:{PASSWORD}@db.example:27017", "***@db.example:27017"),  # no scheme (refused, and printed)
+    ("mongodb://db.example/?appname=me@home", "mongodb://db.example/?appname=me@home"),  # options hold no password
 ])
 def test_uris_are_redacted(uri, shown):
     assert redact_uri(uri) == shown
+
+
+def test_text_is_redacted_wherever_the_password_appears():
+    """The URI, the password as written and as decoded (what a server or
+    pymongo may echo) are all blanked out."""
+    uri = f"mongodb://finews:{quote_plus(TRICKY)}@db.example/"
+    text = f"connecting to {uri}: password {TRICKY} ({quote_plus(TRICKY)}) refused"
+    assert redact(text, uri) == "connecting to mongodb://***@db.example/: password *** (***) refused"
+    assert redact(text, None) == text
+
+
+def test_a_password_with_an_unescaped_slash_is_refused_not_taken_for_a_host():
+    """pymongo reads ``finews:Kq7p@ss9/wdZ3@host`` as host ``ss9`` and
+    database ``wdZ3@host``, and would print both when it cannot connect."""
+    with pytest.raises(InvalidURI) as refused:
+        checked_connect(f"mongodb://finews:{TRICKY}@127.0.0.1:1/")
+    assert str(refused.value) == ("not a valid MongoDB URI 'mongodb://***@127.0.0.1:1/': a '/' or '@' in the user "
+                                  "or password must be escaped (urllib.parse.quote_plus)")
+
+
+@pytest.mark.parametrize("code, refused", [(18, True), (11, True), (13, True), (6, False), (11000, False)])
+def test_authentication_failures_are_told_from_outages(code, refused):
+    """AuthenticationFailed, UserNotFound, Unauthorized: waiting will not help."""
+    assert is_auth_failure(OperationFailure("refused", code)) is refused
+
+
+@pytest.mark.parametrize("code", [18, 11])
+def test_a_refused_crawl_logs_no_password(code, caplog):
+    """The crawl's own refusal line (``CrawlDatabase.failed``), whatever the
+    server's message echoes."""
+    from scrapy.settings import Settings
+
+    from crawler.database import CrawlDatabase
+
+    uri = f"mongodb://finews:{quote_plus(TRICKY)}@127.0.0.1:1/"
+    database = CrawlDatabase(Settings({"MONGO_URI": uri}))
+    with caplog.at_level(logging.ERROR, logger="crawler.database"):
+        database.failed(OperationFailure(f"Authentication failed for finews:{TRICKY}", code))
+    assert database.refused and not database.usable()
+    assert "authentication failed for mongodb://***@127.0.0.1:1/" in database.refused
+    assert leaked(database.refused + caplog.text) == [], caplog.text
 
 
 @pytest.fixture(scope="module")

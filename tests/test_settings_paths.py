@@ -24,7 +24,7 @@ from crawler.runner import project_settings
 from crawler.spiders.category import CategorySpider
 from finews.core import environment
 from finews.core.environment import data_paths
-from finews.core.jobs import configure_job
+from crawler.jobs import configure_job
 from finews.storage.db import EmbeddedMongo, connect
 from pipelines.mongo import MongoPipeline
 from tests.conftest import ROOT, valid_corpus_codes

@@ -13,7 +13,8 @@ from crawler.listings import ListingMemory
 from crawler.middlewares import REFRESH_MODES
 from crawler.spiders.base import SiteSpider
 from finews.core.infocode import code_kind, info_code_from_url, normalize_info_code
-from finews.core.pages import PageError, category_listing_urls, is_listing_url, parse_listing, parse_post_page
+from finews.core.pages import (MIRROR_URL, PageError, category_listing_urls, is_listing_url, parse_listing,
+                               parse_post_page)
 from finews.core.reasons import Reason
 from finews.core.slugs import ROLLING_NEWS_SLUG, listing_path, media_slug
 
@@ -33,7 +34,7 @@ class CategorySpider(SiteSpider):
 
     name = "category"
     source = "mirror"  # a stored post no mirror page was read for is fetched once (SkipKnownPostsMiddleware)
-    default_site = "https://finews.withounder.com"
+    default_site = MIRROR_URL
 
     def __init__(self, categories: str | None = None, refresh: str = "new", **kwargs):
         super().__init__(**kwargs)

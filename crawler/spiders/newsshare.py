@@ -10,6 +10,7 @@ import scrapy
 from crawler.database import CrawlDatabase
 from crawler.items import PostItem
 from crawler.spiders.base import SiteSpider
+from finews.core.feeds import TEXT_SITE
 from finews.core.infocode import normalize_info_code, site_code
 from finews.core.pages import PageError, parse_share_text, share_page_title
 from finews.core.reasons import Reason
@@ -31,7 +32,7 @@ class NewsShareSpider(SiteSpider):
     """
 
     name = "newsshare"
-    default_site = "http://finews.zning.xyz"
+    default_site = TEXT_SITE
 
     def __init__(self, info_codes: str | None = None, codes_file: str | None = None, missing: str | None = None,
                  limit: str | int | None = None, **kwargs):

@@ -15,8 +15,9 @@ from pathlib import Path
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
 from finews.core import environment
-from finews.core.jobs import EXIT_USAGE
-from finews.storage.db import STATE_FILE, EmbeddedMongo, InvalidURI, checked_connect, database_uri, redact_uri
+from finews.core.exits import EXIT_USAGE
+from finews.storage.db import (STATE_FILE, UNAUTHORIZED, EmbeddedMongo, InvalidURI, checked_connect, database_uri,
+                               first_line, is_auth_failure, redact, redact_uri)
 
 logger = logging.getLogger("finews")
 
@@ -25,10 +26,6 @@ DEMO_PORT = 8740
 EXIT_DATABASE = 1  # the database is unreachable, the URI malformed, or the credentials refused
 EXIT_BAD_FILE = 2  # `finews import`: the file is missing, unreadable or not a finews JSONL dump
 EXIT_PORT_IN_USE = 2  # `finews replica`, `finews db serve`: --port is taken; pick another
-# MongoDB's codes for refused credentials (AuthenticationFailed, UserNotFound)
-# and for a command the connection is not allowed to run (Unauthorized).
-AUTHENTICATION_FAILED, USER_NOT_FOUND, UNAUTHORIZED = 18, 11, 13
-_PASSWORD = re.compile(r"://[^/@:]*:([^/@]+)@")
 
 
 class DatabaseUnusable(Exception):
@@ -241,7 +238,7 @@ def cmd_db_serve(args) -> int:
 
 def cmd_run(args) -> int:
     from finews.cli.config import ConfigError, load_config, parse_interval
-    from finews.core.jobs import EXIT_USAGE
+    from finews.core.exits import EXIT_USAGE
     from crawler.runner import check_config, project_settings
 
     try:
@@ -260,7 +257,7 @@ def cmd_run(args) -> int:
 def run_once(config, log_level: str | None) -> int:
     """Every configured job, one after another, in this process, once the
     database answers: a run that cannot hold its lease or write must not start."""
-    from finews.core.jobs import run_exit_code, worst
+    from finews.core.exits import run_exit_code, worst
     from crawler.runner import project_settings, run_spiders
     from crawler.summary import summarize
 
@@ -363,25 +360,18 @@ def describe_database_error(error: PyMongoError, uri: str | None) -> str:
     bad URI, or anything else; never the password."""
     where = f" at {redact_uri(uri)}" if uri else ""
     if isinstance(error, OperationFailure):
-        reason = _secret_free((error.details or {}).get("errmsg") or error, uri)
-        if error.code in (AUTHENTICATION_FAILED, USER_NOT_FOUND):
-            return f"authentication failed{where}: {reason} (check the user and password in MONGO_URI)"
+        reason = redact(first_line((error.details or {}).get("errmsg") or error), uri)
         if error.code == UNAUTHORIZED:
             return f"not authorized{where}: {reason} (MONGO_URI needs a user with access to the database)"
+        if is_auth_failure(error):
+            return f"authentication failed{where}: {reason} (check the user and password in MONGO_URI)"
         return f"database error{where}: {reason}"
-    text = _secret_free(error, uri)
+    text = redact(first_line(error), uri)
     if not isinstance(error, ConnectionFailure):  # e.g. an SRV name that does not resolve, a refused write
         return f"database error{where}: {text}"
     waited = re.search(r", Timeout: ([\d.]+s)", text)
     reason = re.split(r" \(configured timeouts|, Timeout: ", text)[0]
     return f"database unreachable{where}: {reason}" + (f" (gave up after {waited.group(1)})" if waited else "")
-
-
-def _secret_free(error, uri: str | None) -> str:
-    """The error's first line, with the URI's password (if any) blanked out."""
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    password = _PASSWORD.search(uri or "")
-    return text.replace(password.group(1), "***") if password else text
 
 
 def _date(text: str):

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from finews.core.environment import BadValue, interval_seconds
-from finews.core.jobs import ConfigError, unknown
+from crawler.jobs import ConfigError, unknown
 
 DEFAULT_JOBS = [{"spider": "category"}]
 # The keys of each table; [[jobs]] and [settings] are checked against Scrapy.

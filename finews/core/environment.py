@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
-from finews.core.jobs import EXIT_USAGE
+from finews.core.exits import EXIT_USAGE
 from finews.core.retry import DATABASE, HTTP, LEASE
 
 _SWITCH = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}

@@ -20,24 +20,27 @@ from markdown_it import MarkdownIt
 from finews.core.clean import clean_article
 from finews.core.dates import OutOfRange, read_published
 from finews.core.infocode import MEDIA, ROLLING, normalize_info_code
-from finews.core.jekyll import body, front_matter, has_active_content
+from finews.core.jekyll import has_active_content, write_post
 from finews.core.pages import PageError, json_object
 from finews.core.reasons import Reason
 from finews.core.slugs import ROLLING_NEWS_SLUG, ROLLING_NEWS_TAG, TAG_SUFFIX, media_from_tag, media_slug
 
 LIST_API = "http://183.136.162.242"
 MARKET_API = "http://43.240.125.15:1818"
-TEXT_SITE = "http://finews.zning.xyz"
+TEXT_SITE = "http://finews.zning.xyz"  # the share host: text answers and share pages
 LIST_PATH = "/web/webapi"
 MARKET_PATH = "/information/newmarket/web/webapi"
 TEXT_PATH = "/NewsData/GetNewsText.do"
-SHARE_LINK = "http://finews.zning.xyz/html_News/NewsShare.html?infoCode={}"
+SHARE_LINK = TEXT_SITE + "/html_News/NewsShare.html?infoCode={}"
 INDENT = "\u3000\u3000"  # two ideographic spaces, removed from article text by the original
 DEFAULT_COUNT = 100
 FEED_ITEMS = "feed_items"  # collection of kept feed items (docs/schema.md)
 SOURCE_OF_SPIDER = {"category": "mirror", "newsshare": "share"}  # newslist: the feed's name
 _TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 _ROLLING_ID = re.compile(r"^\d{18}$")
+# Text answers are any Markdown: CommonMark, not finews.replica.kramdown (a
+# copy of real Jekyll's output quirks, for the replica, covering only what
+# posts use). Both give the same cleaned body_html on every corpus post.
 _markdown = MarkdownIt("commonmark", {"html": True})
 
 
@@ -330,7 +333,7 @@ class Original:
             article = clean_article(_markdown.render(article)).body_html
         slug = ROLLING_NEWS_SLUG if self.kind == ROLLING else media_slug(self.media)
         tag = self.media + TAG_SUFFIX
-        text = front_matter(self.title, f"{self.time_text} +0800", slug, [tag]) + body(article, self.link, tag, slug)
+        text = write_post(self.title, f"{self.time_text} +0800", slug, [tag], article, self.link)
         return f"{self.time_text[:10]}-{self.site_code}.md", text
 
 

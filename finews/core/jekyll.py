@@ -24,9 +24,10 @@ from urllib.parse import quote, urlsplit
 
 from finews.core.dates import SITE_TZ
 from finews.core.infocode import site_code
+from finews.core.pages import MIRROR_HOST
 from finews.core.slugs import ROLLING_NEWS_SLUG, TAG_SUFFIX
 
-MIRROR = "//finews.withounder.com"
+MIRROR = f"//{MIRROR_HOST}"  # back links: scheme-relative, as the original wrote them
 
 # Liquid outputs this as "{": the one Liquid construct an exported body holds.
 LIQUID_BRACE = '{{ "{" }}'
@@ -69,13 +70,21 @@ def post_path(post: dict) -> str:
 
 
 def post_file(post: dict, raw_article: str | None) -> str:
+    """A stored post as its post file (export)."""
     local = post["published_at"].astimezone(SITE_TZ)
     tags = post.get("tags") or [post.get("media", "") + TAG_SUFFIX]
     article = raw_article if raw_article is not None else post["body_html"]
     if has_active_content(article):
         article = post["body_html"]
-    return (front_matter(post["title"], f"{local:%Y-%m-%d %H:%M:%S} +0800", post["category"], tags)
-            + body(article, post["source_url"], tags[0], post["category"]))
+    return write_post(post["title"], f"{local:%Y-%m-%d %H:%M:%S} +0800", post["category"], tags, article,
+                      post["source_url"])
+
+
+def write_post(title: str, date: str, category: str, tags: list[str], article: str, source_url: str) -> str:
+    """The one writer of a post file's text (export, the feeds' original
+    files, the replica's synthesized posts): front matter, the article, its
+    link and the back links under the first tag, each made safe here."""
+    return front_matter(title, date, category, tags) + body(article, source_url, tags[0], category)
 
 
 def body(article: str, source_url: str, tag: str, category: str) -> str:

@@ -5,11 +5,11 @@ it (required), who writes it and what it means. From this list come the
 stored fields of ``PostItem`` (crawler/items.py), the write projection of the
 store (``written``), the ``$jsonSchema`` validator (finews/storage/schema.py), the
 upgrade of older posts (``finews migrate``) and the field table of
-docs/schema.md (``python -m finews.core.model --markdown``; a test compares them).
+docs/schema.md (``python -m finews.cli.docs --markdown fields``; a test compares them).
 
 Adding an optional field: one ``Field`` line here (``crawled=True`` when the
 spider finds it: the item then carries it and ``normalize_post`` passes it on
-as found), its parser, then ``python -m finews.core.model --write-docs``. A new
+as found), its parser, then ``python -m finews.cli.docs --write-docs``. A new
 *required* field also needs ``since`` = a new ``SCHEMA_VERSION`` and a
 ``default`` for older posts: the validator is ``moderate`` (older posts keep
 accepting updates) and ``finews migrate`` fills the default in.
@@ -19,10 +19,7 @@ Domain code: no Scrapy, no pymongo.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Mapping
 
 from finews.core.infocode import MEDIA, ROLLING
@@ -134,42 +131,3 @@ def markdown_table() -> str:
         meaning = f.meaning.replace("|", "\\|")
         rows.append(f"| `{f.name}` | {f.type} | {'yes' if f.required else 'no'}{since} | {meaning} |")
     return "\n".join(rows) + "\n"
-
-
-BEGIN = "<!-- posts fields: generated from finews/core/model.py by `python -m finews.core.model --write-docs` -->\n"
-END = "<!-- end of posts fields -->\n"
-
-
-def with_table(text: str, table: str, begin: str = BEGIN, end: str = END) -> str:
-    """``text`` (docs/schema.md) with the part between the markers replaced."""
-    head, rest = text.split(begin, 1)
-    return head + begin + table + end + rest.split(end, 1)[1]
-
-
-def table_command(argv: list[str] | None, module: str, what: str, render, begin: str, end: str) -> int:
-    """``python -m MODULE``: ``--markdown`` prints a table of docs/schema.md
-    generated from the code, ``--write-docs`` puts it between its markers."""
-    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=what)
-    action = parser.add_mutually_exclusive_group(required=True)
-    action.add_argument("--markdown", action="store_true", help=f"print the {what} table of docs/schema.md")
-    action.add_argument("--write-docs", nargs="?", const="docs/schema.md", metavar="PATH",
-                        help="replace the table in docs/schema.md (default path) between its markers")
-    args = parser.parse_args(argv)
-    if args.markdown:
-        sys.stdout.write(render())
-        return 0
-    path = Path(args.write_docs)
-    try:
-        path.write_text(with_table(path.read_text(encoding="utf-8"), render(), begin, end), encoding="utf-8")
-    except (OSError, ValueError) as error:
-        print(f"python -m {module}: cannot update {path}: {error}", file=sys.stderr)
-        return 2
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    return table_command(argv, "finews.core.model", "stored post's fields", markdown_table, BEGIN, END)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -21,8 +21,10 @@ from finews.core.reasons import Reason
 
 
 # The mirror's own hosts: its pages' absolute links (back links, canonical)
-# point here whatever host serves a copy of it.
-MIRROR_HOSTS = frozenset({"finews.withounder.com", "finews.zning.me"})
+# point here whatever host serves a copy of it (finews.zning.me: the older one).
+MIRROR_HOST = "finews.withounder.com"
+MIRROR_URL = f"https://{MIRROR_HOST}"
+MIRROR_HOSTS = frozenset({MIRROR_HOST, "finews.zning.me"})
 _BACK_LINK_PREFIX = "返回"
 # "[GMT+8, Asia/Shanghai, CST] 2022-03-01 16:46:38 &nbsp;"; an older layout used round brackets.
 _TIME_LABEL = re.compile(r"^\s*[\[(]\s*GMT\+8[^\])]*[\])]\s*")

@@ -8,19 +8,17 @@ a valid post the database could not keep (``STORE``). A reason is a ``str``
 ``finews/rejected/<reason>`` stats, ``crawl_runs.failures_by_reason`` and the
 run summary show. ``http_<status>`` and ``fetch_<Error>`` are families.
 The reasons table of docs/schema.md is generated from this list
-(``python -m finews.core.reasons --write-docs``; a test compares them).
+(``python -m finews.cli.docs --write-docs``; a test compares them).
 
 Domain code: no Scrapy, no pymongo.
 """
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from enum import StrEnum
 from typing import Mapping
 
-from finews.core.model import table_command
 from finews.core import retry
 
 FETCH, INVALID, STORE = "fetch", "invalid", "store"
@@ -122,15 +120,3 @@ def markdown_table() -> str:
         name = f"{reason}<status>" if reason is Reason.HTTP else f"{reason}<Error>" if reason.family else reason
         rows.append(f"| `{name}` | {reason.kind} | {'yes' if reason.retried else 'no'} | {reason.meaning} |")
     return "\n".join(rows) + "\n"
-
-
-BEGIN = "<!-- reasons: generated from finews/core/reasons.py by `python -m finews.core.reasons --write-docs` -->\n"
-END = "<!-- end of reasons -->\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    return table_command(argv, "finews.core.reasons", "reject reasons", markdown_table, BEGIN, END)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

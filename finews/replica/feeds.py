@@ -35,8 +35,8 @@ from urllib.parse import parse_qs
 from finews.core.dates import SITE_TZ
 from finews.core.feeds import FEEDS, LIST_PATH, MARKET_PATH, MARKET_TYPES
 from finews.core.infocode import normalize_info_code
-from finews.core.postfile import PostFile
 from finews.core.slugs import ROLLING_NEWS_SLUG, media_from_tag
+from finews.replica.postfile import PostFile
 
 FEED_PATHS = (LIST_PATH, MARKET_PATH)
 FEED_FAULTS = ("feed_bad_json", "feed_no_items", "feed_missing_fields", "feed_html_error")

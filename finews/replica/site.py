@@ -22,16 +22,17 @@ from urllib.parse import quote, unquote
 from finews.core.dates import SITE_TZ, parse_published
 from finews.core.infocode import is_rolling_news_code, normalize_info_code
 from finews.core.jekyll import liquid_output
-from finews.core.postfile import PostFile, parse_post_file, read_post_source
-from finews.replica import kramdown
-from finews.replica.synth import PostSynthesizer
+from finews.core.pages import MIRROR_URL
 from finews.core.slugs import ROLLING_NEWS_SLUG, ROLLING_NEWS_TAG, TAG_SUFFIX, listing_path, media_from_tag
+from finews.replica import kramdown
+from finews.replica.postfile import PostFile, parse_post_file, read_post_source
+from finews.replica.synth import PostSynthesizer
 
 logger = logging.getLogger(__name__)
 
 BUNDLED_CORPUS = Path(__file__).resolve().parent.parent / "corpus" / "finews"
 MIRROR_TITLE = "金融消息"
-SITE_URL = "https://finews.withounder.com"  # the real site's absolute links point here, never at the replica
+SITE_URL = MIRROR_URL  # the real site's absolute links point here, never at the replica
 LISTING_PAGE_SIZE = 500
 FEED_SIZE = 20
 HOME_SIZE = 100          # index.md: site.posts limit:100

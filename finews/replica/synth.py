@@ -15,9 +15,10 @@ import random
 import re
 from datetime import datetime, timedelta
 
-from finews.core.jekyll import footer, front_matter
-from finews.core.postfile import PostFile
+from finews.core.feeds import SHARE_LINK
+from finews.core.jekyll import write_post
 from finews.core.slugs import TAG_SUFFIX, media_from_tag, media_slug
+from finews.replica.postfile import PostFile
 
 _PARAGRAPH = re.compile(r"<p[ >].*?</p>", re.S)
 _TEXT = re.compile(r">([^<]+)<")  # text between tags: the only part rewritten
@@ -53,13 +54,13 @@ class PostSynthesizer:
         tag = media + TAG_SUFFIX
         body_paragraphs = [self._rewritten(p, rng) for p in
                            rng.sample(self.paragraphs, k=min(len(self.paragraphs), rng.randint(3, 6)))]
-        link = f"http://finews.zning.xyz/html_News/NewsShare.html?infoCode={code}"
-        body = ("".join(body_paragraphs) + f'<p class="em_media">（文章来源：{media}）</p>\n\n'
-                + footer(link, tag, slug))
+        link = SHARE_LINK.format(code)
+        article = "".join(body_paragraphs) + f'<p class="em_media">（文章来源：{media}）</p>'
         title = f"{rng.choice(self.titles)}（{number}）"
         date = f"{moment:%Y-%m-%d %H:%M:%S} +0800"
+        raw = write_post(title, date, slug, [tag], article, link)
         return PostFile(name=f"{moment:%Y-%m-%d}-{code}.md", title=title, date=date, category=slug,
-                        tags=[tag], body=body, link=link, raw=front_matter(title, date, slug, [tag]) + body)
+                        tags=[tag], body=raw.split("\n---\n", 1)[1], link=link, raw=raw)
 
     def _rewritten(self, paragraph: str, rng: random.Random) -> str:
         """The paragraph with a seeded share of its Chinese characters

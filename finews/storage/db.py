@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -23,6 +22,7 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import unquote, unquote_plus
 
 import pymongo
 from pymongo import ASCENDING, DESCENDING, IndexModel
@@ -42,7 +42,10 @@ CRAWL_RUNS = "crawl_runs"
 RAW_ARTICLES = "raw_articles"
 WRITE_JOURNAL = "write_journal"  # batches being written: posts to sign if the writer dies
 DUPLICATE_KEY = 11000
-AUTH_FAILURES = {18, 13}  # AuthenticationFailed, Unauthorized
+# MongoDB's codes for refused credentials (AuthenticationFailed, UserNotFound)
+# and for a command the connection is not allowed to run (Unauthorized).
+AUTHENTICATION_FAILED, USER_NOT_FOUND, UNAUTHORIZED = 18, 11, 13
+AUTH_FAILURES = {AUTHENTICATION_FAILED, USER_NOT_FOUND, UNAUTHORIZED}
 # Server states that pass: not primary, shutting down, stepping down, network.
 OUTAGE_CODES = {6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436}
 
@@ -67,16 +70,45 @@ INDEXES = {
 # ``_id``; its 14 multikey entries per post slowed every signature insert).
 RETIRED_INDEXES = {NEAR_DUPLICATE_INDEX: ["lsh"]}
 
-_CREDENTIALS = re.compile(r"(?<=://)[^/@]+@")
+def _split_credentials(uri: str) -> tuple[str, str | None, str]:
+    """``(scheme://, user:password, rest)`` of a URI as written. The
+    credentials run to the last ``@`` before the options, so that a password
+    with an unescaped ``@`` or ``/`` is all inside them (pymongo would read
+    its tail as a host or a database name)."""
+    scheme, separator, rest = uri.partition("://")
+    if not separator:
+        scheme, rest = "", uri
+    else:
+        scheme += separator
+    at = rest.split("?", 1)[0].rfind("@")
+    return (scheme, rest[:at], rest[at + 1:]) if at >= 0 else (scheme, None, rest)
 
 
 def redact_uri(uri: str | None) -> str:
     """The URI with any user:password removed, safe to print or log."""
-    return _CREDENTIALS.sub("***@", uri or "")
+    scheme, credentials, rest = _split_credentials(uri or "")
+    return uri or "" if credentials is None else f"{scheme}***@{rest}"
+
+
+def redact(text, uri: str | None) -> str:
+    """``text`` (an error, a log line) with the URI's password blanked out
+    wherever it appears: the URI itself, and the password as written and
+    percent-decoded (how pymongo and the server may echo it)."""
+    text = str(text)
+    if not uri:
+        return text
+    text = text.replace(uri, redact_uri(uri))
+    _, credentials, _ = _split_credentials(uri)
+    if credentials is None or ":" not in credentials:
+        return text
+    password = credentials.split(":", 1)[1]
+    for secret in sorted({password, unquote(password), unquote_plus(password)} - {""}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
 
 
 def is_auth_failure(error: BaseException) -> bool:
-    """Wrong or missing credentials: waiting will not help."""
+    """Wrong, unknown or insufficient credentials: waiting will not help."""
     return isinstance(error, OperationFailure) and error.code in AUTH_FAILURES
 
 
@@ -105,25 +137,30 @@ class InvalidURI(ValueError):
     outage: waiting will not help). The message is one line, password-free."""
 
 
-_PASSWORD = re.compile(r"://[^/@:]*:([^/@]+)@")
-
-
 def checked_connect(uri: str, **options) -> pymongo.MongoClient:
     """``connect``, refusing with ``InvalidURI`` a URI that is not one (a host
     name alone, a bad port) or has options pymongo does not know (a typo such
-    as ``authSorce``, which pymongo would only warn about and ignore)."""
+    as ``authSorce``, which pymongo would only warn about and ignore), or
+    whose password holds an unescaped ``/`` (pymongo would take the rest for
+    a host and a database, and print them)."""
     if not uri.startswith(("mongodb://", "mongodb+srv://")):
         raise InvalidURI(f"not a MongoDB URI: {redact_uri(uri)!r} (it must start with mongodb://)")
+    _, credentials, _ = _split_credentials(uri)
+    if credentials is not None and "/" in credentials:
+        raise InvalidURI(f"not a valid MongoDB URI {redact_uri(uri)!r}: a '/' or '@' in the user or password "
+                         "must be escaped (urllib.parse.quote_plus)")
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("error", category=UserWarning, module=r"pymongo\.")
             return connect(uri, **options)
     except (ValueError, ConfigurationError, UserWarning) as error:
-        text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        password = _PASSWORD.search(uri)
-        if password:
-            text = text.replace(password.group(1), "***")
-        raise InvalidURI(f"not a valid MongoDB URI {redact_uri(uri)!r}: {text}") from None
+        raise InvalidURI(f"not a valid MongoDB URI {redact_uri(uri)!r}: {redact(first_line(error), uri)}") from None
+
+
+def first_line(error) -> str:
+    """An error's first line, or its type when it has no text."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def ensure_indexes(db) -> None:

@@ -1,7 +1,9 @@
 """Jekyll post files (``_posts/<date>-<code>.md``), the source of the mirror.
 
 The replica site is built from these files and tests compare crawled posts
-with them, so reading one is a plain function of its text.
+with them, so reading one is a plain function of its text. Only the replica
+reads post files (the crawler reads pages; export writes with
+``finews.core.jekyll``), so this lives with it.
 """
 
 from __future__ import annotations
