@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from finews.core.reasons import by_kind
 from crawler.runner import SpiderRun
+from finews.core.reasons import by_kind
 from finews.core.tables import format_table
 
 # unchanged: fetched again, same content; known: already stored, so not fetched at all.

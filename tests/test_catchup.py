@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote
 
 import pytest
@@ -19,7 +19,7 @@ from finews.replica.server import ReplicaServer
 from finews.replica.site import ReplicaSite
 from finews.storage.listings import LISTINGS, forget, remember, remembered, swept
 
-NOW = datetime(2026, 12, 5, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 
 
 def test_remembered_listings_say_when_their_sweep_is_due(db):

@@ -1,7 +1,7 @@
 """The real spiders, run as ``scrapy crawl`` against the replica, into MongoDB."""
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from scrapy import signals
@@ -57,7 +57,7 @@ def test_reference_post_is_stored_exactly(crawl, replica, db):
     post = db.posts.find_one({"_id": "NW202203012292975846"})
     assert post["info_code"] == "NW202203012292975846"
     assert post["title"] == "《河北省制造业高质量发展“十四五”规划》出台 实施八项行动 构建现代化制造业体系"
-    assert post["published_at"] == datetime(2022, 3, 1, 8, 46, 38, tzinfo=timezone.utc)
+    assert post["published_at"] == datetime(2022, 3, 1, 8, 46, 38, tzinfo=UTC)
     assert (post["media"], post["category"], post["tags"]) == ("河北日报", "hebeiribao", ["河北日报新闻"])
     paragraphs = post["body_text"].split("\n")
     assert len(paragraphs) == 16  # the corpus file's 16 <p>; see docs/schema.md

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from finews.cli.config import load_config, parse_interval
 from crawler.runner import check_config, project_settings
+from finews.cli.config import load_config, parse_interval
 from tests.conftest import ROOT
 
 DEPLOY = ROOT / "deploy"

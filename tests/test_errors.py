@@ -12,10 +12,10 @@ import pytest
 from pymongo.errors import ConfigurationError, OperationFailure, ServerSelectionTimeoutError
 
 from finews.cli import DatabaseUnusable, describe_database_error, open_client
-from finews.storage.db import EmbeddedMongo, connect, free_port
 from finews.replica.faults import FaultPlan
 from finews.replica.server import ReplicaServer
 from finews.replica.site import ReplicaSite
+from finews.storage.db import EmbeddedMongo, connect, free_port
 from tests.conftest import CORPUS, ROOT
 
 USER, PASSWORD, WRONG = "finews", "s3cret-right", "s3cret-wrong"

@@ -22,8 +22,9 @@ def _feed(site, name, count=100, fault=None):
 def qualifying_files():
     """Corpus files written by the original's last version: a date with
     +0800, back links to //finews.withounder.com, rolling news starting ``> ``."""
-    from finews.core.postfile import read_post_file
     import re
+
+    from finews.core.postfile import read_post_file
 
     chosen = []
     for path in sorted(POSTS.glob("*.md")):

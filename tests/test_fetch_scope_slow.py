@@ -52,7 +52,7 @@ class Counter(socketserver.ThreadingTCPServer):
 class HostileHandler(ReplicaHandler):
     """The replica, except robots.txt and the paths the test routes."""
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         path = urlsplit(self.path).path
         with self.server.lock:
             self.server.asked[path] = self.server.asked.get(path, 0) + 1

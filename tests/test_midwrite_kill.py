@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from finews.storage.db import NEAR_DUPLICATE_INDEX, RAW_ARTICLES
 from finews.core.minhash import signature
+from finews.storage.db import NEAR_DUPLICATE_INDEX, RAW_ARTICLES
 from finews.storage.store import PAUSE_ENV
 from tests.conftest import ROOT
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from urllib.parse import unquote
 
 import lxml.html
@@ -30,7 +30,7 @@ from finews.storage.store import PostStore
 
 KEYS = {"layout", "title", "date", "categories", "tags"}
 SHANGHAI = timezone(timedelta(hours=8))
-WHEN = datetime(2022, 3, 1, 8, 46, 38, tzinfo=timezone.utc)
+WHEN = datetime(2022, 3, 1, 8, 46, 38, tzinfo=UTC)
 LINK_LINE = re.compile(r"^<([^<>\s]*)>\s*$", re.M)
 
 # Values a feed or page controls, each aimed at one way into the file.

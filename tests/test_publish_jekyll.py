@@ -16,7 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import lxml.etree
@@ -28,8 +28,15 @@ from finews.core.jekyll import url_segment
 from finews.core.normalize import normalize_post
 from finews.storage.store import PostStore
 from tests.conftest import ROOT
-from tests.test_publish_hostile import HOSTILE_ARTICLES, HOSTILE_CATEGORIES, HOSTILE_LINKS, HOSTILE_MEDIA, \
-    HOSTILE_TITLES, _assert_inert, shown
+from tests.test_publish_hostile import (
+    HOSTILE_ARTICLES,
+    HOSTILE_CATEGORIES,
+    HOSTILE_LINKS,
+    HOSTILE_MEDIA,
+    HOSTILE_TITLES,
+    _assert_inert,
+    shown,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -98,7 +105,7 @@ def built(jekyll, tmp_path_factory, mongo_uri):
     name, text = original_post("rolling", rolling, {"content": f"滚动 {LIQUID}"})
     (source / "_posts" / name).write_text(text, encoding="utf-8")
     stored["rolling"] = {"title": rolling["title"], "category": "emnews", "tags": ["东财滚动新闻"],
-                         "published_at": datetime(2022, 3, 1, 11, 46, 38, tzinfo=timezone.utc), "stem": name[11:-3]}
+                         "published_at": datetime(2022, 3, 1, 11, 46, 38, tzinfo=UTC), "stem": name[11:-3]}
     out = tmp / "site"
     result = subprocess.run([jekyll, "build", "--safe", "-s", str(source), "-d", str(out), "--config",
                              f"{source / '_config.yml'},{BUILD_CONFIG}"],

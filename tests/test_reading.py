@@ -9,8 +9,8 @@ import pytest
 
 from finews.core.dates import parse_published
 from finews.core.postfile import read_post_file
-from finews.storage.reading import posts_per_category_and_day
 from finews.replica import kramdown
+from finews.storage.reading import posts_per_category_and_day
 from tests.conftest import POSTS, REFERENCE, ROOT
 
 

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
@@ -138,7 +138,7 @@ def test_post_page_gives_back_its_file(spider, file):
     assert fields["info_code"] == normalize_info_code(post.raw_code or post.stem)
     assert fields["body_text"] == file_body_text(post)
     assert fields["published_at"] == datetime.strptime(page_time, "%Y-%m-%d %H:%M:%S").replace(
-        tzinfo=SITE_TZ).astimezone(timezone.utc)
+        tzinfo=SITE_TZ).astimezone(UTC)
 
 
 @pytest.mark.parametrize("file", LISTING_PAGES, ids=lambda p: p.relative_to(SITE).as_posix())
@@ -249,7 +249,7 @@ def test_crawl_of_the_real_site_is_clean_and_stores_every_post(crawl, static_sit
         assert doc["body_text"] == file_body_text(post)
         assert doc["source_url"] == post.link  # empty where the page has no article link (<>)
         shown = datetime.strptime(shown_time(post), "%Y-%m-%d %H:%M:%S").replace(tzinfo=SITE_TZ)
-        assert doc["published_at"].replace(tzinfo=timezone.utc) == shown.astimezone(timezone.utc)
+        assert doc["published_at"].replace(tzinfo=UTC) == shown.astimezone(UTC)
 
     rejects = {urlsplit(r["url"]).path: r["reason"] for r in db.rejects.find()}
     assert rejects == {"/sitenews/2021/12/01/init.html": "missing_link"}

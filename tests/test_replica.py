@@ -61,6 +61,7 @@ def test_scale_mode_synthesizes_distinct_posts():
 
 def test_admin_add_grows_the_site_while_serving():
     import json
+
     from finews.replica.server import ReplicaServer
     from finews.replica.site import ReplicaSite
 
@@ -81,7 +82,6 @@ def test_malformed_post_files_do_not_stop_the_replica(tmp_path):
     import shutil
     import subprocess
     import sys
-    import time
 
     from finews.storage.db import free_port
     from tests.conftest import CORPUS, ROOT
@@ -95,11 +95,11 @@ def test_malformed_post_files_do_not_stop_the_replica(tmp_path):
         encoding="utf-8")
     (posts / "2022-03-07-empty.md").write_bytes(b"")
     left_out = {
-        "2022-03-08-badyaml.md": '---\ntitle: "unclosed\n---\nbody\n'.encode(),
+        "2022-03-08-badyaml.md": b'---\ntitle: "unclosed\n---\nbody\n',
         "2022-03-09-listyaml.md": b"---\n- a\n- b\n---\nbody\n",
         "2022-03-10-binary.md": bytes(range(256)) * 4,
         "2022-03-11-gbk.md": '---\ntitle: "标题"\ndate: 2022-03-11 10:00:00 +0800\n---\n正文\n'.encode("gbk"),
-        "nodate.md": "no front matter and no date\n".encode(),
+        "nodate.md": b"no front matter and no date\n",
     }
     for name, data in left_out.items():
         (posts / name).write_bytes(data)

@@ -126,8 +126,8 @@ def test_absolute_links_point_at_the_real_site_and_listing_links_are_root_relati
     assert back == ["//finews.withounder.com/category/hebeiribao.html", "//finews.withounder.com/"]
     for path, html in _listing_pages(replica_site):
         hrefs = lxml.html.document_fromstring(html).xpath("//section//ul/li/a/@href")
-        assert hrefs and all(h.startswith("/") and not h.startswith("//") for h in hrefs) or path.startswith(
-            "/category/") and not hrefs
+        assert (hrefs and all(h.startswith("/") and not h.startswith("//") for h in hrefs)) or (path.startswith(
+            "/category/") and not hrefs)
         assert all(replica_site.post_at(h) for h in hrefs), path
 
 

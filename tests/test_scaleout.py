@@ -26,10 +26,10 @@ from scrapy.settings import Settings
 from scrapy_redis.dupefilter import RFPDupeFilter
 
 from crawler.scheduler import redis_keys
-from finews.storage.db import free_port
 from finews.core.jobs import SHARED_SCHEDULER, configure_job, job_key
 from finews.replica.server import ReplicaServer
 from finews.replica.site import ReplicaSite
+from finews.storage.db import free_port
 from tests.conftest import ROOT
 
 POSTS = 1000

@@ -12,14 +12,23 @@ from crawler.items import PostItem
 from crawler.middlewares import REFRESH_MODES
 from crawler.spiders.base import SiteSpider
 from finews.core.feeds import (
-    DEFAULT_COUNT, FEEDS, LIST_API, MARKET_API, TEXT_PATH, TEXT_SITE, article_html, category, item_from_kept,
-    parse_feed, parse_text, source_link,
+    DEFAULT_COUNT,
+    FEEDS,
+    LIST_API,
+    MARKET_API,
+    TEXT_PATH,
+    TEXT_SITE,
+    article_html,
+    category,
+    item_from_kept,
+    parse_feed,
+    parse_text,
+    source_link,
 )
 from finews.core.pages import PageError
 from finews.core.slugs import TAG_SUFFIX
 from finews.storage.db import POSTS
 from finews.storage.sources import codes_with_text
-
 
 LISTING_SLICE = 500  # feed items per kept listing item
 

@@ -14,7 +14,7 @@ import logging
 import re
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from functools import cached_property
 from pathlib import Path
 from urllib.parse import quote, unquote
@@ -23,9 +23,9 @@ from finews.core.dates import SITE_TZ, parse_published
 from finews.core.infocode import is_rolling_news_code, normalize_info_code
 from finews.core.jekyll import liquid_output
 from finews.core.postfile import PostFile, parse_post_file, read_post_source
+from finews.core.slugs import ROLLING_NEWS_SLUG, ROLLING_NEWS_TAG, TAG_SUFFIX, listing_path, media_from_tag
 from finews.replica import kramdown
 from finews.replica.synth import PostSynthesizer
-from finews.core.slugs import ROLLING_NEWS_SLUG, ROLLING_NEWS_TAG, TAG_SUFFIX, listing_path, media_from_tag
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def jekyll_time(date_text: str) -> datetime | None:
         return None
     *parts, offset = match.groups()
     try:
-        moment = datetime(*(int(p) for p in parts), tzinfo=timezone.utc)
+        moment = datetime(*(int(p) for p in parts), tzinfo=UTC)
     except ValueError:
         return None
     if not offset:
@@ -181,7 +181,7 @@ class ReplicaSite:
         self.add(posts)
 
     @classmethod
-    def scaled(cls, count: int, folder: Path | None = None, **kwargs) -> "ReplicaSite":
+    def scaled(cls, count: int, folder: Path | None = None, **kwargs) -> ReplicaSite:
         """A site of ``count`` synthesized posts (no corpus posts of its own)."""
         corpus = cls.from_folder(folder)
         site = cls([], corpus.category_titles, **kwargs)
@@ -189,7 +189,7 @@ class ReplicaSite:
         return site
 
     @classmethod
-    def from_folder(cls, folder: Path | None = None, **kwargs) -> "ReplicaSite":
+    def from_folder(cls, folder: Path | None = None, **kwargs) -> ReplicaSite:
         """Build from a corpus folder (``posts/`` and ``category/`` inside) or a
         folder of post files."""
         folder = Path(folder) if folder else BUNDLED_CORPUS
@@ -404,7 +404,7 @@ def _li(entry: Entry) -> str:
 
 
 def _rfc3339(moment: datetime | None) -> str:
-    moment = moment or datetime(1970, 1, 1, tzinfo=timezone.utc)
+    moment = moment or datetime(1970, 1, 1, tzinfo=UTC)
     return moment.astimezone(SITE_TZ).isoformat()
 
 

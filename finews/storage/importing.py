@@ -23,9 +23,9 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterator
 
 from finews.core.dates import EARLIEST, LATEST, in_range
 from finews.core.model import FIELDS, REQUIRED
@@ -200,11 +200,11 @@ def _date(value) -> datetime:
     except ValueError:
         raise ValueError(f"is not an ISO time: {_shown(value)}") from None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     if not in_range(when):
         raise ValueError(f"{_shown(value)} is outside the stored range "
                          f"[{EARLIEST:%Y-%m-%d}, {LATEST:%Y-%m-%d}) UTC")
-    return when.astimezone(timezone.utc)
+    return when.astimezone(UTC)
 
 
 def _rule(rule: dict, value) -> None:

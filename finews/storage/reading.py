@@ -6,21 +6,22 @@ import json
 import sys
 import zlib
 from collections import Counter
+from collections.abc import Iterator
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
+from finews.core.clean import clean_article
 from finews.core.dates import EARLIEST, LATEST, SITE_TZ
-from finews.storage.db import CRAWL_RUNS, POSTS, RAW_ARTICLES
 from finews.core.feeds import FEED_ITEMS, NotOriginal, Original, item_from_kept, original_of_answer
 from finews.core.infocode import MEDIA, ROLLING, site_code
-from finews.core.slugs import media_from_tag
 from finews.core.jekyll import post_file, post_path
 from finews.core.model import CRAWLED_FIELDS
-from finews.core.clean import clean_article
-from finews.storage.store import PostStore, read_raw
 from finews.core.normalize import Rejected, normalize_post
+from finews.core.slugs import media_from_tag
+from finews.storage.db import CRAWL_RUNS, POSTS, RAW_ARTICLES
+from finews.storage.store import PostStore, read_raw
 
 
 def posts_per_category_and_day(db, since: datetime | None = None) -> list[tuple[str, str, int]]:
