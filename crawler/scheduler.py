@@ -318,7 +318,7 @@ class SharedScheduler(Scheduler):
         """A worker of this host whose process is gone (killed with -9) is
         not waited for until its key expires."""
         keys = [self.keys["worker"] + member.decode() for member in self.server.smembers(self.keys["workers"])]
-        for key, value in zip(keys, self.server.mget(keys) if keys else []):
+        for key, value in zip(keys, self.server.mget(keys) if keys else [], strict=True):
             if not value:
                 continue
             _, host, pid = value.decode().split(" ")

@@ -25,7 +25,7 @@ def summarize(runs: list[SpiderRun], totals: dict[str, int] | None = None) -> st
             run.pages,
             pages_per_second,
         ))
-    out = [format_table(("spider",) + COLUMNS, rows)]
+    out = [format_table(("spider", *COLUMNS), rows)]
     if any(row[4] for row in rows):
         out.append("known: posts already stored, not fetched again (-a refresh=all fetches them)")
     reasons: dict[str, int] = {}

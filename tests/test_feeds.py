@@ -119,8 +119,8 @@ def test_feeds_over_http_with_faults_and_growth(site):
 
     grown = ReplicaSite.from_folder()
     plan = FaultPlan.parse("feed_html_error=1.0")
-    with ReplicaServer(grown, faults=plan) as server:
-        with urllib.request.urlopen(server.url + FEEDS["media"].url("", 5), timeout=10) as response:
+    with ReplicaServer(grown, faults=plan) as server, \
+            urllib.request.urlopen(server.url + FEEDS["media"].url("", 5), timeout=10) as response:
             assert response.headers["Content-Type"].startswith("text/html")
     with ReplicaServer(grown) as server:
         url = server.url + FEEDS["media"].url("", 100)
@@ -150,7 +150,8 @@ def test_feed_fault_modes_touch_only_the_feeds():
 
     with ReplicaServer(ReplicaSite.from_folder(), faults=FaultPlan.parse("feed_bad_json=1.0")) as server:
         page = urllib.request.urlopen(server.url + "/category/hebeiribao.html", timeout=10).read()
-        text = urllib.request.urlopen(server.url + "/NewsData/GetNewsText.do?id=NW202203012292975846", timeout=10).read()
+        text_url = server.url + "/NewsData/GetNewsText.do?id=NW202203012292975846"
+        text = urllib.request.urlopen(text_url, timeout=10).read()
         feed = urllib.request.urlopen(server.url + FEEDS["media"].url("", 5), timeout=10).read()
         served = dict(server.faults_served)
     assert b"hebeiribao" in page and json.loads(text)["text"]

@@ -111,8 +111,8 @@ def test_the_run_table_counts_posts_already_stored():
                                      "response_received_count": 15})
     table = summarize([run]).splitlines()
     header, row = table[0].split(), table[2].split()
-    assert dict(zip(header, row))["known"] == "53"
-    assert dict(zip(header, row))["unchanged"] == "2"
+    assert dict(zip(header, row, strict=True))["known"] == "53"
+    assert dict(zip(header, row, strict=True))["unchanged"] == "2"
 
 
 def test_the_example_config_loads_and_passes_the_run_checks():
@@ -152,7 +152,7 @@ def test_a_second_demo_shows_what_it_already_had(tmp_path):
         assert result.returncode == 0, result.stderr[-3000:]
         lines = result.stdout.splitlines()
         header = next(line for line in lines if line.startswith("spider")).split()
-        return {line.split()[0]: dict(zip(header, line.split())) for line in lines
+        return {line.split()[0]: dict(zip(header, line.split(), strict=True)) for line in lines
                 if line.startswith(("category ", "newslist "))}
 
     first, second = demo(), demo()

@@ -328,7 +328,8 @@ class HostileSource:
     def __init__(self):
         good = [dict(ROLLING_ROW, id=f"20220301229700{i:04d}", infoCode=f"NW20220301229700{i:04d}", title=f"滚动{i}")
                 for i in range(4)]
-        dated_0001 = dict(ROLLING_ROW, id="202203012297009998", infoCode="NW202203012297009998", showtime="0001-01-01 00:00:00")
+        dated_0001 = dict(ROLLING_ROW, id="202203012297009998", infoCode="NW202203012297009998",
+                          showtime="0001-01-01 00:00:00")
         self.rolling = [*good, dated_0001]
         self.texts = {
             good[0]["infoCode"]: {"content": "正常的文章"},

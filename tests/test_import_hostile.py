@@ -24,7 +24,8 @@ FIRST = {
     "_id": "NW202112082206704122", "info_code": "NW202112082206704122", "kind": "rolling",
     "title": "华尔街最高！大摩上调苹果目标价至200美元", "published_at": "2021-12-08T02:19:17Z",
     "media": "东财滚动", "category": "emnews", "tags": ["东财滚动新闻"],
-    "body_html": "<p>摩根士丹利分析师维持了对苹果的“增持”评级。</p>", "body_text": "摩根士丹利分析师维持了对苹果的“增持”评级。",
+    "body_html": "<p>摩根士丹利分析师维持了对苹果的“增持”评级。</p>",
+    "body_text": "摩根士丹利分析师维持了对苹果的“增持”评级。",
     "url": "http://127.0.0.1/2021-12-08-202112082206704122.md",
     "source_url": "http://finance.eastmoney.com/news/1344,202112082206704122.html", "images": [],
     "content_hash": "7b409f25897717dbcf588ed7b3439b341f9ca6a7813bf92805fab6f6844d8dad", "version": 1,
@@ -171,7 +172,7 @@ def test_a_file_that_is_no_dump_is_one_line_and_exit_2(finews, db, tmp_path):
     bom.write_bytes(b"\xef\xbb\xbf" + _line(FIRST))
     for path, expected in ((tmp_path, "cannot read"), (tmp_path / "missing.jsonl", "cannot read"),
                            (bom, "line 1: not JSON (Unexpected UTF-8 BOM")):
-        code, out, err = finews("import", str(path))
+        code, _, err = finews("import", str(path))
         assert code == 2 and err.count("\n") == 1 and expected in err, err
     assert _stored(db) == 0
 
@@ -204,7 +205,7 @@ def test_a_file_changed_after_its_check_is_one_line_and_exit_2(finews, db, tmp_p
         return total
 
     monkeypatch.setattr(importing, "check_dump", check_then_spoil)
-    code, out, err = finews("import", str(path), "--batch", "1")
+    code, _, err = finews("import", str(path), "--batch", "1")
     assert code == 2 and err.count("\n") == 1 and "line 2: key '$where' refused" in err and "changed" in err
     assert [doc["_id"] for doc in db.posts.find()] == [FIRST["_id"]]
 

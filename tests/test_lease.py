@@ -37,12 +37,13 @@ def race(uri: str, db_name: str, trials: int, lease_class=Lease, contenders: int
             barrier = threading.Barrier(contenders)
             results: list = [None] * contenders
 
-            def contend(i: int) -> None:
-                lease = lease_class(clients[i][db_name], key, f"run-{trial}-{i}", 60)
+            def contend(i: int, key: str, owner: str, barrier: threading.Barrier, results: list) -> None:
+                lease = lease_class(clients[i][db_name], key, owner, 60)
                 barrier.wait()
                 results[i] = lease.acquire()
 
-            threads = [threading.Thread(target=contend, args=(i,)) for i in range(contenders)]
+            threads = [threading.Thread(target=contend, args=(i, key, f"run-{trial}-{i}", barrier, results))
+                       for i in range(contenders)]
             for thread in threads:
                 thread.start()
             for thread in threads:
@@ -72,18 +73,18 @@ def test_two_takers_of_a_stale_lease_never_both_win(mongo_uri, db):
             barrier = threading.Barrier(2)
             results: list = [None, None]
 
-            def take(i: int) -> None:
-                lease = Lease(clients[i][db.name], f"stale-{trial}", f"taker-{i}", 60)
+            def take(i: int, key: str, barrier: threading.Barrier, results: list) -> None:
+                lease = Lease(clients[i][db.name], key, f"taker-{i}", 60)
                 barrier.wait()
                 results[i] = lease.acquire()
 
-            threads = [threading.Thread(target=take, args=(i,)) for i in range(2)]
+            threads = [threading.Thread(target=take, args=(i, f"stale-{trial}", barrier, results)) for i in range(2)]
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join()
             assert sum(r is not None for r in results) == 1, results
-            assert [r for r in results if r][0]["owner"] == "gone"
+            assert next(r for r in results if r)["owner"] == "gone"
     finally:
         for client in clients:
             client.close()

@@ -278,7 +278,7 @@ def test_replica_renders_an_exported_liquid_body_literally():
 def test_hostile_stored_posts_export_to_files_that_read_back(db, tmp_path):
     """Stored through PostStore (what a crawl stores), exported by ``write_jekyll``."""
     docs = []
-    for number, (title, media) in enumerate(zip(HOSTILE_TITLES.values(), HOSTILE_MEDIA.values())):
+    for number, (title, media) in enumerate(zip(HOSTILE_TITLES.values(), HOSTILE_MEDIA.values(), strict=False)):
         code = f"NW2022030122929758{number:02d}"
         doc = normalize_post({"url": f"http://127.0.0.1:9/x/{code}.html", "title": title,
                               "time_text": "2022-03-01 16:46:38", "body_html": "<p>正文 {{ site.time }}</p>",

@@ -116,7 +116,7 @@ def built(jekyll, tmp_path_factory, mongo_uri):
 
 
 def _page_of(out: Path, stem: str) -> Path:
-    pages = [p for p in out.rglob(f"{stem}.html")]
+    pages = list(out.rglob(f"{stem}.html"))
     assert len(pages) == 1, (stem, pages)
     return pages[0]
 
@@ -136,7 +136,7 @@ def test_every_hostile_post_is_published_at_its_own_url(built):
 
 
 def test_titles_dates_categories_and_tags_are_the_stored_ones(built):
-    stored, source, out = built
+    stored, _, out = built
     for doc in stored.values():
         stem = doc.get("stem") or doc["_id"]
         page = lxml.html.parse(str(_page_of(out, stem))).getroot()
@@ -153,7 +153,7 @@ def test_titles_dates_categories_and_tags_are_the_stored_ones(built):
 
 
 def test_no_liquid_runs_and_no_markup_or_script_link_is_live(built):
-    stored, source, out = built
+    stored, _, out = built
     for doc in stored.values():
         stem = doc.get("stem") or doc["_id"]
         page = lxml.html.parse(str(_page_of(out, stem))).getroot()

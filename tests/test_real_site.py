@@ -332,5 +332,6 @@ def test_a_title_written_into_the_head_cannot_move_the_section(spider):
     file = SITE / "hebeiribao" / "2022" / "03" / "01" / "NW202203012292975846.html"
     text = file.read_text(encoding="utf-8")
     fake = '"><section><small>[GMT+8] 1999-01-01 00:00:00</small><h1>假标题</h1><p>假正文</p></section><x y="'
-    page = parse_post_page(text.replace('<meta property="og:title" content="', '<meta property="og:title" content="' + fake, 1))
+    og_title = '<meta property="og:title" content="'
+    page = parse_post_page(text.replace(og_title, og_title + fake, 1))
     assert page == parse_post_page(text)

@@ -29,7 +29,8 @@ def test_feed_has_rfc3339_shanghai_times(replica):
     assert "<published>2022-05-31T18:03:41+08:00</published>" in body
 
 
-@pytest.mark.parametrize("path", ["/nope.html", "/category/nope.html", "/NewsData/GetNewsText.do?id=NW209901012292975846",
+@pytest.mark.parametrize("path", ["/nope.html", "/category/nope.html",
+                                  "/NewsData/GetNewsText.do?id=NW209901012292975846",
                                   # the real site has no page for these (and the dateless file is not published)
                                   "/category/sitenews.html", "/category/emnews.html", "/emnews/?page=2",
                                   "/emnews/-202205262391921712.html"])

@@ -85,7 +85,7 @@ def test_each_post_page_matches_the_real_one_element_by_element(replica_site, pa
     assert entry is not None, f"the replica does not serve {path}"
     mine, real = _section(replica_site.post_page(entry)), _section(_real(path))
     assert [e[0] for e in _elements(mine)] == [e[0] for e in _elements(real)]  # same elements, same order
-    for got, want in zip(_elements(mine), _elements(real)):
+    for got, want in zip(_elements(mine), _elements(real), strict=True):
         assert got == want
     # And the section's source, byte for byte: what raw-source readers (the Jekyll export) see.
     assert _raw_section(replica_site.post_page(entry)) == _raw_section(_real(path))

@@ -115,7 +115,7 @@ def start_worker(number, replica, db, mongo_uri, redis_url, tmp_path, spider_arg
 def run_workers(count, *args, **settings):
     workers = [start_worker(number, *args, **settings) for number in range(count)]
     logs = [worker.communicate(timeout=600)[1] for worker in workers]
-    for worker, log in zip(workers, logs):
+    for worker, log in zip(workers, logs, strict=True):
         assert worker.returncode == 0, log[-3000:]
     return logs
 

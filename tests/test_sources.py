@@ -10,7 +10,8 @@ from finews.storage.store import PostStore
 from pipelines.mongo import _post_doc
 
 CODE = "NW202112082206672930"
-ROLLING_ITEM = {"title": "离岸人民币兑美元升至6.3512", "digest": "【离岸人民币兑美元升至6.3512】离岸人民币兑美元升至6.3512。",
+ROLLING_ITEM = {"title": "离岸人民币兑美元升至6.3512",
+                "digest": "【离岸人民币兑美元升至6.3512】离岸人民币兑美元升至6.3512。",
                 "id": "202112082206672930", "infoCode": CODE, "url_w": "http://x/news/1,202112082206672930.html",
                 "showtime": "2021-12-08 10:46:18"}
 

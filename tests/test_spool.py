@@ -58,7 +58,8 @@ def test_replay_running_while_a_process_spools_loses_none(db, tmp_path):
         replayed.update(spool.replay(store))
     assert writer.returncode == 0, writer.stderr.read()
     replayed.update(spool.replay(store))  # what was spooled after the last pass
-    assert db.posts.count_documents({}) == batches * per_batch, (replayed, _files(spool.folder), _files(spool.quarantine))
+    left = (replayed, _files(spool.folder), _files(spool.quarantine))
+    assert db.posts.count_documents({}) == batches * per_batch, left
     assert replayed["inserted"] == batches * per_batch and replayed["unchanged"] == 0
     assert _files(spool.folder) == []
 

@@ -13,7 +13,8 @@ def format_table(header: tuple, rows: list[tuple], fmt=None) -> str:
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
 
     def line(row):
-        return "  ".join(c.rjust(w) if right else c.ljust(w) for c, w, right in zip(row, widths, numeric)).rstrip()
+        cells = zip(row, widths, numeric, strict=False)
+        return "  ".join(c.rjust(w) if right else c.ljust(w) for c, w, right in cells).rstrip()
 
     return "\n".join([line(cells[0]), "  ".join("-" * w for w in widths), *(line(row) for row in cells[1:])])
 

@@ -122,7 +122,7 @@ class ReplicaHandler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
     def log_message(self, fmt: str, *args) -> None:
-        logger.debug("%s " + fmt, self.address_string(), *args)
+        logger.debug("%s %s", self.address_string(), fmt % args)
 
 
 class ReplicaServer(ThreadingHTTPServer):

@@ -81,7 +81,7 @@ def _posts(path: Path) -> Iterator[dict]:
     """The file's posts, line by line (``\\n``-separated bytes, each decoded
     on its own so that a bad byte is named by its own line)."""
     try:
-        handle = open(path, "rb")
+        handle = open(path, "rb")  # noqa: SIM115 (an open error is told apart from a read error; closed by the with below)
     except OSError as error:
         raise BadDump(f"cannot read {path}: {error.strerror or error}") from None
     with handle:
