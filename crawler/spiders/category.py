@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from urllib.parse import unquote, urljoin, urlsplit
 
 import scrapy
@@ -192,7 +193,7 @@ def _stem_of(url: str) -> str:
     return unquote(urlsplit(url).path.rsplit("/", 1)[-1]).removesuffix(".html")
 
 
-def _category_of(url: str, back_links: list[str] = ()) -> str:
+def _category_of(url: str, back_links: Sequence[str] = ()) -> str:
     """Jekyll's permalink starts with the category slug
     (``/<category>/<YYYY>/<MM>/<DD>/<stem>.html``), lower-cased and split at
     spaces; a post without a category starts with its date. The back link to

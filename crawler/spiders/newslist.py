@@ -71,7 +71,8 @@ class NewsListSpider(SiteSpider):
         for label, base in self.hosts.items():
             if not urlsplit(base).hostname:
                 raise ValueError(f"{label} host must be an absolute URL, got {base!r}")
-        self.allowed_domains = sorted({urlsplit(base).hostname for base in self.hosts.values()})
+        hostnames = {urlsplit(base).hostname or "" for base in self.hosts.values()}  # each has one, checked above
+        self.allowed_domains = [*sorted(hostnames)]  # a list display: SiteSpider's is a list[str | None]
 
     async def start(self):
         if self.locked:

@@ -4,7 +4,7 @@ without ``+0800``; everything is stored as UTC."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo
 
 import dateparser
@@ -69,7 +69,7 @@ def read_published(text: str | None) -> datetime | None:
             clock += ":00"
         try:
             local = datetime.strptime(f"{date} {clock}", "%Y-%m-%d %H:%M:%S")
-            zone = SITE_TZ
+            zone: tzinfo | None = SITE_TZ
             if offset:
                 offset = "+00:00" if offset == "Z" else offset
                 zone = datetime.strptime(offset.replace(":", ""), "%z").tzinfo

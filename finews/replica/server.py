@@ -166,6 +166,7 @@ class ReplicaServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
+        assert isinstance(host, str)  # an AF_INET address (only a Unix socket's is bytes)
         return f"http://{host}:{port}"
 
     def start(self) -> ReplicaServer:

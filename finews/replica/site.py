@@ -58,7 +58,8 @@ def jekyll_time(date_text: str) -> datetime | None:
         return None
     *parts, offset = match.groups()
     try:
-        moment = datetime(*(int(p) for p in parts), tzinfo=UTC)
+        year, month, day, hour, minute, second = (int(p) for p in parts)
+        moment = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
     except ValueError:
         return None
     if not offset:
@@ -176,7 +177,7 @@ class ReplicaSite:
         self.by_path: dict[str, Entry] = {}
         self.by_category: dict[str, list[Entry]] = {}
         self.by_code: dict[str, Entry] = {}
-        self._synthesizer = None
+        self._synthesizer: PostSynthesizer | None = None
         self._synthesized = 0
         self.add(posts)
 
