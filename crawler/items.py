@@ -5,13 +5,18 @@ the crawled fields of the post model, ``finews/core/model.py``; only the fields
 used while crawling are declared here.
 """
 
+from typing import TYPE_CHECKING
+
 import scrapy
 from scrapy.item import ItemMeta
 
 from finews.core.model import CRAWLED_FIELDS
 
-StoredPostItem = ItemMeta("StoredPostItem", (scrapy.Item,),
-                          {"__module__": __name__, **{name: scrapy.Field() for name in CRAWLED_FIELDS}})
+if TYPE_CHECKING:  # a class made at run time, from the model: an Item to the type checker
+    StoredPostItem = scrapy.Item
+else:
+    StoredPostItem = ItemMeta("StoredPostItem", (scrapy.Item,),
+                              {"__module__": __name__, **{name: scrapy.Field() for name in CRAWLED_FIELDS}})
 
 
 class PostItem(StoredPostItem):

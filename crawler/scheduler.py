@@ -43,6 +43,7 @@ from scrapy.utils.defer import deferred_from_coro
 from scrapy_redis.dupefilter import RFPDupeFilter
 from scrapy_redis.queue import PriorityQueue
 from scrapy_redis.scheduler import Scheduler
+from twisted.internet.defer import Deferred
 from twisted.internet.task import LoopingCall
 
 from finews.storage.db import redact_uri
@@ -99,6 +100,7 @@ class JobScheduler(ScrapyScheduler):
         except OSError as error:
             logger.error("Could not save the job's request queue in %s (%s); the next run starts afresh",
                          self.dqdir, error)
+            assert self.crawler is not None  # made by from_crawler
             self.crawler.stats.inc_value("finews/disk/queue_failed")
             return self.df.close(reason)
 
@@ -114,11 +116,17 @@ class JobScheduler(ScrapyScheduler):
         self.disk_error = error
         logger.error("Could not %s the job's request queue in %s (%s); the crawl stops as failed",
                      what, self.dqdir, error)
-        self.crawler.stats.inc_value("finews/disk/queue_failed")
+        crawler = self.crawler
+        assert crawler is not None  # made by from_crawler
+        crawler.stats.inc_value("finews/disk/queue_failed")
         from twisted.internet import reactor
 
-        reactor.callLater(0, lambda: deferred_from_coro(
-            self.crawler.engine.close_spider_async(reason=DISK_QUEUE_FAILED)))
+        def close_spider() -> Deferred[None]:
+            assert crawler.engine is not None  # the crawl is running
+            return deferred_from_coro(crawler.engine.close_spider_async(reason=DISK_QUEUE_FAILED))
+
+        # zope interfaces declare methods without self, so mypy reads IReactorTime.callLater's delay as self
+        reactor.callLater(0, close_spider)  # type: ignore[arg-type]
 
 # KEYS: workers, queue, seen, run.  ARGV: worker id, worker key prefix, state, ttl, new run id.
 # Registers the worker; when no other worker is alive, this starts a new run.
@@ -318,7 +326,7 @@ class SharedScheduler(Scheduler):
         """A worker of this host whose process is gone (killed with -9) is
         not waited for until its key expires."""
         keys = [self.keys["worker"] + member.decode() for member in self.server.smembers(self.keys["workers"])]
-        for key, value in zip(keys, self.server.mget(keys) if keys else []):
+        for key, value in zip(keys, self.server.mget(keys) if keys else [], strict=True):
             if not value:
                 continue
             _, host, pid = value.decode().split(" ")

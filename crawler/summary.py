@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from finews.core.reasons import by_kind
 from crawler.runner import SpiderRun
+from finews.core.reasons import by_kind
 from finews.core.tables import format_table
 
 # unchanged: fetched again, same content; known: already stored, so not fetched at all.
@@ -25,7 +25,7 @@ def summarize(runs: list[SpiderRun], totals: dict[str, int] | None = None) -> st
             run.pages,
             pages_per_second,
         ))
-    out = [format_table(("spider",) + COLUMNS, rows)]
+    out = [format_table(("spider", *COLUMNS), rows)]
     if any(row[4] for row in rows):
         out.append("known: posts already stored, not fetched again (-a refresh=all fetches them)")
     reasons: dict[str, int] = {}

@@ -33,7 +33,7 @@ class DedupePipeline:
         code = adapter.get("info_code")
         if adapter.get("reject_reason") or not code:
             return item
-        rank = KIND_RANK.get(adapter.get("kind"), 0)
+        rank = KIND_RANK.get(adapter.get("kind") or "", 0)
         if code in self.seen and self.seen[code] >= rank:
             if self.stats:
                 self.stats.inc_value("finews/duplicates_dropped")

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from finews.storage.db import EmbeddedMongo, connect, ensure_indexes
 from finews.core.infocode import normalize_info_code
 from finews.replica.postfile import read_post_file
 from finews.replica.server import ReplicaServer
 from finews.replica.site import BUNDLED_CORPUS, ReplicaSite
+from finews.storage.db import EmbeddedMongo, connect, ensure_indexes
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = BUNDLED_CORPUS
@@ -137,12 +137,12 @@ def engine_crawl(reactor, mongo_uri, db_name, tmp_path):
     ``crawler.runner.run_spiders`` does (project settings, the job's JOBDIR
     and lock, every middleware, pipeline and extension), into the test's
     database; returns the crawl's stats. A fast test: no process is started."""
-    from twisted.internet import defer
     from scrapy.crawler import CrawlerRunner
     from scrapy.utils.defer import deferred_from_coro
+    from twisted.internet import defer
 
-    from crawler.runner import job_dir_lock, project_settings, salvage_job_dir
     from crawler.jobs import configure_job
+    from crawler.runner import job_dir_lock, project_settings, salvage_job_dir
 
     def run(spider: str, settings: dict | None = None, timeout: float = 60, **arguments) -> dict:
         done: concurrent.futures.Future = concurrent.futures.Future()

@@ -3,8 +3,8 @@ and prints its table (CI smoke run; the figures themselves are not checked)."""
 
 from __future__ import annotations
 
-import os
 import importlib.util
+import os
 import shutil
 import subprocess
 import sys

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote
 
 import pytest
@@ -19,7 +19,7 @@ from finews.replica.server import ReplicaServer
 from finews.replica.site import ReplicaSite
 from finews.storage.listings import LISTINGS, forget, remember, remembered, swept
 
-NOW = datetime(2026, 12, 5, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 
 
 def test_remembered_listings_say_when_their_sweep_is_due(db):
@@ -68,7 +68,8 @@ def test_posts_missed_once_are_stored_by_the_next_plain_run(crawl, big_replica, 
 
     assert db.posts.count_documents({}) == stored
     assert db.posts.count_documents({"_id": {"$in": missed}}) == 25
-    fetched = {unquote(p) for p, n in big_replica.attempts.items() if n > before.get(p, 0) and unquote(p) in site.by_path}
+    fetched = {unquote(p) for p, n in big_replica.attempts.items()
+               if n > before.get(p, 0) and unquote(p) in site.by_path}
     assert fetched == {e.path for e in old}  # nothing else fetched again
 
 
@@ -85,7 +86,8 @@ def test_a_listing_is_read_past_its_stored_posts_only_when_its_sweep_is_due(craw
     assert db.posts.count_documents({}) == 1200
     on_front = _linked_posts(paged_replica, "/") | _linked_posts(paged_replica, "/categories/")
     third_pages = [e for entries in site.by_category.values() for e in entries[20:] if e.path not in on_front]
-    missed = [doc["_id"] for doc in db.posts.find({"url": {"$in": [paged_replica.url + e.path for e in third_pages[:10]]}})]
+    urls = [paged_replica.url + e.path for e in third_pages[:10]]
+    missed = [doc["_id"] for doc in db.posts.find({"url": {"$in": urls}})]
     assert len(missed) == 10
     db.posts.delete_many({"_id": {"$in": missed}})
 

@@ -199,8 +199,9 @@ def test_finews_follow_prints_each_change_and_resumes_after_a_position(cli_env, 
     store.write_posts([_post(2, body="改过")])
     assert main(["follow", "--once"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    one, two = _post(1)["info_code"], _post(2)["info_code"]
     assert [(c["info_code"], c["version"], c["op"]) for c in lines] == [
-        (_post(1)["info_code"], 1, "insert"), (_post(2)["info_code"], 1, "insert"), (_post(2)["info_code"], 2, "revise")]
+        (one, 1, "insert"), (two, 1, "insert"), (two, 2, "revise")]
     assert [c["position"] for c in lines] == sorted(c["position"] for c in lines)
     store.write_posts([_post(3)])
     assert main(["follow", "--once", "--after", str(lines[-1]["position"]), "--format", "text"]) == 0

@@ -6,9 +6,9 @@ from urllib.parse import urlsplit
 import lxml.html
 import pytest
 
+from finews.core.clean import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, clean_article
 from finews.core.pages import parse_post_page
 from finews.replica.postfile import read_post_file
-from finews.core.clean import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, clean_article
 from tests.conftest import POSTS
 
 

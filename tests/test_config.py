@@ -11,11 +11,11 @@ import time
 import pytest
 from scrapy.crawler import CrawlerRunner
 
+from crawler.runner import check_config, project_settings
 from finews.cli.config import ConfigError, load_config
 from finews.replica.faults import FaultPlan
 from finews.replica.server import ReplicaHandler, ReplicaServer
 from finews.replica.site import ReplicaSite
-from crawler.runner import check_config, project_settings
 from tests.conftest import CORPUS, ROOT
 
 DEPLOY_CONFIG = ROOT / "deploy" / "finews.toml"
@@ -100,7 +100,7 @@ def test_a_typo_in_the_database_uri_key_stops_the_run(tmp_path):
 class _CountingHandler(ReplicaHandler):
     """Counts the requests the replica is answering at the same moment."""
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         server = self.server
         with server.in_flight_lock:
             server.in_flight += 1

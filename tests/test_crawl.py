@@ -1,7 +1,7 @@
 """The real spiders, run as ``scrapy crawl`` against the replica, into MongoDB."""
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from scrapy import signals
@@ -45,7 +45,7 @@ def test_category_crawl_stores_every_valid_post_exactly_once(crawl, replica, db)
     # It ends as `finews run` does: the summary table on stdout, counted from what reached the database.
     lines = result.stdout.splitlines()
     header = lines[0].split()
-    row = dict(zip(header, lines[2].split()))
+    row = dict(zip(header, lines[2].split(), strict=True))
     assert row["spider"] == "category"
     assert int(row["stored"]) + int(row["updated"]) + int(row["unchanged"]) == 49
     assert int(row["rejected"]) == len(rejects)
@@ -57,7 +57,7 @@ def test_reference_post_is_stored_exactly(crawl, replica, db):
     post = db.posts.find_one({"_id": "NW202203012292975846"})
     assert post["info_code"] == "NW202203012292975846"
     assert post["title"] == "《河北省制造业高质量发展“十四五”规划》出台 实施八项行动 构建现代化制造业体系"
-    assert post["published_at"] == datetime(2022, 3, 1, 8, 46, 38, tzinfo=timezone.utc)
+    assert post["published_at"] == datetime(2022, 3, 1, 8, 46, 38, tzinfo=UTC)
     assert (post["media"], post["category"], post["tags"]) == ("河北日报", "hebeiribao", ["河北日报新闻"])
     paragraphs = post["body_text"].split("\n")
     assert len(paragraphs) == 16  # the corpus file's 16 <p>; see docs/schema.md
@@ -97,7 +97,8 @@ def test_newsshare_stores_each_code_and_rejects_bad_ones(crawl, replica, db, sit
     assert reasons == {"bad_info_code", "http_404"}
     assert stat(result.stderr, "finews/rejected") == 2
     reference = db.posts.find_one({"_id": "NW202203012292975846"})
-    assert (reference["media"], reference["category"], reference["tags"]) == ("河北日报", "hebeiribao", ["河北日报新闻"])
+    assert (reference["media"], reference["category"], reference["tags"]) \
+        == ("河北日报", "hebeiribao", ["河北日报新闻"])
     assert reference["url"].startswith(f"{replica.url}/html_News/NewsShare.html")
 
 

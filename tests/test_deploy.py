@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from finews.cli.config import load_config, parse_interval
 from crawler.runner import check_config, project_settings
+from finews.cli.config import load_config, parse_interval
 from tests.conftest import ROOT
 
 DEPLOY = ROOT / "deploy"
@@ -102,8 +102,8 @@ def dockerignore_patterns(path: Path = ROOT / ".dockerignore") -> list[tuple[re.
     slash path relative to the context root; ``*`` and ``?`` stay within one
     path element, ``**`` spans any number of them; a ``!`` line re-includes."""
     patterns = []
-    for line in path.read_text().splitlines():
-        line = line.strip()
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
         if not line or line.startswith("#"):
             continue
         negated = line.startswith("!")
@@ -206,7 +206,7 @@ def calendar_minutes(spec: str) -> list[int]:
 
 def spacing(minutes: list[int]) -> set[int]:
     """Seconds between consecutive runs over a day, wrapping at midnight."""
-    return {((b - a) % 1440 or 1440) * 60 for a, b in zip(minutes, minutes[1:] + minutes[:1])}
+    return {((b - a) % 1440 or 1440) * 60 for a, b in zip(minutes, minutes[1:] + minutes[:1], strict=True)}
 
 
 def config_of(argv: list[str]) -> Path:
@@ -274,7 +274,7 @@ def test_dockerignore_sends_what_the_dockerfile_copies_and_nothing_else():
     for sources, _ in copies():
         for source in sources:
             assert not ignored(source, patterns), f"COPY {source}: left out by .dockerignore"
-            under = [p for p in (ROOT / source).rglob("*.py")] if (ROOT / source).is_dir() else []
+            under = list((ROOT / source).rglob("*.py")) if (ROOT / source).is_dir() else []
             for path in under:
                 assert not ignored(path.relative_to(ROOT).as_posix(), patterns), path
     for left_out in (".venv", ".venv/lib/python3.11/site-packages/scrapy/__init__.py", "var", "var/db/x.wt",
@@ -298,7 +298,8 @@ def test_dockerignore_matching_follows_docker(tmp_path):
         return dockerignore_patterns(path)
     assert ignored("a/b/c.go", patterns("**/*.go")) and ignored("c.go", patterns("**/*.go"))
     assert ignored("x/temp.txt", patterns("*/temp*")) and not ignored("x/y/temp.txt", patterns("*/temp*"))
-    assert ignored("a.md", patterns("*.md", "!README*.md")) and not ignored("README-x.md", patterns("*.md", "!README*.md"))
+    readme_kept = patterns("*.md", "!README*.md")
+    assert ignored("a.md", readme_kept) and not ignored("README-x.md", readme_kept)
     assert not ignored("deploy/finews.toml", patterns("*", "!deploy/finews.toml"))
     assert ignored("deploy/Dockerfile", patterns("*", "!deploy/finews.toml"))
     assert ignored("src/a/__pycache__/m.pyc", patterns("*", "!src", "**/__pycache__"))

@@ -13,10 +13,10 @@ import pytest
 from pymongo.errors import ConfigurationError, OperationFailure, ServerSelectionTimeoutError
 
 from finews.cli import DatabaseUnusable, describe_database_error, open_client
-from finews.storage.db import EmbeddedMongo, connect, free_port
 from finews.replica.faults import FaultPlan
 from finews.replica.server import ReplicaServer
 from finews.replica.site import ReplicaSite
+from finews.storage.db import EmbeddedMongo, connect, free_port
 from tests.conftest import CORPUS, ROOT
 from tests.test_security import TRICKY, leaked
 
@@ -153,9 +153,11 @@ def test_other_database_errors_are_not_called_unreachable():
 
 
 BAD_ARGUMENTS = {
-    "not_a_url": ("category", {"site": "notaurl"}, "site must be an http:// or https:// URL with a host (and no user@), got 'notaurl'"),
+    "not_a_url": ("category", {"site": "notaurl"},
+                  "site must be an http:// or https:// URL with a host (and no user@), got 'notaurl'"),
     "ftp": ("category", {"site": "ftp://127.0.0.1/"}, "site must be an http:// or https:// URL"),
-    "no_codes": ("newsshare", {"site": "http://127.0.0.1:9"}, "needs info_codes=NW…,NW…, codes_file=PATH or missing=text"),
+    "no_codes": ("newsshare", {"site": "http://127.0.0.1:9"},
+                 "needs info_codes=NW…,NW…, codes_file=PATH or missing=text"),
     "typo": ("category", {"sit": "http://127.0.0.1:9"}, "unknown argument 'sit' (did you mean 'site'?)"),
 }
 
@@ -273,6 +275,6 @@ def test_a_malformed_uri_refuses_the_crawl_database(case, tmp_path):
     crawler = get_crawler(CategorySpider, {"MONGO_URI": uri, "FINEWS_DATA_DIR": str(tmp_path)})
     database = CrawlDatabase.of(crawler)
     with pytest.raises(DatabaseRefused, match="MONGO_URI: not a"):
-        database.db
+        _ = database.db
     assert expected in database.refused and WRONG not in database.refused
     assert not database.usable() and database.down

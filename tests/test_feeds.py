@@ -22,8 +22,10 @@ def _feed(site, name, count=100, fault=None):
 def qualifying_files():
     """Corpus files written by the original's last version: a date with
     +0800, back links to //finews.withounder.com, rolling news starting ``> ``."""
-    from finews.replica.postfile import read_post_file
     import re
+
+    from finews.replica.postfile import read_post_file
+
 
     chosen = []
     for path in sorted(POSTS.glob("*.md")):
@@ -118,8 +120,8 @@ def test_feeds_over_http_with_faults_and_growth(site):
 
     grown = ReplicaSite.from_folder()
     plan = FaultPlan.parse("feed_html_error=1.0")
-    with ReplicaServer(grown, faults=plan) as server:
-        with urllib.request.urlopen(server.url + FEEDS["media"].url("", 5), timeout=10) as response:
+    with ReplicaServer(grown, faults=plan) as server, \
+            urllib.request.urlopen(server.url + FEEDS["media"].url("", 5), timeout=10) as response:
             assert response.headers["Content-Type"].startswith("text/html")
     with ReplicaServer(grown) as server:
         url = server.url + FEEDS["media"].url("", 100)
@@ -149,7 +151,8 @@ def test_feed_fault_modes_touch_only_the_feeds():
 
     with ReplicaServer(ReplicaSite.from_folder(), faults=FaultPlan.parse("feed_bad_json=1.0")) as server:
         page = urllib.request.urlopen(server.url + "/category/hebeiribao.html", timeout=10).read()
-        text = urllib.request.urlopen(server.url + "/NewsData/GetNewsText.do?id=NW202203012292975846", timeout=10).read()
+        text_url = server.url + "/NewsData/GetNewsText.do?id=NW202203012292975846"
+        text = urllib.request.urlopen(text_url, timeout=10).read()
         feed = urllib.request.urlopen(server.url + FEEDS["media"].url("", 5), timeout=10).read()
         served = dict(server.faults_served)
     assert b"hebeiribao" in page and json.loads(text)["text"]

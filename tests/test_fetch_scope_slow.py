@@ -6,6 +6,7 @@ page not read is a reject with its reason, and the run says ``partial``."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import shutil
@@ -42,17 +43,15 @@ class Counter(socketserver.ThreadingTCPServer):
             with self.server.lock:
                 self.server.hits += 1
             self.request.settimeout(2)  # an FTP client waits for the server to speak first
-            try:
+            with contextlib.suppress(OSError):
                 self.request.recv(4096)
-            except OSError:
-                pass
             self.request.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\nContent-Length: 2\r\n\r\nok")
 
 
 class HostileHandler(ReplicaHandler):
     """The replica, except robots.txt and the paths the test routes."""
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         path = urlsplit(self.path).path
         with self.server.lock:
             self.server.asked[path] = self.server.asked.get(path, 0) + 1
@@ -184,7 +183,7 @@ def test_nothing_off_the_site_is_fetched(crawled, other_port, hostile):
 
 @pytest.mark.slow
 def test_every_page_not_read_is_a_reject_with_its_reason(crawled, hostile, other_port):
-    result, db = crawled
+    _, db = crawled
     server, pages, hostile_codes, _ = hostile
     reasons = {d["url"]: d["reason"] for d in db.rejects.find()}
     assert server.url + "/loop/b.html" not in reasons  # a reject names the page asked for, not where it led

@@ -7,14 +7,14 @@ import os
 import socket
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from crawler.runner import SpiderRun, check_config, project_settings
+from crawler.summary import summarize
 from finews.cli import main
 from finews.cli.config import load_config
-from crawler.summary import summarize
 from finews.storage.db import free_port
 from tests.conftest import ROOT
 
@@ -45,7 +45,7 @@ def _stats(newcomer, mongo_uri, db, capsys, *argv) -> list[str]:
 def test_stats_of_an_older_archive_shows_its_last_days(newcomer, mongo_uri, db, capsys):
     """The demo's posts are from 2021-22: a 14-day window over them once
     printed "(none)"."""
-    noon = datetime(2022, 3, 10, 4, tzinfo=timezone.utc)  # 12:00 in Shanghai
+    noon = datetime(2022, 3, 10, 4, tzinfo=UTC)  # 12:00 in Shanghai
     db.posts.insert_many([_post("NW202203100000000001", "emnews", noon),
                           _post("NW202203100000000002", "emnews", noon),
                           _post("NW202203010000000003", "hebeiribao", noon - timedelta(days=9)),
@@ -58,9 +58,9 @@ def test_stats_of_an_older_archive_shows_its_last_days(newcomer, mongo_uri, db, 
 
 
 def test_stats_of_recent_posts_keeps_its_window(newcomer, mongo_uri, db, capsys):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     db.posts.insert_many([_post("NW209901010000000001", "emnews", now - timedelta(hours=1)),
-                          _post("NW202203010000000002", "emnews", datetime(2022, 3, 1, 4, tzinfo=timezone.utc))],
+                          _post("NW202203010000000002", "emnews", datetime(2022, 3, 1, 4, tzinfo=UTC))],
                          bypass_document_validation=True)
     lines = _stats(newcomer, mongo_uri, db, capsys)
     assert lines[0].startswith("Posts per category and day (last 14 days;")
@@ -111,8 +111,8 @@ def test_the_run_table_counts_posts_already_stored():
                                      "response_received_count": 15})
     table = summarize([run]).splitlines()
     header, row = table[0].split(), table[2].split()
-    assert dict(zip(header, row))["known"] == "53"
-    assert dict(zip(header, row))["unchanged"] == "2"
+    assert dict(zip(header, row, strict=True))["known"] == "53"
+    assert dict(zip(header, row, strict=True))["unchanged"] == "2"
 
 
 def test_the_example_config_loads_and_passes_the_run_checks():
@@ -152,7 +152,7 @@ def test_a_second_demo_shows_what_it_already_had(tmp_path):
         assert result.returncode == 0, result.stderr[-3000:]
         lines = result.stdout.splitlines()
         header = next(line for line in lines if line.startswith("spider")).split()
-        return {line.split()[0]: dict(zip(header, line.split())) for line in lines
+        return {line.split()[0]: dict(zip(header, line.split(), strict=True)) for line in lines
                 if line.startswith(("category ", "newslist "))}
 
     first, second = demo(), demo()

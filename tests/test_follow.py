@@ -16,7 +16,6 @@ import pytest
 from finews.core.normalize import normalize_post
 from finews.replica.server import ReplicaServer
 from finews.replica.site import ReplicaSite
-from finews.storage.db import connect
 from finews.storage.store import Spool
 from tests.conftest import ROOT
 

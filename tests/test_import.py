@@ -18,8 +18,9 @@ def _corpus_posts(site) -> list[dict]:
         article = clean_article(page.body_html)
         post = entry.post
         try:
-            docs.append(normalize_post({"url": f"http://127.0.0.1/{post.name}", "title": post.title, "time_text": post.date,
-                                        "source_url": post.link, "tags": post.tags, "category": post.category,
+            docs.append(normalize_post({"url": f"http://127.0.0.1/{post.name}", "title": post.title,
+                                        "time_text": post.date, "source_url": post.link, "tags": post.tags,
+                                        "category": post.category,
                                         "body_html": article.body_html, "body_text": article.body_text}))
         except Rejected:
             continue  # a post the crawl rejects too (no article link)

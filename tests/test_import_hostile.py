@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -24,7 +24,8 @@ FIRST = {
     "_id": "NW202112082206704122", "info_code": "NW202112082206704122", "kind": "rolling",
     "title": "华尔街最高！大摩上调苹果目标价至200美元", "published_at": "2021-12-08T02:19:17Z",
     "media": "东财滚动", "category": "emnews", "tags": ["东财滚动新闻"],
-    "body_html": "<p>摩根士丹利分析师维持了对苹果的“增持”评级。</p>", "body_text": "摩根士丹利分析师维持了对苹果的“增持”评级。",
+    "body_html": "<p>摩根士丹利分析师维持了对苹果的“增持”评级。</p>",
+    "body_text": "摩根士丹利分析师维持了对苹果的“增持”评级。",
     "url": "http://127.0.0.1/2021-12-08-202112082206704122.md",
     "source_url": "http://finance.eastmoney.com/news/1344,202112082206704122.html", "images": [],
     "content_hash": "7b409f25897717dbcf588ed7b3439b341f9ca6a7813bf92805fab6f6844d8dad", "version": 1,
@@ -171,7 +172,7 @@ def test_a_file_that_is_no_dump_is_one_line_and_exit_2(finews, db, tmp_path):
     bom.write_bytes(b"\xef\xbb\xbf" + _line(FIRST))
     for path, expected in ((tmp_path, "cannot read"), (tmp_path / "missing.jsonl", "cannot read"),
                            (bom, "line 1: not JSON (Unexpected UTF-8 BOM")):
-        code, out, err = finews("import", str(path))
+        code, _, err = finews("import", str(path))
         assert code == 2 and err.count("\n") == 1 and expected in err, err
     assert _stored(db) == 0
 
@@ -184,7 +185,7 @@ def test_crlf_line_ends_blank_lines_and_an_empty_file_import(finews, db, tmp_pat
     code, out, _ = finews("import", str(path))
     assert code == 0 and "inserted=2" in out
     second = db.posts.find_one({"_id": SECOND["_id"]})
-    assert second["published_at"] == datetime(2022, 3, 1, 8, 46, 38, tzinfo=timezone.utc)
+    assert second["published_at"] == datetime(2022, 3, 1, 8, 46, 38, tzinfo=UTC)
     assert second["version"] == 3 and second["sources"] == ["mirror", "media"]
     empty = tmp_path / "empty.jsonl"
     empty.write_bytes(b"")
@@ -204,7 +205,7 @@ def test_a_file_changed_after_its_check_is_one_line_and_exit_2(finews, db, tmp_p
         return total
 
     monkeypatch.setattr(importing, "check_dump", check_then_spoil)
-    code, out, err = finews("import", str(path), "--batch", "1")
+    code, _, err = finews("import", str(path), "--batch", "1")
     assert code == 2 and err.count("\n") == 1 and "line 2: key '$where' refused" in err and "changed" in err
     assert [doc["_id"] for doc in db.posts.find()] == [FIRST["_id"]]
 
@@ -212,7 +213,7 @@ def test_a_file_changed_after_its_check_is_one_line_and_exit_2(finews, db, tmp_p
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-(2 ** 70), 2 ** 70) | st.floats(allow_nan=True)
     | st.text(max_size=20)
-    | st.datetimes(timezones=st.just(timezone.utc)).map(lambda d: d.isoformat().replace("+00:00", "Z"))
+    | st.datetimes(timezones=st.just(UTC)).map(lambda d: d.isoformat().replace("+00:00", "Z"))
     | st.sampled_from(["", "$where", "a.b", "\ud800", "NW202203012292975846", "9999-12-31T23:59:59Z", "media"]),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
         st.text(max_size=5) | st.sampled_from(["$gt", "a.b", "\0", "\udc00"]), inner, max_size=3),
@@ -246,14 +247,14 @@ def _stored_by_an_older_finews(db, times: dict[str, datetime]) -> None:
     for code, when in times.items():
         doc = FIRST | {"_id": code, "info_code": code, "published_at": when}
         for name in ("first_seen_at", "crawled_at"):
-            doc[name] = datetime(2022, 12, 5, tzinfo=timezone.utc)
+            doc[name] = datetime(2022, 12, 5, tzinfo=UTC)
         db.posts.insert_one(doc)
 
 
 GOOD, FAR, EARLY = "NW202112082206704122", "NW202112082206704123", "NW202112082206704124"
-OLD_TIMES = {GOOD: datetime(2021, 12, 8, 2, 19, 17, tzinfo=timezone.utc),
-             FAR: datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc),  # a day of year 10000 in Shanghai
-             EARLY: datetime(1, 1, 1, tzinfo=timezone.utc)}
+OLD_TIMES = {GOOD: datetime(2021, 12, 8, 2, 19, 17, tzinfo=UTC),
+             FAR: datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC),  # a day of year 10000 in Shanghai
+             EARLY: datetime(1, 1, 1, tzinfo=UTC)}
 
 
 def test_stats_counts_a_stored_time_that_cannot_be_shown_apart(finews, db):

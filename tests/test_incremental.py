@@ -83,7 +83,8 @@ def test_changed_post_gets_a_new_version_and_keeps_the_old(crawl, own_replica, d
     assert after["body_text"].startswith("日前") and after["updated_at"] >= before["crawled_at"]
     assert after["first_seen_at"] == before["first_seen_at"]
     old = db.post_versions.find_one({"info_code": "NW202203012292975846", "version": 1})
-    assert (old["title"], old["body_html"], old["content_hash"]) == (before["title"], before["body_html"], before["content_hash"])
+    fields = ("title", "body_html", "content_hash")
+    assert [old[f] for f in fields] == [before[f] for f in fields]
     assert db.posts.count_documents({}) == 49
 
 
@@ -114,9 +115,10 @@ def test_concurrent_revisions_lose_none(own_replica, db, mongo_uri, tmp_path):
                    env={**os.environ, "MONGO_URI": mongo_uri, "MONGO_DATABASE": db.name,
                         "FINEWS_DATA_DIR": str(tmp_path / "var")})
     edit(own_replica, "NW202203012292975846", body="<p>改写后的正文</p>\n\n<http://finews.zning.xyz/html_News/NewsShare.html?infoCode=NW202203012292975846>\n")
-    command = [sys.executable, "-m", "scrapy", "crawl", "category", "-a", f"site={own_replica.url}", "-a", "refresh=all"]
+    command = [sys.executable, "-m", "scrapy", "crawl", "category",
+               "-a", f"site={own_replica.url}", "-a", "refresh=all"]
     env = {**os.environ, "MONGO_URI": mongo_uri, "MONGO_DATABASE": db.name}
-    crawls = [subprocess.Popen(command + ["-a", f"categories={name}"], cwd=ROOT,
+    crawls = [subprocess.Popen([*command, "-a", f"categories={name}"], cwd=ROOT,
                                env={**env, "FINEWS_DATA_DIR": str(tmp_path / f"v{i}")},
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
               for i, name in enumerate(["hebeiribao", "河北日报"])]  # two jobs, one listing

@@ -17,10 +17,11 @@ def test_anything_else_is_not_a_code(raw):
 
 def test_codes_come_out_of_every_link_shape_in_the_corpus():
     links = {p.link: p.raw_code for p in corpus_posts() if p.link}
-    assert links["http://finews.zning.xyz/html_News/NewsShare.html?infoCode=NW202203012292975846"] == "NW202203012292975846"
+    assert links["http://finews.zning.xyz/html_News/NewsShare.html?infoCode=NW202203012292975846"] \
+        == "NW202203012292975846"
     assert links["http://finance.eastmoney.com/news/11060,202112082206672930.html"] == "202112082206672930"
-    assert info_code_from_url("http://choicewzp1.eastmoney.com/html_News/NewsShare.html?infoCode=NW202205312398034850") \
-        == "NW202205312398034850"
+    share = "http://choicewzp1.eastmoney.com/html_News/NewsShare.html?infoCode=NW202205312398034850"
+    assert info_code_from_url(share) == "NW202205312398034850"
     assert all(normalize_info_code(code) for code in links.values())
 
 

@@ -5,16 +5,16 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from crawler.jobs import job_key
 from finews.core.exits import EXIT_LOCKED
-from finews.storage.lease import Lease
 from finews.replica.faults import FaultPlan
 from finews.replica.server import ReplicaServer
 from finews.replica.site import ReplicaSite
+from finews.storage.lease import Lease
 from tests.conftest import CORPUS, ROOT
 from tests.test_crawl import stat
 
@@ -123,7 +123,7 @@ def test_a_run_that_loses_its_lease_stops_and_closes_as_locked(mongo_uri, db, tm
             time.sleep(0.1)
         # The lease expired unnoticed and another run took it.
         db.locks.update_one({}, {"$set": {"owner": "thief", "host": "elsewhere",
-                                          "expires_at": datetime.now(timezone.utc) + timedelta(hours=1)}})
+                                          "expires_at": datetime.now(UTC) + timedelta(hours=1)}})
         stolen = time.monotonic()
         log = run.communicate(timeout=300)[1]
         stopped_after = time.monotonic() - stolen
@@ -136,7 +136,7 @@ def test_a_run_that_loses_its_lease_stops_and_closes_as_locked(mongo_uri, db, tm
 
 def test_an_expired_lease_is_taken_over(crawl, replica, db):
     key = job_key("category", {"site": replica.url})
-    past = datetime.now(timezone.utc) - timedelta(minutes=1)
+    past = datetime.now(UTC) - timedelta(minutes=1)
     db.locks.insert_one({"_id": key, "owner": "gone", "host": "elsewhere", "pid": 1, "expires_at": past})
     db.crawl_runs.insert_one({"_id": "gone", "job": key, "outcome": "running"})
     result = crawl("category", f"site={replica.url}")

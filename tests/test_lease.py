@@ -9,16 +9,16 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from finews.storage.db import connect
 from finews.core.exits import EXIT_LOCKED
-from finews.storage.lease import Lease
 from finews.replica.faults import FaultPlan
 from finews.replica.server import ReplicaServer
 from finews.replica.site import ReplicaSite
+from finews.storage.db import connect
+from finews.storage.lease import Lease
 from tests.conftest import CORPUS, ROOT
 
 TRIALS = 150
@@ -37,12 +37,13 @@ def race(uri: str, db_name: str, trials: int, lease_class=Lease, contenders: int
             barrier = threading.Barrier(contenders)
             results: list = [None] * contenders
 
-            def contend(i: int) -> None:
-                lease = lease_class(clients[i][db_name], key, f"run-{trial}-{i}", 60)
+            def contend(i: int, key: str, owner: str, barrier: threading.Barrier, results: list) -> None:
+                lease = lease_class(clients[i][db_name], key, owner, 60)
                 barrier.wait()
                 results[i] = lease.acquire()
 
-            threads = [threading.Thread(target=contend, args=(i,)) for i in range(contenders)]
+            threads = [threading.Thread(target=contend, args=(i, key, f"run-{trial}-{i}", barrier, results))
+                       for i in range(contenders)]
             for thread in threads:
                 thread.start()
             for thread in threads:
@@ -62,7 +63,7 @@ def test_two_contenders_for_a_free_lease_never_both_win(mongo_uri, db):
 
 
 def test_two_takers_of_a_stale_lease_never_both_win(mongo_uri, db):
-    past = datetime.now(timezone.utc) - timedelta(minutes=1)
+    past = datetime.now(UTC) - timedelta(minutes=1)
     for trial in range(30):
         db.locks.insert_one({"_id": f"stale-{trial}", "owner": "gone", "host": "elsewhere", "pid": 1,
                              "expires_at": past})
@@ -72,18 +73,18 @@ def test_two_takers_of_a_stale_lease_never_both_win(mongo_uri, db):
             barrier = threading.Barrier(2)
             results: list = [None, None]
 
-            def take(i: int) -> None:
-                lease = Lease(clients[i][db.name], f"stale-{trial}", f"taker-{i}", 60)
+            def take(i: int, key: str, barrier: threading.Barrier, results: list) -> None:
+                lease = Lease(clients[i][db.name], key, f"taker-{i}", 60)
                 barrier.wait()
                 results[i] = lease.acquire()
 
-            threads = [threading.Thread(target=take, args=(i,)) for i in range(2)]
+            threads = [threading.Thread(target=take, args=(i, f"stale-{trial}", barrier, results)) for i in range(2)]
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join()
             assert sum(r is not None for r in results) == 1, results
-            assert [r for r in results if r][0]["owner"] == "gone"
+            assert next(r for r in results if r)["owner"] == "gone"
     finally:
         for client in clients:
             client.close()
@@ -94,17 +95,17 @@ MS = timedelta(milliseconds=1)  # BSON dates keep milliseconds
 
 def test_the_lease_written_lasts_its_ttl_from_now_and_a_renewal_extends_it(db):
     holder = Lease(db, "job", "run-a", 60)
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     assert holder.acquire() == {}
-    after = datetime.now(timezone.utc)
+    after = datetime.now(UTC)
     written = db.locks.find_one({"_id": "job"})
     assert (written["owner"], written["ttl_seconds"]) == ("run-a", 60)
     assert before + timedelta(seconds=60) - MS <= written["expires_at"] <= after + timedelta(seconds=60)
 
     time.sleep(0.05)
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     assert holder.renew()
-    after = datetime.now(timezone.utc)
+    after = datetime.now(UTC)
     renewed = db.locks.find_one({"_id": "job"})["expires_at"]
     assert before + timedelta(seconds=60) - MS <= renewed <= after + timedelta(seconds=60)
     assert renewed > written["expires_at"]
@@ -113,7 +114,7 @@ def test_the_lease_written_lasts_its_ttl_from_now_and_a_renewal_extends_it(db):
 class Clock:
     """``datetime`` as the lease module sees it, at a time the test sets."""
 
-    now_value = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    now_value = datetime(2030, 1, 1, tzinfo=UTC)
 
     @classmethod
     def now(cls, tz=None):
@@ -125,7 +126,7 @@ def test_a_lease_is_free_exactly_when_its_ttl_has_passed_since_its_last_renewal(
     clock the test moves: no sleeping, the same on a slow machine."""
     import finews.storage.lease as lease_module
     monkeypatch.setattr(lease_module, "datetime", Clock)
-    start = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2030, 1, 1, tzinfo=UTC)
     monkeypatch.setattr(Clock, "now_value", start)
     holder = Lease(db, "job", "run-a", 30)
     holder.host = "another-host"  # its pid means nothing here: only the TTL can free it
@@ -185,7 +186,7 @@ def test_the_lease_of_a_run_killed_on_another_host_expires_after_the_configured_
             time.sleep(0.1)
         victim.send_signal(signal.SIGKILL)
         victim.wait()
-        killed = datetime.now(timezone.utc)
+        killed = datetime.now(UTC)
         # As if it had run elsewhere: its pid tells this host nothing.
         db.locks.update_one({}, {"$set": {"host": "another-host"}})
         lease = db.locks.find_one()
@@ -195,7 +196,7 @@ def test_the_lease_of_a_run_killed_on_another_host_expires_after_the_configured_
         assert Lease(db, lease["_id"], "probe", 10).acquire() is None
         early = subprocess.run(_crawl_command(server.url), cwd=ROOT, env=env, capture_output=True, text=True,
                                timeout=300)
-        ended = datetime.now(timezone.utc)
+        ended = datetime.now(UTC)
         refused = early.returncode == EXIT_LOCKED and "is already running" in early.stderr
         took_over = early.returncode == 0 and "Took over the lease of run" in early.stderr
         if ended < lease["expires_at"]:
@@ -204,7 +205,7 @@ def test_the_lease_of_a_run_killed_on_another_host_expires_after_the_configured_
             assert refused or took_over, early.stderr[-2000:]
         taker = early
         if refused:
-            while datetime.now(timezone.utc) < lease["expires_at"]:
+            while datetime.now(UTC) < lease["expires_at"]:
                 time.sleep(0.2)
             taker = subprocess.run(_crawl_command(server.url), cwd=ROOT, env=env, capture_output=True, text=True,
                                    timeout=300)

@@ -5,7 +5,7 @@ lets through, drops or retries, and what it counts."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
@@ -115,6 +115,6 @@ def test_retry_after_waits_as_asked_then_retries():
 
 def test_retry_after_reads_seconds_and_dates():
     assert retry_after_seconds("120") == 120
-    later = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=60), usegmt=True)
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=60), usegmt=True)
     assert 55 <= retry_after_seconds(later) <= 60
     assert retry_after_seconds("soon") is None and retry_after_seconds("") is None

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from finews.storage.db import NEAR_DUPLICATE_INDEX, RAW_ARTICLES
 from finews.core.minhash import signature
+from finews.storage.db import NEAR_DUPLICATE_INDEX, RAW_ARTICLES
 from tests.conftest import ROOT
 
 

@@ -5,7 +5,7 @@ required field."""
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from itemadapter import ItemAdapter
@@ -14,10 +14,10 @@ from pymongo.errors import WriteError
 from crawler.items import PostItem
 from finews.cli import docs
 from finews.core import model
+from finews.core.normalize import normalize_post
 from finews.storage.schema import POST_PROPERTIES, apply_validator, migrate
 from finews.storage.store import PostStore
 from pipelines.mongo import _post_doc
-from finews.core.normalize import normalize_post
 from tests.conftest import ROOT
 
 CODE = "NW202203012292975846"
@@ -33,7 +33,7 @@ def _crawled(code=CODE, body="<p>正文</p>", **extra):
 
 def _old_shaped(code: str, **overrides) -> dict:
     """A post as finews stored it before schema_version, time_source and sources existed."""
-    now = datetime(2022, 3, 2, tzinfo=timezone.utc)
+    now = datetime(2022, 3, 2, tzinfo=UTC)
     post = _crawled(code)
     del post["time_source"]
     return post | {"_id": code, "version": 1, "first_seen_at": now, "crawled_at": now} | overrides
@@ -82,7 +82,7 @@ def test_item_projection_and_validator_come_from_the_model():
 
 
 def test_an_optional_field_without_a_value_is_not_written():
-    values = {name: "x" for name in model.REQUIRED}
+    values = dict.fromkeys(model.REQUIRED, "x")
     assert "time_source" not in model.written(values)
     assert model.written(values | {"time_source": "feed"})["time_source"] == "feed"
 
@@ -109,7 +109,7 @@ def test_posts_stored_before_schema_version_keep_taking_updates_and_migrate_upgr
     # An unchanged re-fetch writes only crawled_at, leaving the post old-shaped: accepted.
     assert store.write_posts([_crawled(old_codes[0])]) == {"unchanged": 1}
     assert "schema_version" not in db.posts.find_one({"_id": old_codes[0]})
-    assert db.posts.update_one({"_id": old_codes[1]}, {"$set": {"crawled_at": datetime.now(timezone.utc)}}).modified_count
+    assert db.posts.update_one({"_id": old_codes[1]}, {"$set": {"crawled_at": datetime.now(UTC)}}).modified_count
     # A changed re-fetch revises it to the current shape.
     assert store.write_posts([_crawled(old_codes[2], body="<p>改过</p>")]) == {"updated": 1}
     assert db.posts.find_one({"_id": old_codes[2]})["schema_version"] == model.SCHEMA_VERSION
@@ -122,7 +122,7 @@ def test_posts_stored_before_schema_version_keep_taking_updates_and_migrate_upgr
     db.posts.insert_one(_old_shaped(CODE), bypass_document_validation=True)
     db.command("collMod", "posts", validationLevel="strict")
     with pytest.raises(WriteError):
-        db.posts.update_one({"_id": CODE}, {"$set": {"crawled_at": datetime.now(timezone.utc)}})
+        db.posts.update_one({"_id": CODE}, {"$set": {"crawled_at": datetime.now(UTC)}})
 
 
 def test_a_new_required_field_never_breaks_older_posts(db, monkeypatch):

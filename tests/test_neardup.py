@@ -5,11 +5,11 @@ from itertools import combinations
 from bson import Binary
 from pymongo import monitoring
 
-from finews.storage.db import NEAR_DUPLICATE_INDEX, connect
-from finews.core.minhash import THRESHOLD, band_keys, shingles, signature, similarity
-from finews.storage.neardup import BUCKETS, BUILT, NearDuplicateIndex, add_to_buckets, build_buckets
-from finews.core.pages import parse_post_page
 from finews.core.clean import clean_article
+from finews.core.minhash import THRESHOLD, band_keys, shingles, signature, similarity
+from finews.core.pages import parse_post_page
+from finews.storage.db import NEAR_DUPLICATE_INDEX, connect
+from finews.storage.neardup import BUCKETS, BUILT, NearDuplicateIndex, add_to_buckets, build_buckets
 
 PAIR = ("202112082206781916", "202112082206672930")  # the same story under two codes
 

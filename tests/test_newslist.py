@@ -62,7 +62,8 @@ def test_feed_callback_keeps_the_listing_and_asks_text_only_through_the_known_ch
     requests = [o for o in out if isinstance(o, Request)]
     assert len(listing) == 1 and len(listing[0]["feed_listing"]) == len(requests)
     assert rejects and {r["reject_reason"] for r in rejects} == {"missing_field"}
-    assert len(requests) + len(rejects) == len(json.loads(feed_answer(site, FEEDS["media"].path, "type=45&count=100")[0])["nodeList"])
+    answer = json.loads(feed_answer(site, FEEDS["media"].path, "type=45&count=100")[0])
+    assert len(requests) + len(rejects) == len(answer["nodeList"])
     assert all(r.url.startswith("http://replica.test/NewsData/GetNewsText.do?id=NW") for r in requests)
     assert all(r.meta["known_check"][1] == "media" for r in requests)
 
@@ -171,7 +172,8 @@ def test_deploy_polls_the_feeds_every_5_minutes_and_the_mirror_hourly():
     assert ([j.spider for j in feeds.jobs], feeds.every) == (["newslist"], 300)
     assert ([j.spider for j in mirror.jobs], mirror.every) == (["category"], 3600)
     assert "COPY deploy/finews-category.toml /etc/finews/finews-category.toml" in (deploy / "Dockerfile").read_text()
-    cron = {name: next(d for d in yaml.safe_load_all((deploy / "kubernetes" / name).read_text()) if d["kind"] == "CronJob")
+    cron = {name: next(d for d in yaml.safe_load_all((deploy / "kubernetes" / name).read_text())
+                       if d["kind"] == "CronJob")
             for name in ("cronjob.yaml", "cronjob-category.yaml")}
     assert cron["cronjob.yaml"]["spec"]["schedule"] == "*/5 * * * *"
     assert cron["cronjob-category.yaml"]["spec"]["schedule"].split()[1:] == ["*"] * 4

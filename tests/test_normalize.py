@@ -1,10 +1,10 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from crawler.items import PostItem
-from pipelines.clean import CleanPipeline
 from finews.core.normalize import Rejected, normalize_post
+from pipelines.clean import CleanPipeline
 from pipelines.normalize import NormalizePipeline
 
 
@@ -23,7 +23,7 @@ def test_normalized_fields():
     assert post["info_code"] == "NW202203012292975846"
     assert post["kind"] == "media"
     assert post["title"] == "标题"
-    assert post["published_at"] == datetime(2022, 3, 1, 8, 46, 38, tzinfo=timezone.utc)
+    assert post["published_at"] == datetime(2022, 3, 1, 8, 46, 38, tzinfo=UTC)
     assert (post["media"], post["category"], post["tags"]) == ("河北日报", "hebeiribao", ["河北日报新闻"])
     assert post["images"] == ["http://127.0.0.1:9/pic.jpg"]
     assert len(post["content_hash"]) == 64

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from finews.storage.db import EmbeddedMongo, connect, free_port
 from finews.replica.faults import FaultPlan
 from finews.replica.server import ReplicaServer
 from finews.replica.site import ReplicaSite
+from finews.storage.db import EmbeddedMongo, connect, free_port
 from tests.conftest import ROOT, valid_corpus_codes
 from tests.test_crawl import stat
 

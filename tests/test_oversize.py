@@ -11,9 +11,9 @@ import sys
 import pytest
 from bson import json_util
 
+from finews.core.normalize import normalize_post
 from finews.storage.db import connect
 from finews.storage.store import PostStore, Spool
-from finews.core.normalize import normalize_post
 from tests.conftest import CORPUS, REFERENCE, ROOT
 from tests.test_crawl import stat
 

@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crawler.items import PostItem
+from finews.core.clean import clean_article
 from finews.core.dates import parse_published
 from finews.core.infocode import info_code_from_url, normalize_info_code
 from finews.core.pages import (
@@ -19,7 +20,6 @@ from finews.core.pages import (
     share_page_title,
 )
 from finews.replica.postfile import parse_post_file
-from finews.core.clean import clean_article
 from pipelines.clean import CleanPipeline
 from pipelines.dedupe import DedupePipeline
 from pipelines.normalize import NormalizePipeline

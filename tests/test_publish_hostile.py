@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from urllib.parse import unquote
 
 import lxml.html
@@ -30,7 +30,7 @@ from finews.storage.store import PostStore
 
 KEYS = {"layout", "title", "date", "categories", "tags"}
 SHANGHAI = timezone(timedelta(hours=8))
-WHEN = datetime(2022, 3, 1, 8, 46, 38, tzinfo=timezone.utc)
+WHEN = datetime(2022, 3, 1, 8, 46, 38, tzinfo=UTC)
 LINK_LINE = re.compile(r"^<([^<>\s]*)>\s*$", re.M)
 
 # Values a feed or page controls, each aimed at one way into the file.
@@ -278,14 +278,18 @@ def test_replica_renders_an_exported_liquid_body_literally():
 def test_hostile_stored_posts_export_to_files_that_read_back(db, tmp_path):
     """Stored through PostStore (what a crawl stores), exported by ``write_jekyll``."""
     docs = []
-    for number, (title, media) in enumerate(zip(HOSTILE_TITLES.values(), HOSTILE_MEDIA.values())):
+    # Every hostile title, media and article goes through at least once (a zip of the
+    # titles and media stopped at the shorter, leaving media and articles out).
+    titles, medias = list(HOSTILE_TITLES.values()), list(HOSTILE_MEDIA.values())
+    for number in range(max(len(titles), len(medias), len(HOSTILE_ARTICLES))):
+        title, media = titles[number % len(titles)], medias[number % len(medias)]
         code = f"NW2022030122929758{number:02d}"
         doc = normalize_post({"url": f"http://127.0.0.1:9/x/{code}.html", "title": title,
                               "time_text": "2022-03-01 16:46:38", "body_html": "<p>正文 {{ site.time }}</p>",
                               "body_text": "正文", "raw_code": code, "media": media,
                               "source_url": "http://finance.eastmoney.com/a"})
         doc["source_url"] = HOSTILE_LINKS[number]  # whatever is stored, even what normalize no longer stores
-        doc["raw_article"] = HOSTILE_ARTICLES[number]
+        doc["raw_article"] = HOSTILE_ARTICLES[number % len(HOSTILE_ARTICLES)]
         docs.append(doc)
     assert PostStore(db).write_posts(docs)["inserted"] == len(docs)
     out = tmp_path / "site"

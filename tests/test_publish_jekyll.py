@@ -16,7 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import lxml.etree
@@ -28,8 +28,15 @@ from finews.core.jekyll import url_segment
 from finews.core.normalize import normalize_post
 from finews.storage.store import PostStore
 from tests.conftest import ROOT
-from tests.test_publish_hostile import HOSTILE_ARTICLES, HOSTILE_CATEGORIES, HOSTILE_LINKS, HOSTILE_MEDIA, \
-    HOSTILE_TITLES, _assert_inert, shown
+from tests.test_publish_hostile import (
+    HOSTILE_ARTICLES,
+    HOSTILE_CATEGORIES,
+    HOSTILE_LINKS,
+    HOSTILE_MEDIA,
+    HOSTILE_TITLES,
+    _assert_inert,
+    shown,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -98,7 +105,7 @@ def built(jekyll, tmp_path_factory, mongo_uri):
     name, text = original_post("rolling", rolling, {"content": f"滚动 {LIQUID}"})
     (source / "_posts" / name).write_text(text, encoding="utf-8")
     stored["rolling"] = {"title": rolling["title"], "category": "emnews", "tags": ["东财滚动新闻"],
-                         "published_at": datetime(2022, 3, 1, 11, 46, 38, tzinfo=timezone.utc), "stem": name[11:-3]}
+                         "published_at": datetime(2022, 3, 1, 11, 46, 38, tzinfo=UTC), "stem": name[11:-3]}
     out = tmp / "site"
     result = subprocess.run([jekyll, "build", "--safe", "-s", str(source), "-d", str(out), "--config",
                              f"{source / '_config.yml'},{BUILD_CONFIG}"],
@@ -109,7 +116,7 @@ def built(jekyll, tmp_path_factory, mongo_uri):
 
 
 def _page_of(out: Path, stem: str) -> Path:
-    pages = [p for p in out.rglob(f"{stem}.html")]
+    pages = list(out.rglob(f"{stem}.html"))
     assert len(pages) == 1, (stem, pages)
     return pages[0]
 
@@ -129,7 +136,7 @@ def test_every_hostile_post_is_published_at_its_own_url(built):
 
 
 def test_titles_dates_categories_and_tags_are_the_stored_ones(built):
-    stored, source, out = built
+    stored, _, out = built
     for doc in stored.values():
         stem = doc.get("stem") or doc["_id"]
         page = lxml.html.parse(str(_page_of(out, stem))).getroot()
@@ -146,7 +153,7 @@ def test_titles_dates_categories_and_tags_are_the_stored_ones(built):
 
 
 def test_no_liquid_runs_and_no_markup_or_script_link_is_live(built):
-    stored, source, out = built
+    stored, _, out = built
     for doc in stored.values():
         stem = doc.get("stem") or doc["_id"]
         page = lxml.html.parse(str(_page_of(out, stem))).getroot()

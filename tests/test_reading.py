@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from finews.core.dates import parse_published
+from finews.replica import kramdown
 from finews.replica.postfile import read_post_file
 from finews.storage.reading import posts_per_category_and_day
-from finews.replica import kramdown
 from tests.conftest import POSTS, REFERENCE, ROOT
 
 

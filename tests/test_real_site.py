@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
@@ -30,8 +30,8 @@ from crawler.spiders.category import CategorySpider
 from finews.core.dates import SITE_TZ
 from finews.core.infocode import normalize_info_code
 from finews.core.pages import parse_post_page
-from finews.replica.postfile import read_post_file
 from finews.core.slugs import media_from_tag
+from finews.replica.postfile import read_post_file
 from finews.replica.site import BUNDLED_CORPUS
 from pipelines.clean import CleanPipeline
 from pipelines.normalize import NormalizePipeline
@@ -138,7 +138,7 @@ def test_post_page_gives_back_its_file(spider, file):
     assert fields["info_code"] == normalize_info_code(post.raw_code or post.stem)
     assert fields["body_text"] == file_body_text(post)
     assert fields["published_at"] == datetime.strptime(page_time, "%Y-%m-%d %H:%M:%S").replace(
-        tzinfo=SITE_TZ).astimezone(timezone.utc)
+        tzinfo=SITE_TZ).astimezone(UTC)
 
 
 @pytest.mark.parametrize("file", LISTING_PAGES, ids=lambda p: p.relative_to(SITE).as_posix())
@@ -249,7 +249,7 @@ def test_crawl_of_the_real_site_is_clean_and_stores_every_post(crawl, static_sit
         assert doc["body_text"] == file_body_text(post)
         assert doc["source_url"] == post.link  # empty where the page has no article link (<>)
         shown = datetime.strptime(shown_time(post), "%Y-%m-%d %H:%M:%S").replace(tzinfo=SITE_TZ)
-        assert doc["published_at"].replace(tzinfo=timezone.utc) == shown.astimezone(timezone.utc)
+        assert doc["published_at"].replace(tzinfo=UTC) == shown.astimezone(UTC)
 
     rejects = {urlsplit(r["url"]).path: r["reason"] for r in db.rejects.find()}
     assert rejects == {"/sitenews/2021/12/01/init.html": "missing_link"}
@@ -332,5 +332,6 @@ def test_a_title_written_into_the_head_cannot_move_the_section(spider):
     file = SITE / "hebeiribao" / "2022" / "03" / "01" / "NW202203012292975846.html"
     text = file.read_text(encoding="utf-8")
     fake = '"><section><small>[GMT+8] 1999-01-01 00:00:00</small><h1>假标题</h1><p>假正文</p></section><x y="'
-    page = parse_post_page(text.replace('<meta property="og:title" content="', '<meta property="og:title" content="' + fake, 1))
+    og_title = '<meta property="og:title" content="'
+    page = parse_post_page(text.replace(og_title, og_title + fake, 1))
     assert page == parse_post_page(text)

@@ -29,7 +29,8 @@ def test_feed_has_rfc3339_shanghai_times(replica):
     assert "<published>2022-05-31T18:03:41+08:00</published>" in body
 
 
-@pytest.mark.parametrize("path", ["/nope.html", "/category/nope.html", "/NewsData/GetNewsText.do?id=NW209901012292975846",
+@pytest.mark.parametrize("path", ["/nope.html", "/category/nope.html",
+                                  "/NewsData/GetNewsText.do?id=NW209901012292975846",
                                   # the real site has no page for these (and the dateless file is not published)
                                   "/category/sitenews.html", "/category/emnews.html", "/emnews/?page=2",
                                   "/emnews/-202205262391921712.html"])
@@ -79,6 +80,7 @@ def test_synthesized_posts_are_written_by_the_one_post_writer():
 
 def test_admin_add_grows_the_site_while_serving():
     import json
+
     from finews.replica.server import ReplicaServer
     from finews.replica.site import ReplicaSite
 
@@ -99,7 +101,6 @@ def test_malformed_post_files_do_not_stop_the_replica(tmp_path):
     import shutil
     import subprocess
     import sys
-    import time
 
     from finews.storage.db import free_port
     from tests.conftest import CORPUS, ROOT
@@ -113,11 +114,11 @@ def test_malformed_post_files_do_not_stop_the_replica(tmp_path):
         encoding="utf-8")
     (posts / "2022-03-07-empty.md").write_bytes(b"")
     left_out = {
-        "2022-03-08-badyaml.md": '---\ntitle: "unclosed\n---\nbody\n'.encode(),
+        "2022-03-08-badyaml.md": b'---\ntitle: "unclosed\n---\nbody\n',
         "2022-03-09-listyaml.md": b"---\n- a\n- b\n---\nbody\n",
         "2022-03-10-binary.md": bytes(range(256)) * 4,
         "2022-03-11-gbk.md": '---\ntitle: "标题"\ndate: 2022-03-11 10:00:00 +0800\n---\n正文\n'.encode("gbk"),
-        "nodate.md": "no front matter and no date\n".encode(),
+        "nodate.md": b"no front matter and no date\n",
     }
     for name, data in left_out.items():
         (posts / name).write_bytes(data)

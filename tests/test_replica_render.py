@@ -15,8 +15,8 @@ from urllib.parse import unquote, urlsplit
 import lxml.html
 import pytest
 
-from finews.replica.postfile import PostFile
 from finews.replica import kramdown
+from finews.replica.postfile import PostFile
 from finews.replica.site import SITE_URL, ReplicaSite, jekyll_time
 from tests.conftest import ROOT
 
@@ -85,7 +85,7 @@ def test_each_post_page_matches_the_real_one_element_by_element(replica_site, pa
     assert entry is not None, f"the replica does not serve {path}"
     mine, real = _section(replica_site.post_page(entry)), _section(_real(path))
     assert [e[0] for e in _elements(mine)] == [e[0] for e in _elements(real)]  # same elements, same order
-    for got, want in zip(_elements(mine), _elements(real)):
+    for got, want in zip(_elements(mine), _elements(real), strict=True):
         assert got == want
     # And the section's source, byte for byte: what raw-source readers (the Jekyll export) see.
     assert _raw_section(replica_site.post_page(entry)) == _raw_section(_real(path))
@@ -126,8 +126,8 @@ def test_absolute_links_point_at_the_real_site_and_listing_links_are_root_relati
     assert back == ["//finews.withounder.com/category/hebeiribao.html", "//finews.withounder.com/"]
     for path, html in _listing_pages(replica_site):
         hrefs = lxml.html.document_fromstring(html).xpath("//section//ul/li/a/@href")
-        assert hrefs and all(h.startswith("/") and not h.startswith("//") for h in hrefs) or path.startswith(
-            "/category/") and not hrefs
+        assert (hrefs and all(h.startswith("/") and not h.startswith("//") for h in hrefs)) or (path.startswith(
+            "/category/") and not hrefs)
         assert all(replica_site.post_at(h) for h in hrefs), path
 
 

@@ -25,11 +25,11 @@ import scrapy
 from scrapy.settings import Settings
 from scrapy_redis.dupefilter import RFPDupeFilter
 
-from crawler.scheduler import redis_keys
-from finews.storage.db import free_port
 from crawler.jobs import SHARED_SCHEDULER, configure_job, job_key
+from crawler.scheduler import redis_keys
 from finews.replica.server import ReplicaServer
 from finews.replica.site import ReplicaSite
+from finews.storage.db import free_port
 from tests.conftest import ROOT
 
 POSTS = 1000
@@ -115,7 +115,7 @@ def start_worker(number, replica, db, mongo_uri, redis_url, tmp_path, spider_arg
 def run_workers(count, *args, **settings):
     workers = [start_worker(number, *args, **settings) for number in range(count)]
     logs = [worker.communicate(timeout=600)[1] for worker in workers]
-    for worker, log in zip(workers, logs):
+    for worker, log in zip(workers, logs, strict=True):
         assert worker.returncode == 0, log[-3000:]
     return logs
 

@@ -1,7 +1,7 @@
 """The posts validator matches docs/schema.md and refuses what readers must never see."""
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from pymongo.errors import WriteError
@@ -22,7 +22,7 @@ def test_validator_and_docs_name_the_same_fields():
 
 
 def _post(**overrides):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     post = {"_id": "NW202203012292975846", "info_code": "NW202203012292975846", "kind": "media", "title": "标题",
             "published_at": now, "media": "河北日报", "category": "hebeiribao", "tags": ["河北日报新闻"],
             "body_html": "<p>正文</p>", "body_text": "正文", "url": "http://x/", "source_url": "http://y/",

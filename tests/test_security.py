@@ -1,17 +1,24 @@
 """Credentials stay out of logs and output; an authenticated database works."""
 
+import logging
 import os
 import subprocess
 import sys
-
-import logging
 from urllib.parse import quote_plus
 
 import pytest
 from pymongo.errors import OperationFailure
 
-from finews.storage.db import (EmbeddedMongo, InvalidURI, checked_connect, connect, free_port, is_auth_failure,
-                               redact, redact_uri)
+from finews.storage.db import (
+    EmbeddedMongo,
+    InvalidURI,
+    checked_connect,
+    connect,
+    free_port,
+    is_auth_failure,
+    redact,
+    redact_uri,
+)
 from tests.conftest import ROOT
 
 PASSWORD = "s3cret-Pa55word"

@@ -20,11 +20,11 @@ from scrapy.crawler import CrawlerRunner
 import crawler.settings
 from crawler.database import CrawlDatabase
 from crawler.extensions import RunRecord
+from crawler.jobs import configure_job
 from crawler.runner import project_settings
 from crawler.spiders.category import CategorySpider
 from finews.core import environment
 from finews.core.environment import data_paths
-from crawler.jobs import configure_job
 from finews.storage.db import EmbeddedMongo, connect
 from pipelines.mongo import MongoPipeline
 from tests.conftest import ROOT, valid_corpus_codes

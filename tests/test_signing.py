@@ -37,7 +37,7 @@ def _texts(site, count=None) -> list[str]:
 def _same(a, b) -> bool:
     return len(a) == len(b) and all(
         (x is None and y is None) or (x is not None and y is not None and x.dtype == y.dtype and (x == y).all())
-        for x, y in zip(a, b))
+        for x, y in zip(a, b, strict=True))
 
 
 def _gone(pid: int, within: float = 10.0) -> bool:

@@ -1,16 +1,17 @@
 """Where sources disagree: one post, every source recorded, the feed's values win."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
-
-from finews.storage.store import PostStore
-from pipelines.mongo import _post_doc
-from finews.core.normalize import normalize_post
 from itemadapter import ItemAdapter
 
+from finews.core.normalize import normalize_post
+from finews.storage.store import PostStore
+from pipelines.mongo import _post_doc
+
 CODE = "NW202112082206672930"
-ROLLING_ITEM = {"title": "离岸人民币兑美元升至6.3512", "digest": "【离岸人民币兑美元升至6.3512】离岸人民币兑美元升至6.3512。",
+ROLLING_ITEM = {"title": "离岸人民币兑美元升至6.3512",
+                "digest": "【离岸人民币兑美元升至6.3512】离岸人民币兑美元升至6.3512。",
                 "id": "202112082206672930", "infoCode": CODE, "url_w": "http://x/news/1,202112082206672930.html",
                 "showtime": "2021-12-08 10:46:18"}
 
@@ -36,7 +37,7 @@ def test_feed_time_replaces_the_mirror_time_and_is_never_replaced_back(store, db
                                      text_payload='{"content": "x"}')])
     assert counts["updated"] == 1
     post = db.posts.find_one()
-    assert post["published_at"] == datetime(2021, 12, 8, 2, 46, 18, tzinfo=timezone.utc)
+    assert post["published_at"] == datetime(2021, 12, 8, 2, 46, 18, tzinfo=UTC)
     assert (post["time_source"], sorted(post["sources"]), post["version"]) == ("feed", ["mirror", "rolling"], 2)
     # A later mirror page (other title, late time) changes neither.
     counts = store.write_posts([_doc("category", "2021-12-08 18:46:18", title="改过的标题")])

@@ -21,7 +21,8 @@ def _doc(spider, body, code=CODE, **extra):
     fields = {"spider": spider, "url": f"http://replica/{spider}/{code}", "title": "规划出台",
               "time_text": "2022-03-01 16:46:38", "raw_code": code, "body_html": body, "body_text": "x",
               "images": [], "raw_article": body, "media": "河北日报", "tags": ["河北日报新闻"],
-              "category": "hebeiribao", "source_url": "http://finews.zning.xyz/html_News/NewsShare.html?infoCode=" + code,
+              "category": "hebeiribao",
+              "source_url": "http://finews.zning.xyz/html_News/NewsShare.html?infoCode=" + code,
               **extra}
     return _post_doc(ItemAdapter({**fields, **normalize_post(fields)}))
 

@@ -4,11 +4,10 @@ cannot take. A real MongoDB server (the embedded one); fast."""
 from __future__ import annotations
 
 import errno
-import os
 import subprocess
 import sys
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from bson import json_util
@@ -59,7 +58,8 @@ def test_replay_running_while_a_process_spools_loses_none(db, tmp_path):
         replayed.update(spool.replay(store))
     assert writer.returncode == 0, writer.stderr.read()
     replayed.update(spool.replay(store))  # what was spooled after the last pass
-    assert db.posts.count_documents({}) == batches * per_batch, (replayed, _files(spool.folder), _files(spool.quarantine))
+    left = (replayed, _files(spool.folder), _files(spool.quarantine))
+    assert db.posts.count_documents({}) == batches * per_batch, left
     assert replayed["inserted"] == batches * per_batch and replayed["unchanged"] == 0
     assert _files(spool.folder) == []
 
@@ -133,7 +133,7 @@ def test_text_that_is_not_unicode_is_spooled_and_only_its_post_rejected(db, tmp_
 def test_a_time_past_the_stored_range_is_that_posts_reject(db):
     """Year 9999 handed to the writer with two good posts: those are stored
     and counted, it is a reject with its reason."""
-    bad = _post(3) | {"published_at": datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)}
+    bad = _post(3) | {"published_at": datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)}
     counts, refused = PostStore(db).write_batch([_post(1), bad, _post(2)], [])
     assert counts["inserted"] == 2
     assert [(r["raw_code"], r["reason"]) for r in refused] == [(bad["info_code"], Reason.DATE_OUT_OF_RANGE)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from urllib.parse import unquote, urljoin, urlsplit
 
 import scrapy
@@ -13,8 +14,14 @@ from crawler.listings import ListingMemory
 from crawler.middlewares import REFRESH_MODES
 from crawler.spiders.base import SiteSpider
 from finews.core.infocode import code_kind, info_code_from_url, normalize_info_code
-from finews.core.pages import (MIRROR_URL, PageError, category_listing_urls, is_listing_url, parse_listing,
-                               parse_post_page)
+from finews.core.pages import (
+    MIRROR_URL,
+    PageError,
+    category_listing_urls,
+    is_listing_url,
+    parse_listing,
+    parse_post_page,
+)
 from finews.core.reasons import Reason
 from finews.core.slugs import ROLLING_NEWS_SLUG, listing_path, media_slug
 
@@ -193,7 +200,7 @@ def _stem_of(url: str) -> str:
     return unquote(urlsplit(url).path.rsplit("/", 1)[-1]).removesuffix(".html")
 
 
-def _category_of(url: str, back_links: list[str] = ()) -> str:
+def _category_of(url: str, back_links: Sequence[str] = ()) -> str:
     """Jekyll's permalink starts with the category slug
     (``/<category>/<YYYY>/<MM>/<DD>/<stem>.html``), lower-cased and split at
     spaces; a post without a category starts with its date. The back link to

@@ -12,14 +12,23 @@ from crawler.items import PostItem
 from crawler.middlewares import REFRESH_MODES
 from crawler.spiders.base import SiteSpider
 from finews.core.feeds import (
-    DEFAULT_COUNT, FEEDS, LIST_API, MARKET_API, TEXT_PATH, TEXT_SITE, article_html, category, item_from_kept,
-    parse_feed, parse_text, source_link,
+    DEFAULT_COUNT,
+    FEEDS,
+    LIST_API,
+    MARKET_API,
+    TEXT_PATH,
+    TEXT_SITE,
+    article_html,
+    category,
+    item_from_kept,
+    parse_feed,
+    parse_text,
+    source_link,
 )
 from finews.core.pages import PageError
 from finews.core.slugs import TAG_SUFFIX
 from finews.storage.db import POSTS
 from finews.storage.sources import codes_with_text
-
 
 LISTING_SLICE = 500  # feed items per kept listing item
 
@@ -62,7 +71,8 @@ class NewsListSpider(SiteSpider):
         for label, base in self.hosts.items():
             if not urlsplit(base).hostname:
                 raise ValueError(f"{label} host must be an absolute URL, got {base!r}")
-        self.allowed_domains = sorted({urlsplit(base).hostname for base in self.hosts.values()})
+        hostnames = {urlsplit(base).hostname or "" for base in self.hosts.values()}  # each has one, checked above
+        self.allowed_domains = [*sorted(hostnames)]  # a list display: SiteSpider's is a list[str | None]
 
     async def start(self):
         if self.locked:

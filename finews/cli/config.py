@@ -32,11 +32,12 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from finews.core.environment import BadValue, interval_seconds
 from crawler.jobs import ConfigError, unknown
+from finews.core.environment import BadValue, interval_seconds
 
 DEFAULT_JOBS = [{"spider": "category"}]
 # The keys of each table; [[jobs]] and [settings] are checked against Scrapy.
@@ -74,7 +75,7 @@ class Config:
 
 def parse_interval(text: str | int | float | None) -> float | None:
     """Seconds in ``"5m"``, ``"90s"``, ``"1h"`` or a bare number of seconds."""
-    if text in (None, ""):
+    if text is None or text == "":
         return None
     try:
         return interval_seconds(text)
@@ -82,8 +83,8 @@ def parse_interval(text: str | int | float | None) -> float | None:
         raise ConfigError(f"the interval must be {wanted}, got {text!r}") from None
 
 
-def load_config(path: str | Path | None = None, environ: dict | None = None) -> Config:
-    environ = os.environ if environ is None else environ
+def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    env = os.environ if environ is None else environ
     data = {}
     if path:
         try:
@@ -97,12 +98,12 @@ def load_config(path: str | Path | None = None, environ: dict | None = None) -> 
     jobs = [_job(entry, number) for number, entry in enumerate(data.get("jobs") or DEFAULT_JOBS, start=1)]
     return Config(
         jobs=jobs,
-        mongo_uri=environ.get("MONGO_URI") or database.get("uri") or None,
-        database=environ.get("MONGO_DATABASE") or database.get("name") or "finews",
-        data_dir=environ.get("FINEWS_DATA_DIR") or run.get("data_dir") or "var",
-        every=parse_interval(environ.get("FINEWS_EVERY") or run.get("every")),
+        mongo_uri=env.get("MONGO_URI") or database.get("uri") or None,
+        database=env.get("MONGO_DATABASE") or database.get("name") or "finews",
+        data_dir=env.get("FINEWS_DATA_DIR") or run.get("data_dir") or "var",
+        every=parse_interval(env.get("FINEWS_EVERY") or run.get("every")),
         settings=dict(data.get("settings", {})),
-        db_path_override=environ.get("FINEWS_DB_PATH") or None,
+        db_path_override=env.get("FINEWS_DB_PATH") or None,
     )
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import lxml.html
 import nh3
 from lxml import etree
+from lxml.html import HtmlElement
 
 from finews.core.pages import html_fragment
 
@@ -99,19 +100,19 @@ def clean_article(html: str) -> CleanArticle:
     return CleanArticle(safe, "\n".join(paragraphs), images)
 
 
-def _inner_html(root) -> str:
+def _inner_html(root: HtmlElement) -> str:
     return (root.text or "") + "".join(
         lxml.html.tostring(child, encoding="unicode", with_tail=True) for child in root
     )
 
 
-def _unwrap_unknown(root) -> None:
+def _unwrap_unknown(root: HtmlElement) -> None:
     for node in list(root.iterdescendants()):
         if isinstance(node.tag, str) and node.tag not in ALLOWED_TAGS and node.tag not in _DROPPED_WITH_CONTENT:
             node.drop_tag()
 
 
-def _drop_layout_whitespace(root) -> None:
+def _drop_layout_whitespace(root: HtmlElement) -> None:
     """Remove blank text between block elements: kramdown puts each block on
     a line of its own, the share host's JSON does not, and the same article
     must clean to the same HTML from both."""
@@ -126,7 +127,7 @@ def _drop_layout_whitespace(root) -> None:
             node.text = None
 
 
-def _strip_widgets(root) -> None:
+def _strip_widgets(root: HtmlElement) -> None:
     for node in root.xpath(".//*[@style]"):
         if _HIDDEN.search(node.get("style", "")):
             node.drop_tree()
@@ -145,7 +146,7 @@ def _strip_widgets(root) -> None:
         node.drop_tag()
 
 
-def _paragraphs(root) -> list[str]:
+def _paragraphs(root: HtmlElement) -> list[str]:
     """Text split at block boundaries and line breaks, whitespace collapsed."""
     pieces: list[str] = []
     for event, node in etree.iterwalk(root, events=("start", "end")):

@@ -4,7 +4,7 @@ without ``+0800``; everything is stored as UTC."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo
 
 import dateparser
@@ -13,8 +13,8 @@ SITE_TZ = ZoneInfo("Asia/Shanghai")
 # Stored publication times lie in this range (UTC): older or later is no news
 # date but a source's mistake, and years near 1 or 9999 overflow on the way
 # to local time. Outside it a post is a ``date_out_of_range`` reject.
-EARLIEST = datetime(1990, 1, 1, tzinfo=timezone.utc)
-LATEST = datetime(2100, 1, 1, tzinfo=timezone.utc)
+EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 def in_range(when: datetime) -> bool:
@@ -69,7 +69,7 @@ def read_published(text: str | None) -> datetime | None:
             clock += ":00"
         try:
             local = datetime.strptime(f"{date} {clock}", "%Y-%m-%d %H:%M:%S")
-            zone = SITE_TZ
+            zone: tzinfo | None = SITE_TZ
             if offset:
                 offset = "+00:00" if offset == "Z" else offset
                 zone = datetime.strptime(offset.replace(":", ""), "%z").tzinfo
@@ -88,7 +88,7 @@ def _checked(when: datetime, text: str) -> datetime:
     on the way to UTC, so the range is checked first)."""
     if not EARLIEST.year - 1 <= when.year <= LATEST.year:
         raise OutOfRange(f"time {text[:60]!r} is outside {EARLIEST:%Y-%m-%d}..{LATEST:%Y-%m-%d}")
-    utc = when.astimezone(timezone.utc)
+    utc = when.astimezone(UTC)
     if not in_range(utc):
         raise OutOfRange(f"time {text[:60]!r} is outside {EARLIEST:%Y-%m-%d}..{LATEST:%Y-%m-%d}")
     return utc

@@ -14,6 +14,7 @@ import hashlib
 import re
 import zlib
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from datasketch import MinHash, MinHashLSH
@@ -26,7 +27,7 @@ _NOT_TEXT = re.compile(r"[\W_]+", re.UNICODE)
 
 
 @lru_cache(maxsize=1)
-def _layout() -> tuple[int, int, tuple]:
+def _layout() -> tuple[int, int, tuple[Any, ...]]:
     """LSH bands and rows datasketch chooses for the threshold, and the
     permutations, computed once (they are the costly part of a MinHash)."""
     lsh = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM)
@@ -52,7 +53,8 @@ def signature(text: str) -> np.ndarray | None:
     # shingle than datasketch's default SHA-1.
     minhash = MinHash(num_perm=NUM_PERM, permutations=permutations, scheme=_SCHEME, hashfunc=zlib.crc32)
     minhash.update_batch(list(grams))
-    return minhash.hashvalues
+    values: np.ndarray = minhash.hashvalues
+    return values
 
 
 def signatures(texts: list[str]) -> list[np.ndarray | None]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from finews.core.dates import OutOfRange, read_published
@@ -30,7 +31,7 @@ TIME_RANK = {name: rank for rank, name in enumerate(TIME_SOURCES)}
 _TIME_SOURCE_OF_SPIDER = {"category": "page", "newsshare": "share", "newslist": "feed"}
 
 
-def time_source_of(fields: dict) -> str:
+def time_source_of(fields: dict[str, Any]) -> str:
     """Where an item's time came from: its own say, else its spider's kind."""
     given = fields.get("time_source")
     return given if given in TIME_RANK else _TIME_SOURCE_OF_SPIDER.get(fields.get("spider") or "", "page")
@@ -46,12 +47,12 @@ class Rejected(ValueError):
         return self.reasons[0]
 
 
-def normalize_post(fields: dict) -> dict:
+def normalize_post(fields: dict[str, Any]) -> dict[str, Any]:
     """The stored fields of a post; raises ``Rejected`` listing every problem.
 
     A crawled field of the model (``finews/core/model.py``) not worked out here is
     kept as found, when the item has a value for it."""
-    reasons = []
+    reasons: list[str] = []
     title = " ".join((fields.get("title") or fields.get("listing_title") or "").split())
     if not title:
         reasons.append(Reason.MISSING_TITLE)
@@ -72,6 +73,7 @@ def normalize_post(fields: dict) -> dict:
         reasons.append(Reason.EMPTY_BODY)
     if reasons:
         raise Rejected(reasons)
+    assert published_at is not None  # no date is a reason above
 
     kind = code_kind(raw_code)
     tags = [t for t in (fields.get("tags") or []) if t]

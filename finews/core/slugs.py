@@ -30,7 +30,8 @@ def media_slug(name: str) -> str:
         return ROLLING_NEWS_SLUG
     if not _HAN.search(name):
         return name
-    return _pinyin.get_pinyin(name).replace("-", "")
+    spelled: str = _pinyin.get_pinyin(name)
+    return spelled.replace("-", "")
 
 
 def media_from_tag(tag: str) -> str:

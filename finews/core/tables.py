@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 
-def format_table(header: tuple, rows: list[tuple], fmt=None) -> str:
+
+def format_table(header: Sequence[object], rows: Sequence[Sequence[object]],
+                 fmt: Callable[[object], str] | None = None) -> str:
     """Columns of numbers align right, everything else left; ``fmt`` turns a
     cell into text (default: numbers as they are, floats to one decimal)."""
     fmt = fmt or _plain
@@ -12,13 +15,14 @@ def format_table(header: tuple, rows: list[tuple], fmt=None) -> str:
     cells = [[str(h) for h in header]] + [[fmt(value) for value in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
 
-    def line(row):
-        return "  ".join(c.rjust(w) if right else c.ljust(w) for c, w, right in zip(row, widths, numeric)).rstrip()
+    def line(row: list[str]) -> str:
+        cells = zip(row, widths, numeric, strict=False)
+        return "  ".join(c.rjust(w) if right else c.ljust(w) for c, w, right in cells).rstrip()
 
     return "\n".join([line(cells[0]), "  ".join("-" * w for w in widths), *(line(row) for row in cells[1:])])
 
 
-def _plain(value) -> str:
+def _plain(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, float):

@@ -41,7 +41,7 @@ class FaultPlan:
     retry_after: int = 1
 
     @classmethod
-    def parse(cls, spec: str, seed: int = 0, **options) -> "FaultPlan":
+    def parse(cls, spec: str, seed: int = 0, **options) -> FaultPlan:
         rates = {}
         for part in (p.strip() for p in (spec or "").split(",")):
             if not part:

@@ -32,6 +32,7 @@ _BARE_AMPERSAND = re.compile(rf"&(?!{_ENTITY[1:]})")
 SPAN_ELEMENTS = frozenset(
     "a abbr acronym b big bdo br button cite code del dfn em i img input ins kbd label mark option q rb rbc "
     "rp rt rtc ruby samp select small span strike strong sub sup textarea tt u var".split())
+_TRAILING = re.compile(r"[ \t]*\n?")
 VOID_ELEMENTS = frozenset("area base br col command embed hr img input keygen link meta param source track wbr".split())
 RAW_TEXT_ELEMENTS = frozenset({"script", "style"})
 MAX_QUOTE_DEPTH = 100  # deeper `> > >…` stays text: a body must not exhaust the recursion limit
@@ -277,7 +278,8 @@ def render(source: str, indent: int = 0) -> str:
             else:
                 pos = _add_paragraph(text, pos, out, indent)
                 continue
-            trailing = re.compile(r"[ \t]*\n?").match(text, pos)
+            trailing = _TRAILING.match(text, pos)
+            assert trailing is not None  # the pattern matches the empty string
             pos = trailing.end()
             continue
         line_end = text.find("\n", pos)

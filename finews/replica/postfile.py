@@ -48,7 +48,7 @@ class PostFile:
     @property
     def file_date(self) -> tuple[str, str, str] | None:
         match = _FILE_DATE.match(self.name)
-        return match.group(1, 2, 3) if match else None
+        return (match.group(1), match.group(2), match.group(3)) if match else None
 
     @property
     def raw_code(self) -> str | None:

@@ -11,10 +11,10 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from finews.core.slugs import ROLLING_NEWS_SLUG
 from finews.replica.faults import OFFSITE_HOST, FaultPlan
 from finews.replica.feeds import FEED_FAULTS, FEED_PATHS, feed_answer, text_json
 from finews.replica.site import ReplicaSite
-from finews.core.slugs import ROLLING_NEWS_SLUG
 
 logger = logging.getLogger(__name__)
 
@@ -23,13 +23,13 @@ JSON = "application/json; charset=utf-8"
 
 
 class ReplicaHandler(BaseHTTPRequestHandler):
-    server: "ReplicaServer"
+    server: ReplicaServer
     protocol_version = "HTTP/1.1"
     # Headers and body go out in two writes; with Nagle's algorithm the body
     # waits for the client's delayed ACK (about 40 ms per keep-alive request).
     disable_nagle_algorithm = True
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         self.fault = self.server.fault_for(self.path)
         if self.fault in ("status500", "status503", "status429"):
             return self._fail(int(self.fault[-3:]))
@@ -75,7 +75,7 @@ class ReplicaHandler(BaseHTTPRequestHandler):
         entry = site.post_at(path)
         return self._send(site.post_page(entry) if entry else None)
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         """``POST /_admin/add?n=K`` adds K synthesized posts (scale tests)."""
         parts = urlsplit(self.path)
         if parts.path != "/_admin/add":
@@ -122,7 +122,7 @@ class ReplicaHandler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
     def log_message(self, fmt: str, *args) -> None:
-        logger.debug("%s " + fmt, self.address_string(), *args)
+        logger.debug("%s %s", self.address_string(), fmt % args)
 
 
 class ReplicaServer(ThreadingHTTPServer):
@@ -166,9 +166,10 @@ class ReplicaServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
+        assert isinstance(host, str)  # an AF_INET address (only a Unix socket's is bytes)
         return f"http://{host}:{port}"
 
-    def start(self) -> "ReplicaServer":
+    def start(self) -> ReplicaServer:
         """Serve from a background thread (for tests and the demo)."""
         self._thread = threading.Thread(target=self.serve_forever, name="replica", daemon=True)
         self._thread.start()
@@ -192,7 +193,7 @@ class ReplicaServer(ThreadingHTTPServer):
         if self._thread:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> "ReplicaServer":
+    def __enter__(self) -> ReplicaServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

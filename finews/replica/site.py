@@ -14,7 +14,7 @@ import logging
 import re
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from functools import cached_property
 from pathlib import Path
 from urllib.parse import quote, unquote
@@ -59,7 +59,8 @@ def jekyll_time(date_text: str) -> datetime | None:
         return None
     *parts, offset = match.groups()
     try:
-        moment = datetime(*(int(p) for p in parts), tzinfo=timezone.utc)
+        year, month, day, hour, minute, second = (int(p) for p in parts)
+        moment = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
     except ValueError:
         return None
     if not offset:
@@ -177,12 +178,12 @@ class ReplicaSite:
         self.by_path: dict[str, Entry] = {}
         self.by_category: dict[str, list[Entry]] = {}
         self.by_code: dict[str, Entry] = {}
-        self._synthesizer = None
+        self._synthesizer: PostSynthesizer | None = None
         self._synthesized = 0
         self.add(posts)
 
     @classmethod
-    def scaled(cls, count: int, folder: Path | None = None, **kwargs) -> "ReplicaSite":
+    def scaled(cls, count: int, folder: Path | None = None, **kwargs) -> ReplicaSite:
         """A site of ``count`` synthesized posts (no corpus posts of its own)."""
         corpus = cls.from_folder(folder)
         site = cls([], corpus.category_titles, **kwargs)
@@ -190,7 +191,7 @@ class ReplicaSite:
         return site
 
     @classmethod
-    def from_folder(cls, folder: Path | None = None, **kwargs) -> "ReplicaSite":
+    def from_folder(cls, folder: Path | None = None, **kwargs) -> ReplicaSite:
         """Build from a corpus folder (``posts/`` and ``category/`` inside) or a
         folder of post files."""
         folder = Path(folder) if folder else BUNDLED_CORPUS
@@ -405,7 +406,7 @@ def _li(entry: Entry) -> str:
 
 
 def _rfc3339(moment: datetime | None) -> str:
-    moment = moment or datetime(1970, 1, 1, tzinfo=timezone.utc)
+    moment = moment or datetime(1970, 1, 1, tzinfo=UTC)
     return moment.astimezone(SITE_TZ).isoformat()
 
 

@@ -26,19 +26,20 @@ duplicate key and takes a new position instead.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.collection import Collection
-from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from finews.storage.doctypes import Db, Doc
 from finews.storage.process import alive
 
 logger = logging.getLogger(__name__)
@@ -59,17 +60,17 @@ Entry = tuple[str, int, str]  # (infoCode, version to be written, INSERT or REVI
 
 
 def _now() -> datetime:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 class ChangeLog:
     """Positions for one writer (``owner``) and reads for any follower."""
 
-    def __init__(self, db: Database, owner: str | None = None) -> None:
+    def __init__(self, db: Db, owner: str | None = None) -> None:
         self.db = db
-        self.changes: Collection = db[CHANGES]
-        self.counters: Collection = db[COUNTERS]
+        self.changes: Collection[Doc] = db[CHANGES]
+        self.counters: Collection[Doc] = db[COUNTERS]
         self.host, self.pid = socket.gethostname(), os.getpid()
         self.owner = owner or f"{self.host}:{self.pid}:{ObjectId()}"
 
@@ -89,10 +90,8 @@ class ChangeLog:
                 {"_id": SEQUENCE}, {"$inc": {"seq": count}}, return_document=ReturnDocument.AFTER)
             if counter is not None:
                 break
-            try:  # the first write ever; two writers may both try
+            with contextlib.suppress(DuplicateKeyError):  # the first write ever; two writers may both try
                 self.counters.update_one({"_id": SEQUENCE}, {"$setOnInsert": {"seq": 0}}, upsert=True)
-            except DuplicateKeyError:
-                pass
         last = int(counter["seq"])
         return list(range(last - count + 1, last + 1))
 
@@ -105,14 +104,14 @@ class ChangeLog:
         waiting = list(range(len(entries)))
         while waiting:
             seqs = self._reserve(len(waiting))
-            rows = [{"_id": seq, "code": entries[i][0], "version": entries[i][1], "op": entries[i][2],
+            rows: list[Doc] = [{"_id": seq, "code": entries[i][0], "version": entries[i][1], "op": entries[i][2],
                      "state": PENDING, "owner": self.owner, "host": self.host, "pid": self.pid, "at": now}
-                    for seq, i in zip(seqs, waiting)]
+                    for seq, i in zip(seqs, waiting, strict=True)]
             taken = _insert_all(self.changes, rows)  # a position voided meanwhile: take another
-            for row, i in zip(rows, waiting):
-                if row["_id"] not in taken:
-                    positions[i] = row["_id"]
-            waiting = [i for row, i in zip(rows, waiting) if row["_id"] in taken]
+            for seq, i in zip(seqs, waiting, strict=True):
+                if seq not in taken:
+                    positions[i] = seq
+            waiting = [i for seq, i in zip(seqs, waiting, strict=True) if seq in taken]
         return positions
 
     def settle(self, done: dict[int, int], void: Iterable[int]) -> None:
@@ -133,7 +132,7 @@ class ChangeLog:
         positions = self.open(entries)
         result = write()
         versions = written(result)
-        done = {seq: versions[code] for seq, (code, _, _) in zip(positions, entries) if code in versions}
+        done = {seq: versions[code] for seq, (code, _, _) in zip(positions, entries, strict=True) if code in versions}
         self.settle(done, [seq for seq in positions if seq not in done])
         return result
 
@@ -158,7 +157,7 @@ class ChangeLog:
             logger.info("Change log: settled %d positions left by stopped writers", settled)
         return settled
 
-    def _outcome(self, marker: dict) -> str | None:
+    def _outcome(self, marker: Doc) -> str | None:
         """Whether a pending marker's write happened: the post reached that
         version and no other marker stands for it. None while another
         writer's marker for the same version is still pending."""
@@ -175,11 +174,11 @@ class ChangeLog:
             return DONE if self.db["post_versions"].find_one({"info_code": code, "version": version}) else VOID
         return DONE if stored == version else VOID
 
-    def _abandoned(self, marker: dict, now: datetime) -> bool:
+    def _abandoned(self, marker: Doc, now: datetime) -> bool:
         if marker.get("host") == self.host:
             return not alive(marker.get("pid"))
         at = marker.get("at") or now
-        at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+        at = at if at.tzinfo else at.replace(tzinfo=UTC)
         return (now - at).total_seconds() > STALE_SECONDS
 
     def _fill_gaps(self) -> int:
@@ -204,7 +203,7 @@ class ChangeLog:
         given, last_id = 0, None
         posts = self.db["posts"]
         while True:
-            query = {"_id": {"$gt": last_id}} if last_id is not None else {}
+            query: Doc = {"_id": {"$gt": last_id}} if last_id is not None else {}
             batch = list(posts.find(query, {"version": 1}).sort("_id", ASCENDING).limit(chunk))
             if not batch:
                 return given
@@ -214,12 +213,12 @@ class ChangeLog:
                                     if p["_id"] not in marked]
             if entries:
                 positions = self.open(entries)
-                self.settle({seq: entry[1] for seq, entry in zip(positions, entries)}, [])
+                self.settle({seq: entry[1] for seq, entry in zip(positions, entries, strict=True)}, [])
                 given += len(entries)
 
     # -- followers ------------------------------------------------------------
 
-    def read(self, after: int = 0, limit: int = 1000) -> tuple[list[dict], int]:
+    def read(self, after: int = 0, limit: int = 1000) -> tuple[list[Doc], int]:
         """Changes after position ``after``, in order, stopping before the
         first position still being written. Returns the changes and the
         position to ask after next time (past any void positions read)."""
@@ -235,7 +234,7 @@ class ChangeLog:
         return changes, position
 
 
-def _insert_all(collection: Collection, rows: list[dict]) -> set:
+def _insert_all(collection: Collection[Doc], rows: list[Doc]) -> set[Any]:
     """Insert rows, ordered=False; the ``_id`` values already taken."""
     try:
         collection.insert_many(rows, ordered=False)

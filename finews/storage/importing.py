@@ -23,12 +23,17 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from finews.core.dates import EARLIEST, LATEST, in_range
 from finews.core.model import FIELDS, REQUIRED
+from finews.storage.doctypes import Doc
+
+if TYPE_CHECKING:
+    from finews.storage.store import PostStore
 
 _NEEDED = tuple(name for name in REQUIRED if FIELDS[name].crawled)  # the store adds the rest
 # MongoDB's largest document is 16 MiB of BSON, and JSON spends at most six
@@ -51,13 +56,14 @@ def check_dump(path: Path) -> int:
     return count
 
 
-def import_dump(store, path: Path, batch: int = 500, progress: Callable[[int], None] | None = None) -> Counter:
+def import_dump(store: PostStore, path: Path, batch: int = 500,
+                progress: Callable[[int], None] | None = None) -> Counter[str]:
     """Write the dump's posts, ``batch`` at a time; returns the store's counts
     (``inserted``, ``unchanged``, …, ``rejected/<reason>``). Check the file
     with ``check_dump`` first: a bad line met here (the file changed since)
     raises ``BadDump`` after the batches before it were written."""
-    counts: Counter = Counter()
-    docs: list[dict] = []
+    counts: Counter[str] = Counter()
+    docs: list[Doc] = []
     for doc in _posts(path):
         docs.append(doc)
         if len(docs) >= batch:
@@ -68,7 +74,7 @@ def import_dump(store, path: Path, batch: int = 500, progress: Callable[[int], N
     return +counts
 
 
-def _write(store, docs: list[dict], counts: Counter, progress) -> None:
+def _write(store: PostStore, docs: list[Doc], counts: Counter[str], progress: Callable[[int], None] | None) -> None:
     written, refused = store.write_batch(docs, [])
     counts.update(written)
     for reject in refused:
@@ -77,11 +83,11 @@ def _write(store, docs: list[dict], counts: Counter, progress) -> None:
         progress(len(docs))
 
 
-def _posts(path: Path) -> Iterator[dict]:
+def _posts(path: Path) -> Iterator[Doc]:
     """The file's posts, line by line (``\\n``-separated bytes, each decoded
     on its own so that a bad byte is named by its own line)."""
     try:
-        handle = open(path, "rb")
+        handle = open(path, "rb")  # noqa: SIM115 (an open error is told apart from a read error; closed by the with below)
     except OSError as error:
         raise BadDump(f"cannot read {path}: {error.strerror or error}") from None
     with handle:
@@ -102,7 +108,7 @@ def _posts(path: Path) -> Iterator[dict]:
                 yield doc
 
 
-def _post(line: bytes, number: int) -> dict | None:
+def _post(line: bytes, number: int) -> Doc | None:
     """The post on this line, checked against the model; None for a blank line."""
     if len(line) > MAX_LINE_BYTES:
         raise BadDump(f"line {number}: longer than {MAX_LINE_BYTES // 2 ** 20} MiB, more than any post can be")
@@ -141,7 +147,7 @@ def _post(line: bytes, number: int) -> dict | None:
     return doc
 
 
-def _refused_text(doc: dict) -> str | None:
+def _refused_text(doc: Doc) -> str | None:
     """What is wrong with the keys or strings anywhere in ``doc`` (walked
     without recursion, whatever its depth), or None."""
     stack: list[tuple[str, object]] = [("", doc)]
@@ -165,7 +171,7 @@ def _refused_text(doc: dict) -> str | None:
     return None
 
 
-def _checked(name: str, value):
+def _checked(name: str, value: object) -> object:
     """``value`` as the store writes field ``name``; ``ValueError`` saying what
     is wrong when the model's type or rule refuses it."""
     field = FIELDS[name]
@@ -190,7 +196,7 @@ def _checked(name: str, value):
     return value
 
 
-def _date(value) -> datetime:
+def _date(value: object) -> datetime:
     """An ISO time as ``finews export`` writes it (a time without an offset
     is UTC, as MongoDB stores it), in the stored range."""
     if not isinstance(value, str):
@@ -200,14 +206,14 @@ def _date(value) -> datetime:
     except ValueError:
         raise ValueError(f"is not an ISO time: {_shown(value)}") from None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     if not in_range(when):
         raise ValueError(f"{_shown(value)} is outside the stored range "
                          f"[{EARLIEST:%Y-%m-%d}, {LATEST:%Y-%m-%d}) UTC")
-    return when.astimezone(timezone.utc)
+    return when.astimezone(UTC)
 
 
-def _rule(rule: dict, value) -> None:
+def _rule(rule: Doc, value: Any) -> None:
     """The model's ``$jsonSchema`` constraints on one value (those it uses)."""
     if "enum" in rule and value not in rule["enum"]:
         raise ValueError(f"{_shown(value)} is not one of {', '.join(rule['enum'])}")
@@ -221,12 +227,12 @@ def _rule(rule: dict, value) -> None:
         raise ValueError(f"{value} is below {rule['minimum']}")
 
 
-def _kind(value) -> str:
+def _kind(value: object) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null",
             int: "an integer", float: "a number"}.get(type(value), type(value).__name__)
 
 
-def _shown(value) -> str:
+def _shown(value: object) -> str:
     """A value short enough for a one-line message, its odd characters escaped."""
     text = value if isinstance(value, str) else str(value)
     return ascii(text[:40]) if len(text) > 40 or not text.isprintable() else repr(text)

@@ -17,15 +17,17 @@ from datetime import datetime, timedelta
 
 from pymongo import UpdateOne
 
+from finews.storage.doctypes import Db
+
 LISTINGS = "listings"
 SWEEP_SECONDS = 24 * 3600
 
 
-def remembered(db, now: datetime, sweep_seconds: float = SWEEP_SECONDS) -> list[tuple[str, bool]]:
+def remembered(db: Db, now: datetime, sweep_seconds: float = SWEEP_SECONDS) -> list[tuple[str, bool]]:
     """Every remembered listing path, oldest first, and whether its full
     sweep is due (never swept, or last swept ``sweep_seconds`` ago)."""
     due_before = now - timedelta(seconds=sweep_seconds)
-    out = []
+    out: list[tuple[str, bool]] = []
     for doc in db[LISTINGS].find({}, {"swept_at": 1}).sort("first_seen_at", 1):
         swept = doc.get("swept_at")
         if swept is not None and swept.tzinfo is None:
@@ -34,7 +36,7 @@ def remembered(db, now: datetime, sweep_seconds: float = SWEEP_SECONDS) -> list[
     return out
 
 
-def remember(db, paths: list[str], now: datetime) -> None:
+def remember(db: Db, paths: list[str], now: datetime) -> None:
     """Listing paths found in this run (first pages, without a query)."""
     if paths:
         db[LISTINGS].bulk_write([UpdateOne({"_id": path}, {"$set": {"found_at": now},
@@ -42,11 +44,11 @@ def remember(db, paths: list[str], now: datetime) -> None:
                                  for path in paths], ordered=False)
 
 
-def swept(db, path: str, now: datetime) -> None:
+def swept(db: Db, path: str, now: datetime) -> None:
     """A listing read to its last page."""
     db[LISTINGS].update_one({"_id": path}, {"$set": {"swept_at": now}})
 
 
-def forget(db, path: str) -> None:
+def forget(db: Db, path: str) -> None:
     """A remembered listing the site no longer serves (404, 410)."""
     db[LISTINGS].delete_one({"_id": path})

@@ -6,30 +6,32 @@ import json
 import sys
 import zlib
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Any, Literal, overload
 
+from finews.core.clean import clean_article
 from finews.core.dates import EARLIEST, LATEST, SITE_TZ
-from finews.storage.db import CRAWL_RUNS, POSTS, RAW_ARTICLES
 from finews.core.feeds import FEED_ITEMS, NotOriginal, Original, item_from_kept, original_of_answer
 from finews.core.infocode import MEDIA, ROLLING, site_code
-from finews.core.slugs import media_from_tag
 from finews.core.jekyll import post_file, post_path
 from finews.core.model import CRAWLED_FIELDS
-from finews.core.clean import clean_article
-from finews.storage.store import PostStore, read_raw
 from finews.core.normalize import Rejected, normalize_post
+from finews.core.slugs import media_from_tag
+from finews.storage.db import CRAWL_RUNS, POSTS, RAW_ARTICLES
+from finews.storage.doctypes import Db, Doc
+from finews.storage.store import PostStore, read_raw
 
 
-def posts_per_category_and_day(db, since: datetime | None = None) -> list[tuple[str, str, int]]:
+def posts_per_category_and_day(db: Db, since: datetime | None = None) -> list[tuple[str, str, int]]:
     """(day in Asia/Shanghai, category, posts), newest day first. Only posts
     whose time lies in the stored range are counted: an older finews stored
     times such as 9999-12-31 23:59 UTC, whose Shanghai day the server cannot
     make (``finews stats`` counts them apart)."""
     match = {"published_at": {"$gte": max(since, EARLIEST) if since else EARLIEST, "$lt": LATEST}}
-    pipeline = [
+    pipeline: list[Doc] = [
         {"$match": match},
         {"$group": {"_id": {"day": {"$dateToString": {"format": "%Y-%m-%d", "date": "$published_at",
                                                        "timezone": str(SITE_TZ)}},
@@ -39,12 +41,12 @@ def posts_per_category_and_day(db, since: datetime | None = None) -> list[tuple[
     return [(row["_id"]["day"], row["_id"]["category"], row["posts"]) for row in db[POSTS].aggregate(pipeline)]
 
 
-def recent_runs(db, limit: int = 10) -> list[dict]:
+def recent_runs(db: Db, limit: int = 10) -> list[Doc]:
     return list(db[CRAWL_RUNS].find({}, {"stats": 0, "failed_pages": 0}).sort("started_at", -1).limit(limit))
 
 
-def export_query(since: datetime | None, category: str | None) -> dict:
-    query = {}
+def export_query(since: datetime | None, category: str | None) -> Doc:
+    query: Doc = {}
     if since:
         query["published_at"] = {"$gte": since}
     if category:
@@ -52,12 +54,12 @@ def export_query(since: datetime | None, category: str | None) -> dict:
     return query
 
 
-def iter_posts(db, query: dict) -> Iterator[dict]:
+def iter_posts(db: Db, query: Doc) -> Iterator[Doc]:
     """Posts oldest first, streamed (the cursor never holds the collection)."""
     return db[POSTS].find(query).sort("published_at", 1).batch_size(500)
 
 
-def write_jsonl(posts, out: IO[str]) -> int:
+def write_jsonl(posts: Iterable[Doc], out: IO[str]) -> int:
     written = 0
     for post in posts:
         out.write(json.dumps(post, ensure_ascii=False, default=_json_value, sort_keys=True) + "\n")
@@ -65,7 +67,7 @@ def write_jsonl(posts, out: IO[str]) -> int:
     return written
 
 
-def _json_value(value):
+def _json_value(value: object) -> str:
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
     raise TypeError(f"cannot export {type(value).__name__}")
@@ -83,9 +85,9 @@ class Exported(int):
     them (or of a post's twin files, not written) could not be the original's
     bytes, by reason."""
 
-    not_exact: Counter
+    not_exact: Counter[str]
 
-    def __new__(cls, written: int, not_exact: Counter):
+    def __new__(cls, written: int, not_exact: Counter[str]) -> Exported:
         value = super().__new__(cls, written)
         value.not_exact = +not_exact
         return value
@@ -98,7 +100,7 @@ class Exported(int):
         return f"; {sum(self.not_exact.values())} not as the original wrote them ({reasons})"
 
 
-def write_jekyll(db, posts, folder: Path, batch: int = 500) -> Exported:
+def write_jekyll(db: Db, posts: Iterable[Doc], folder: Path, batch: int = 500) -> Exported:
     """Post files under ``folder/_posts``; kept sources read a batch at a time.
 
     Each post is written as the original pipeline wrote it, in the format of
@@ -109,7 +111,7 @@ def write_jekyll(db, posts, folder: Path, batch: int = 500) -> Exported:
     file is written from its kept article source or cleaned HTML, and the
     reason is counted in the result's ``not_exact``.
     """
-    written, not_exact = 0, Counter()
+    written, not_exact = 0, Counter[str]()
     for chunk in with_sources(db, posts, batch, kept=True):
         items = feed_items_of(db, [post["_id"] for post, _ in chunk])
         for post, kept in chunk:
@@ -125,9 +127,9 @@ def write_jekyll(db, posts, folder: Path, batch: int = 500) -> Exported:
     return Exported(written, not_exact)
 
 
-def feed_items_of(db, codes: list[str]) -> dict[str, list[dict]]:
+def feed_items_of(db: Db, codes: list[str]) -> dict[str, list[Doc]]:
     """Kept feed items by post, media feed before market feeds (one query)."""
-    found: dict[str, list[dict]] = {}
+    found: dict[str, list[Doc]] = {}
     for kept in db[FEED_ITEMS].find({"info_code": {"$in": codes}}):
         found.setdefault(kept["info_code"], []).append(kept)
     for items in found.values():
@@ -135,7 +137,7 @@ def feed_items_of(db, codes: list[str]) -> dict[str, list[dict]]:
     return found
 
 
-def original_files(post: dict, kept: dict | None, items: list[dict]) -> tuple[dict[str, str], dict[str, str]]:
+def original_files(post: Doc, kept: Doc | None, items: list[Doc]) -> tuple[dict[str, str], dict[str, str]]:
     """``({"_posts/<name>": text}, {kind: reason})``: the original's files of
     a post for each kind it was seen as, and why a kind's file cannot be one."""
     kept = kept or {}
@@ -146,7 +148,8 @@ def original_files(post: dict, kept: dict | None, items: list[dict]) -> tuple[di
         except (ValueError, zlib.error):
             payload = None
     payload = payload if isinstance(payload, dict) else None
-    pages = kept.get("pages") if isinstance(kept.get("pages"), dict) else {}
+    found_pages = kept.get("pages")
+    pages: Doc = found_pages if isinstance(found_pages, dict) else {}
     sources: dict[str, list[Original]] = {}
     for item in items:
         try:
@@ -155,7 +158,8 @@ def original_files(post: dict, kept: dict | None, items: list[dict]) -> tuple[di
             continue  # a kept item that is not one any more: the other sources decide
         sources.setdefault(original.kind, []).append(original)
     kinds = [post.get("kind"), *sources, *pages]
-    files, reasons = {}, {}
+    files: dict[str, str] = {}
+    reasons: dict[str, str] = {}
     for kind in dict.fromkeys(k for k in kinds if k in (ROLLING, MEDIA)):
         code = site_code(post["info_code"], kind)
         original = (sources.get(kind) or [Original(kind, code)])[0]
@@ -172,7 +176,7 @@ def original_files(post: dict, kept: dict | None, items: list[dict]) -> tuple[di
     return files, reasons
 
 
-def original_of_page(kind: str, code: str, page: dict) -> Original:
+def original_of_page(kind: str, code: str, page: Doc) -> Original:
     """What a kept mirror page says (worst source: its time is the one
     shown, 8 hours late for the original's dates without ``+0800``)."""
     tags = page.get("tags") or []
@@ -181,7 +185,7 @@ def original_of_page(kind: str, code: str, page: dict) -> Original:
                     page.get("digest"), page.get("source_url") or None)
 
 
-def reprocess(db, posts, batch: int = 100) -> dict:
+def reprocess(db: Db, posts: Iterable[Doc], batch: int = 100) -> dict[str, int]:
     """Clean stored posts again from their kept article source.
 
     A post whose cleaned content changes becomes a new version, exactly as a
@@ -189,7 +193,7 @@ def reprocess(db, posts, batch: int = 100) -> dict:
     The stored crawled fields are the input, the cleaned article replacing the
     body.
     """
-    store, counts = PostStore(db), Counter()
+    store, counts = PostStore(db), Counter[str]()
     for chunk in with_sources(db, posts, batch):
         docs = []
         for post, raw in chunk:
@@ -211,11 +215,22 @@ def reprocess(db, posts, batch: int = 100) -> dict:
     return dict(counts)
 
 
-def with_sources(db, posts, batch: int, kept: bool = False) -> Iterator[list[tuple[dict, str | dict | None]]]:
+@overload
+def with_sources(db: Db, posts: Iterable[Doc], batch: int,
+                 kept: Literal[False] = False) -> Iterator[list[tuple[Doc, str | None]]]: ...
+
+
+@overload
+def with_sources(db: Db, posts: Iterable[Doc], batch: int,
+                 kept: Literal[True]) -> Iterator[list[tuple[Doc, Doc | None]]]: ...
+
+
+def with_sources(db: Db, posts: Iterable[Doc], batch: int, kept: bool = False
+                 ) -> Iterator[list[tuple[Doc, Any]]]:
     """``(post, kept article source or None)`` pairs, a batch at a time, with
     one ``raw_articles`` query per batch (``kept``: the whole kept document)."""
-    posts = iter(posts)
-    while chunk := list(islice(posts, batch)):
+    rest = iter(posts)
+    while chunk := list(islice(rest, batch)):
         found = db[RAW_ARTICLES].find({"_id": {"$in": [post["_id"] for post in chunk]}})
         raws = {doc["_id"]: doc if kept else read_raw(doc) for doc in found}
         yield [(post, raws.get(post["_id"])) for post in chunk]

@@ -11,10 +11,12 @@ required field would make MongoDB refuse every update of every older post.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from pymongo.errors import CollectionInvalid, OperationFailure
 
 from finews.core import model
+from finews.storage.doctypes import Db
 
 logger = logging.getLogger(__name__)
 
@@ -22,9 +24,10 @@ POSTS_VALIDATOR = model.validator()
 POST_PROPERTIES = POSTS_VALIDATOR["$jsonSchema"]["properties"]
 
 
-def apply_validator(db, collection: str = "posts") -> None:
+def apply_validator(db: Db, collection: str = "posts") -> None:
     """Create the collection with its validator, or update the validator."""
-    validation = {"validator": model.validator(), "validationLevel": "moderate", "validationAction": "error"}
+    validation: dict[str, Any] = {"validator": model.validator(), "validationLevel": "moderate",
+                                  "validationAction": "error"}
     try:
         db.create_collection(collection, **validation)
     except CollectionInvalid:
@@ -34,11 +37,11 @@ def apply_validator(db, collection: str = "posts") -> None:
             logger.warning("Could not set the posts validator (%s); writes are not schema-checked", error)
 
 
-def migrate(db, collection: str = "posts") -> dict[int, int]:
+def migrate(db: Db, collection: str = "posts") -> dict[int, int]:
     """Bring posts of older schema versions to the current one, a version at
     a time: {version reached: posts upgraded}. Idempotent; safe while crawls run
     (a post written meanwhile is already current and is not matched)."""
-    upgraded = {}
+    upgraded: dict[int, int] = {}
     posts = db[collection]
     for version in range(2, model.SCHEMA_VERSION + 1):
         older = {"$or": [{"schema_version": {"$exists": False}}, {"schema_version": {"$lt": version}}]}
