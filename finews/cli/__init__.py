@@ -24,7 +24,7 @@ logger = logging.getLogger("finews")
 DEMO_PORT = 8740
 EXIT_DATABASE = 1  # the database is unreachable, the URI malformed, or the credentials refused
 EXIT_BAD_FILE = 2  # `finews import`: the file is missing, unreadable or not a finews JSONL dump
-EXIT_PORT_IN_USE = 2  # `finews replica`, `finews db serve`: --port is taken; pick another
+EXIT_PORT_IN_USE = 2  # `finews replica`, `finews db serve`, `finews serve`: --port is taken; pick another
 # MongoDB's codes for refused credentials (AuthenticationFailed, UserNotFound)
 # and for a command the connection is not allowed to run (Unauthorized).
 AUTHENTICATION_FAILED, USER_NOT_FOUND, UNAUTHORIZED = 18, 11, 13
@@ -119,6 +119,12 @@ def main(argv: list[str] | None = None) -> int:
                                   help="bring stored posts to the current schema version (finews/core/model.py)")
     migrate.set_defaults(handler=cmd_migrate)
 
+    web = commands.add_parser("serve", parents=[data_dir, existing],
+                              help="serve the site, Atom feeds, a JSON API and a run dashboard from the database")
+    web.add_argument("--host", default="127.0.0.1")
+    web.add_argument("--port", type=int, default=8000)
+    web.set_defaults(handler=cmd_serve)
+
     args = parser.parse_args(argv)
     problem = environment.problem()
     if problem:  # before anything starts: no database, no folder
@@ -200,6 +206,32 @@ def cmd_replica(args) -> int:
         pass
     finally:
         server.server_close()
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from finews.serve.app import ServeServer
+
+    busy = _port_in_use(args.host, args.port)
+    if busy:
+        print(busy, file=sys.stderr, flush=True)
+        return EXIT_PORT_IN_USE
+    with _opened_database(args) as db:
+        db.list_collection_names()  # the database answers and may be read, or one line and exit 1
+        try:
+            server = ServeServer(db, args.host, args.port, spool_folder=Path(args.data_dir) / "spool")
+        except OSError as error:
+            print(_listen_error(args.host, args.port, error), file=sys.stderr, flush=True)
+            return EXIT_PORT_IN_USE
+        print(f"Serving {db.posts.estimated_document_count()} posts at {server.url} "
+              f"(site, /feed.xml, /api/posts, /dashboard/; Ctrl-C to stop)", flush=True)
+        signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
     return 0
 
 
@@ -613,5 +645,7 @@ def cmd_demo(args) -> int:
     finally:
         replica.stop()
     print(summarize(runs, totals), flush=True)
+    print(f"Browse what was stored: finews serve{' --data-dir ' + str(data_dir) if args.data_dir != 'var' else ''}"
+          " (then open http://127.0.0.1:8000/)", flush=True)
     failed = [r.spider for r in runs if r.stat("finish_reason", "") != "finished"]
     return 1 if failed else 0
