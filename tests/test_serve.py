@@ -422,3 +422,40 @@ def test_serve_with_a_busy_port_prints_one_line_and_exits_2(capsys):
         code = main(["serve", "--port", str(taken.getsockname()[1])])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "in use" in err
+
+
+@pytest.mark.slow
+def test_finews_serve_on_the_embedded_default(tmp_path):
+    """``finews import`` into a fresh embedded database, then ``finews serve``
+    on it as a user runs them: the posts are served, and Ctrl-C/SIGTERM stops it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from finews.storage.db import free_port
+    env = {k: v for k, v in os.environ.items() if k != "MONGO_URI"}
+    lines = [json.dumps({"_id": code, "info_code": code, "kind": "media", "title": f"标题{n}",
+                         "published_at": f"2022-03-0{n + 1}T08:00:00Z", "media": "河北日报", "category": "hebeiribao",
+                         "tags": ["河北日报新闻"], "body_html": f"<p>正文{n}</p>", "body_text": f"正文{n}",
+                         "url": "http://127.0.0.1:9/x.html", "source_url": "", "images": [],
+                         "content_hash": f"{n:064x}", "version": 1, "first_seen_at": "2022-03-01T08:00:00Z",
+                         "crawled_at": "2022-03-01T08:00:00Z", "schema_version": 2}, ensure_ascii=False)
+             for n, code in enumerate(["NW202203012292970001", "NW202203022292970002"])]
+    (tmp_path / "posts.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    loaded = subprocess.run([sys.executable, "-m", "finews.cli", "import", "posts.jsonl"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    port = free_port()
+    serving = subprocess.Popen([sys.executable, "-m", "finews.cli", "serve", "--port", str(port)], cwd=tmp_path,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        banner = serving.stdout.readline()
+        assert f"Serving 2 posts at http://127.0.0.1:{port}" in banner, serving.stderr.read()[-2000:]
+        with urlopen(f"http://127.0.0.1:{port}/api/posts", timeout=30) as answer:
+            assert [p["title"] for p in json.load(answer)["posts"]] == ["标题1", "标题0"]
+        with urlopen(f"http://127.0.0.1:{port}/", timeout=30) as answer:
+            assert "标题1" in answer.read().decode("utf-8")
+    finally:
+        serving.send_signal(signal.SIGTERM)
+        assert serving.wait(60) == 0
