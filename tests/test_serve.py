@@ -239,6 +239,12 @@ def test_posts_are_filtered_by_category_media_and_time(server, stored):
     want = stored.posts.count_documents({"published_at": {"$gte": datetime(2022, 5, 29, 16, tzinfo=timezone.utc),
                                                           "$lt": datetime(2022, 5, 30, 16, tzinfo=timezone.utc)}})
     assert len(page["posts"]) == want
+    # 2022-05-26 00:19:55 in Shanghai is 2022-05-25 16:19:55 UTC: on the 26th, not the 25th.
+    late = "NW202205262391921712"
+    assert late in [p["info_code"] for p in api(server, "/api/posts", since="2022-05-26", until="2022-05-26")[1]["posts"]]
+    assert late not in [p["info_code"] for p in api(server, "/api/posts", until="2022-05-25")[1]["posts"]]
+    assert late in [p["info_code"] for p in api(server, "/api/posts", since="2022-05-25T16:19:55Z",
+                                                until="2022-05-26T00:19:55+08:00")[1]["posts"]]
 
 
 def test_text_search_finds_chinese_in_titles_and_bodies(server, stored):
@@ -459,3 +465,13 @@ def test_finews_serve_on_the_embedded_default(tmp_path):
     finally:
         serving.send_signal(signal.SIGTERM)
         assert serving.wait(60) == 0
+
+
+def test_an_unsanitized_stored_body_is_exported_sanitized():
+    from finews.core.jekyll import post_file
+
+    post = {"title": "t", "published_at": datetime(2022, 3, 1, 2, tzinfo=timezone.utc), "category": "hebeiribao",
+            "tags": ["河北日报新闻"], "source_url": "", "info_code": "NW202203012292979999", "kind": "media",
+            "body_html": '<p>正文</p><script>alert(1)</script><p onclick="alert(2)">x</p>'}
+    text = post_file(post, None)
+    assert "<p>正文</p>" in text and "alert" not in text and "<script" not in text
