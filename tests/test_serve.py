@@ -142,13 +142,14 @@ def test_unknown_pages_are_404_and_writes_are_refused(server):
     assert get(server, "/category/nope.html")[0] == 404
     assert get(server, "/feed/nope.xml")[0] == 404
     assert urlopen_status(server.url + "/", method="POST") == 405
+    assert urlopen_status(server.url + "/", method="HEAD") == 200
 
 
 def urlopen_status(url: str, method: str) -> int:
     from urllib.request import Request
 
     try:
-        with urlopen(Request(url, data=b"", method=method), timeout=10) as answer:
+        with urlopen(Request(url, data=b"" if method == "POST" else None, method=method), timeout=10) as answer:
             return answer.status
     except HTTPError as error:
         return error.code

@@ -45,17 +45,16 @@ class ServeHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self, head: bool = False) -> None:  # noqa: N802 (http.server's naming)
         try:
             status, body, content_type = self.server.answer(self.path)
         except Exception:  # noqa: BLE001 - one request's failure is a 500, never a dead server
             logger.exception("serving %s failed", self.path[:200])
             status, body, content_type = 500, "internal error\n", "text/plain; charset=utf-8"
-        self._write(status, body, content_type)
+        self._write(status, body, content_type, head=head)
 
     def do_HEAD(self) -> None:  # noqa: N802
-        status, body, content_type = self.server.answer(self.path)
-        self._write(status, body, content_type, head=True)
+        self.do_GET(head=True)
 
     def _refuse(self) -> None:
         self._write(405, "read-only: GET and HEAD only\n", "text/plain; charset=utf-8", {"Allow": "GET, HEAD"})
