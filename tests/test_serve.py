@@ -160,26 +160,39 @@ def test_new_posts_appear_without_a_rebuild(server, stored, mongo_uri):
     from finews.storage.store import PostStore
 
     get(server, "/")
+    builds = server.site.builds
     code = "NW203001012999999999"
-    post = normalize_post({"url": "http://127.0.0.1:9/x.html", "title": "新近的消息", "time_text": "2030-01-01 10:00:00",
-                           "body_html": "<p>正文</p>", "body_text": "正文", "raw_code": code,
-                           "tags": ["河北日报新闻"], "category": "hebeiribao"})
+    def post(title, day="01"):
+        return normalize_post({"url": "http://127.0.0.1:9/x.html", "title": title, "time_text": f"2030-01-{day} 10:00:00",
+                               "body_html": "<p>正文</p>", "body_text": "正文", "raw_code": code,
+                               "tags": ["河北日报新闻"], "category": "hebeiribao"})
+
     writer = connect(mongo_uri)
     try:
-        PostStore(writer[stored.name], near_duplicates=False).write_posts([post])
+        PostStore(writer[stored.name], near_duplicates=False).write_posts([post("新近的消息")])
         deadline = time.monotonic() + 10
         while "新近的消息" not in get(server, "/")[2] and time.monotonic() < deadline:
             time.sleep(0.2)
         assert "新近的消息" in get(server, "/")[2]
         assert get(server, f"/hebeiribao/2030/01/01/{code}.html")[0] == 200
         assert "新近的消息" in get(server, "/feed.xml")[2]
+        assert server.site.builds == builds and server.site.updates >= 1  # added, not a new render
+        # A changed post (a new version, another day: another URL) is served changed, at its new URL only.
+        PostStore(writer[stored.name], near_duplicates=False).write_posts([post("改过的消息", "02")])
+        deadline = time.monotonic() + 10
+        while "改过的消息" not in get(server, "/")[2] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        page = get(server, f"/hebeiribao/2030/01/02/{code}.html")[2]
+        assert "改过的消息" in page and "新近的消息" not in get(server, "/")[2]
+        assert get(server, f"/hebeiribao/2030/01/01/{code}.html")[0] == 404
     finally:
         writer[stored.name].posts.delete_one({"_id": code})
         writer[stored.name].raw_articles.delete_one({"_id": code})
         writer.close()
     deadline = time.monotonic() + 10
-    while "新近的消息" in get(server, "/")[2] and time.monotonic() < deadline:
+    while "改过的消息" in get(server, "/")[2] and time.monotonic() < deadline:
         time.sleep(0.2)
+    assert get(server, f"/hebeiribao/2030/01/02/{code}.html")[0] == 404  # removed: gone from the site
 
 
 # -- feeds -------------------------------------------------------------------------------

@@ -121,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
 
     web = commands.add_parser("serve", parents=[data_dir, existing],
                               help="serve the site, Atom feeds, a JSON API and a run dashboard from the database")
-    web.add_argument("--host", default="127.0.0.1")
-    web.add_argument("--port", type=int, default=8000)
+    web.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, loopback only)")
+    web.add_argument("--port", type=int, default=8000, help="port (default: 8000; in use: exit 2)")
     web.set_defaults(handler=cmd_serve)
 
     args = parser.parse_args(argv)
