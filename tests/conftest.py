@@ -137,6 +137,11 @@ def engine_crawl(reactor, mongo_uri, db_name, tmp_path):
     ``crawler.runner.run_spiders`` does (project settings, the job's JOBDIR
     and lock, every middleware, pipeline and extension), into the test's
     database; returns the crawl's stats. A fast test: no process is started."""
+    return make_engine_crawl(reactor, mongo_uri, db_name, tmp_path)
+
+
+def make_engine_crawl(reactor, mongo_uri, db_name, tmp_path):
+    """``engine_crawl`` for any database and folder (module-scoped fixtures)."""
     from scrapy.crawler import CrawlerRunner
     from scrapy.utils.defer import deferred_from_coro
     from twisted.internet import defer

@@ -30,6 +30,7 @@ SMOKE = [
     ("faults.py", ["--scenarios", "1", "--killed-posts", "300"], "Fault scenarios"),
     ("scale_out.py", ["--posts", "100", "--slow-posts", "40", "--workers", "1"], "One crawl shared through Redis"),
     ("framework_overhead.py", ["--posts", "100", "--repeats", "1"], "Framework work per page"),
+    ("serve.py", ["--posts", "300", "--clients", "2", "--seconds", "1"], "finews serve, 300 posts stored"),
 ]
 
 

@@ -27,6 +27,7 @@ def test_demo_on_a_fresh_folder_then_again(tmp_path):
     category = next(line for line in first.stdout.splitlines() if line.startswith("category"))
     assert category.split()[1] == "49"
     assert (tmp_path / "var" / "db").is_dir()
+    assert "finews serve" in first.stdout.splitlines()[-1]  # what to run next
 
     second = _finews("demo", cwd=tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]

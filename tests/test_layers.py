@@ -21,6 +21,7 @@ LAYERS = {
     "finews.replica": 1,  # the stand-in site: the domain only
     "crawler": 2,
     "pipelines": 3,
+    "finews.serve": 3,  # finews serve: storage, replica (the renderer) and domain; no Scrapy
     "finews.cli": 4,
 }
 # Third-party packages a layer must not use.
@@ -28,6 +29,7 @@ FORBIDDEN = {
     "finews.core": {"scrapy", "twisted", "pymongo", "bson", "itemadapter", "redis", "scrapy_redis"},
     "finews.storage": {"scrapy", "twisted", "itemadapter", "redis", "scrapy_redis"},
     "finews.replica": {"scrapy", "twisted", "pymongo", "bson", "itemadapter"},
+    "finews.serve": {"scrapy", "twisted", "itemadapter", "redis", "scrapy_redis"},
 }
 
 

@@ -25,7 +25,7 @@ logger = logging.getLogger("finews")
 DEMO_PORT = 8740
 EXIT_DATABASE = 1  # the database is unreachable, the URI malformed, or the credentials refused
 EXIT_BAD_FILE = 2  # `finews import`: the file is missing, unreadable or not a finews JSONL dump
-EXIT_PORT_IN_USE = 2  # `finews replica`, `finews db serve`: --port is taken; pick another
+EXIT_PORT_IN_USE = 2  # `finews replica`, `finews db serve`, `finews serve`: --port is taken; pick another
 
 
 class DatabaseUnusable(Exception):
@@ -125,6 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     follow.add_argument("--poll", type=float, default=1.0, metavar="SECONDS", help="wait between reads (default: 1)")
     follow.set_defaults(handler=cmd_follow)
 
+    web = commands.add_parser("serve", parents=[data_dir, existing],
+                              help="serve the site, Atom feeds, a JSON API and a run dashboard from the database")
+    web.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, loopback only)")
+    web.add_argument("--port", type=int, default=8000, help="port (default: 8000; in use: exit 2)")
+    web.set_defaults(handler=cmd_serve)
+
     args = parser.parse_args(argv)
     problem = environment.problem()
     if problem:  # before anything starts: no database, no folder
@@ -206,6 +212,32 @@ def cmd_replica(args) -> int:
         pass
     finally:
         server.server_close()
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from finews.serve.app import ServeServer
+
+    busy = _port_in_use(args.host, args.port)
+    if busy:
+        print(busy, file=sys.stderr, flush=True)
+        return EXIT_PORT_IN_USE
+    with _opened_database(args) as db:
+        db.list_collection_names()  # the database answers and may be read, or one line and exit 1
+        try:
+            server = ServeServer(db, args.host, args.port, spool_folder=Path(args.data_dir) / "spool")
+        except OSError as error:
+            print(_listen_error(args.host, args.port, error), file=sys.stderr, flush=True)
+            return EXIT_PORT_IN_USE
+        print(f"Serving {db.posts.estimated_document_count()} posts at {server.url} "
+              f"(site, /feed.xml, /api/posts, /dashboard/; Ctrl-C to stop)", flush=True)
+        signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
     return 0
 
 
@@ -643,5 +675,7 @@ def cmd_demo(args) -> int:
     finally:
         replica.stop()
     print(summarize(runs, totals), flush=True)
+    print(f"Browse what was stored: finews serve{' --data-dir ' + str(data_dir) if args.data_dir != 'var' else ''}"
+          " (then open http://127.0.0.1:8000/)", flush=True)
     failed = [r.spider for r in runs if r.stat("finish_reason", "") != "finished"]
     return 1 if failed else 0

@@ -76,6 +76,10 @@ def post_file(post: dict, raw_article: str | None) -> str:
     article = raw_article if raw_article is not None else post["body_html"]
     if has_active_content(article):
         article = post["body_html"]
+    if has_active_content(article):  # a body stored unsanitized (by another writer): sanitized now
+        from finews.core.clean import clean_article
+
+        article = clean_article(article).body_html
     return write_post(post["title"], f"{local:%Y-%m-%d %H:%M:%S} +0800", post["category"], tags, article,
                       post["source_url"])
 

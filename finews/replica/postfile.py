@@ -117,21 +117,27 @@ def read_post_source(path: Path) -> PostFile | None:
     except UnicodeDecodeError as error:
         logger.warning("post file %s left out: not UTF-8 (byte %d)", path.name, error.start)
         return None
+    return post_source(text, path.name)
+
+
+def post_source(text: str, name: str) -> PostFile | None:
+    """``read_post_source`` of a file's text (``finews serve`` reads the
+    exporter's files from memory): the post as Jekyll publishes it, or None."""
     text = text.removeprefix("\ufeff")
     if not _FRONT_MATTER.match(text):
-        post = PostFile(name=path.name, title="", date="", category="", body=text, raw=text,
+        post = PostFile(name=name, title="", date="", category="", body=text, raw=text,
                         has_front_matter=False)
         if not post.file_date:
-            logger.warning("post file %s left out: no front matter and no date in its name", path.name)
+            logger.warning("post file %s left out: no front matter and no date in its name", name)
             return None
-        logger.warning("post file %s has no front matter: served as Jekyll does, titled %r", path.name, post.stem)
+        logger.warning("post file %s has no front matter: served as Jekyll does, titled %r", name, post.stem)
         return post
     try:
-        post = parse_post_file(text, name=path.name)
+        post = parse_post_file(text, name=name)
     except ValueError as error:
-        logger.warning("post file %s left out: %s", path.name, error)
+        logger.warning("post file %s left out: %s", name, error)
         return None
     if not post.file_date:
-        logger.warning("post file %s left out: no date in its name (Jekyll does not publish it)", path.name)
+        logger.warning("post file %s left out: no date in its name (Jekyll does not publish it)", name)
         return None
     return post

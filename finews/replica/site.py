@@ -74,6 +74,16 @@ def jekyll_time(date_text: str) -> datetime | None:
     return moment.replace(tzinfo=zone)
 
 
+def category_titles(folder: Path | None = None) -> dict[str, str]:
+    """Slug -> title of the category page files (``category/*.html``) of a
+    corpus folder (default: the bundled corpus, the mirror's own pages)."""
+    folder = Path(folder) if folder else BUNDLED_CORPUS
+    titles = {}
+    for page in sorted((folder / "category").glob("*.html")) if (folder / "category").is_dir() else []:
+        titles[page.stem] = parse_post_file(page.read_text(encoding="utf-8"), page.name).title
+    return titles
+
+
 @dataclass
 class Entry:
     """A post as the replica serves it."""
@@ -196,12 +206,8 @@ class ReplicaSite:
         folder of post files."""
         folder = Path(folder) if folder else BUNDLED_CORPUS
         posts_dir = folder / "posts" if (folder / "posts").is_dir() else folder
-        titles = {}
-        for page in sorted((folder / "category").glob("*.html")) if (folder / "category").is_dir() else []:
-            meta = parse_post_file(page.read_text(encoding="utf-8"), page.name)
-            titles[page.stem] = meta.title
         posts = [read_post_source(path) for path in sorted(posts_dir.glob("*.md"))]
-        return cls([post for post in posts if post is not None], titles, **kwargs)
+        return cls([post for post in posts if post is not None], category_titles(folder), **kwargs)
 
     def synthesize(self, count: int, corpus: list[PostFile] | None = None) -> list[Entry]:
         """Add ``count`` synthesized posts, continuing the sequence (scale mode)."""
@@ -456,4 +462,4 @@ def _page(title: str, path: str, content: str, published: datetime | None = None
     )
 
 
-__all__ = ["BUNDLED_CORPUS", "Entry", "ReplicaSite", "jekyll_time"]
+__all__ = ["BUNDLED_CORPUS", "Entry", "ReplicaSite", "category_titles", "jekyll_time"]

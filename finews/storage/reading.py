@@ -112,6 +112,20 @@ def write_jekyll(db: Db, posts: Iterable[Doc], folder: Path, batch: int = 500) -
     reason is counted in the result's ``not_exact``.
     """
     written, not_exact = 0, Counter[str]()
+    for name, text in jekyll_files(db, posts, batch, not_exact):
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode("utf-8"))
+        written += 1
+    return Exported(written, not_exact)
+
+
+def jekyll_files(db: Db, posts: Iterable[Doc], batch: int = 500,
+                 not_exact: Counter[str] | None = None) -> Iterator[tuple[str, str]]:
+    """``("_posts/<name>", text)`` of every file ``write_jekyll`` writes, in
+    its order (``finews serve`` renders the site from them); ``not_exact``
+    counts why a file could not be the original's bytes."""
+    not_exact = Counter[str]() if not_exact is None else not_exact
     for chunk in with_sources(db, posts, batch, kept=True):
         items = feed_items_of(db, [post["_id"] for post, _ in chunk])
         for post, kept in chunk:
@@ -119,12 +133,7 @@ def write_jekyll(db: Db, posts: Iterable[Doc], folder: Path, batch: int = 500) -
             not_exact.update(reasons.values())
             if post.get("kind") in reasons:
                 files[post_path(post)] = post_file(post, read_raw(kept))
-            for name, text in files.items():
-                path = folder / name
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(text.encode("utf-8"))
-                written += 1
-    return Exported(written, not_exact)
+            yield from files.items()
 
 
 def feed_items_of(db: Db, codes: list[str]) -> dict[str, list[Doc]]:

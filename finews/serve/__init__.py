@@ -1,0 +1,1 @@
+"""``finews serve``: the site, Atom feeds and a JSON API read from MongoDB."""
