@@ -87,6 +87,7 @@ DOWNLOAD_HANDLERS = {"file": None, "s3": None, "ftp": None, "data": None}
 DUPEFILTER_CLASS = "scrapy.dupefilters.BaseDupeFilter"
 # Scrapy's scheduler, with a JOBDIR queue that fails (a full disk) ending the crawl as failed.
 SCHEDULER = "crawler.scheduler.JobScheduler"
+SCHEDULER_DISK_QUEUE = "crawler.scheduler.PickleLifoDiskQueue"  # Scrapy's, naming callbacks cheaply
 
 EXTENSIONS = {
     "crawler.extensions.RunRecord": 500,
