@@ -28,6 +28,11 @@ CONCURRENT_REQUESTS_PER_DOMAIN = _env("FINEWS_CONCURRENT_REQUESTS_PER_DOMAIN")
 # every callback's output (default 100): one is all a page needs
 # (bench/framework_overhead.py counts the tasks).
 CONCURRENT_ITEMS = 1
+# Scrapy's check that a generator callback returns no value re-reads and
+# re-parses the callback's source (ast) per response when its cache misses:
+# 16% of the crawl's CPU in a profile (issue 23). It only logs a warning (a
+# returned value is dropped either way) and no finews callback returns one.
+WARN_ON_GENERATOR_RETURN_VALUE = False
 DOWNLOAD_DELAY = _env("FINEWS_DOWNLOAD_DELAY")
 DOWNLOAD_TIMEOUT = _env("FINEWS_DOWNLOAD_TIMEOUT")
 DOWNLOAD_MAXSIZE = _env("FINEWS_DOWNLOAD_MAXSIZE")
@@ -80,6 +85,7 @@ DOWNLOAD_HANDLERS = {"file": None, "s3": None, "ftp": None, "data": None}
 DUPEFILTER_CLASS = "scrapy.dupefilters.BaseDupeFilter"
 # Scrapy's scheduler, with a JOBDIR queue that fails (a full disk) ending the crawl as failed.
 SCHEDULER = "crawler.scheduler.JobScheduler"
+SCHEDULER_DISK_QUEUE = "crawler.scheduler.PickleLifoDiskQueue"  # Scrapy's, naming callbacks cheaply
 
 EXTENSIONS = {
     "crawler.extensions.RunRecord": 500,

@@ -31,6 +31,9 @@ SMOKE = [
     ("scale_out.py", ["--posts", "100", "--slow-posts", "40", "--workers", "1"], "One crawl shared through Redis"),
     ("framework_overhead.py", ["--posts", "100", "--repeats", "1"], "Framework work per page"),
     ("serve.py", ["--posts", "300", "--clients", "2", "--seconds", "1"], "finews serve, 300 posts stored"),
+    ("scale_neardup.py", ["--site-posts", "100", "--stored", "200", "--repeats", "1"],
+     "with a share of near-duplicates"),
+    ("peer.py", ["--posts", "100", "--repeats", "1", "--bench-seconds", "1"], "Ratios of pages/s, per round"),
 ]
 
 

@@ -107,6 +107,13 @@ def test_a_bucket_another_writer_created_is_merged_and_reported(db):
     assert {d["_id"]: sorted(d["codes"]) for d in db[BUCKETS].find()} == {"0:ab": ["X", "Y"], "1:cd": ["Y"]}
 
 
+def test_a_bucket_believed_there_but_gone_is_written_again(db):
+    # ``existing`` buckets are updated without upsert; one gone meanwhile is upserted after all
+    db[BUCKETS].insert_one({"_id": "0:ab", "codes": ["X"]})
+    assert add_to_buckets(db[BUCKETS], {"0:ab": {"Y"}, "1:cd": {"Y"}}, existing={"0:ab", "1:cd"}) == {"0:ab", "1:cd"}
+    assert {d["_id"]: sorted(d["codes"]) for d in db[BUCKETS].find()} == {"0:ab": ["X", "Y"], "1:cd": ["Y"]}
+
+
 class _Commands(monitoring.CommandListener):
     def __init__(self):
         self.seen = []

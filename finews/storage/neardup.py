@@ -35,7 +35,10 @@ _BUILD_CHUNK = 5_000
 # Keys per `_id $in` query. SecantusDB re-checks each returned document
 # against the whole `$in` list, so one query over k keys returning r
 # documents costs r × k; slices keep that bounded (mongod does not care).
-_LOOKUP_CHUNK = 100
+# Each slice is a round trip too: reading 1,400 buckets (a batch of 100
+# near-duplicates) took 0.5 s in slices of 50 against 0.75 s in slices of 100
+# (bench/scale_neardup.py, issue 23); 25 was no faster.
+_LOOKUP_CHUNK = 50
 
 
 def _values(blob: bytes) -> np.ndarray:
@@ -175,6 +178,13 @@ def add_to_buckets(buckets, additions: dict[str, set[str]], existing=()) -> set[
                 raise
             existing.update(new[e["index"]] for e in errors)
     if existing:
-        buckets.bulk_write([UpdateOne({"_id": key}, {"$addToSet": {"codes": {"$each": sorted(additions[key])}}},
-                                      upsert=True) for key in sorted(existing)], ordered=False)
+        # Without upsert: an upsert costs SecantusDB half as much again per
+        # bucket (a near-duplicate batch updates ~1,400). A bucket removed
+        # since (never by finews) is caught by the count and written again.
+        def ops(upsert: bool) -> list[UpdateOne]:
+            return [UpdateOne({"_id": key}, {"$addToSet": {"codes": {"$each": sorted(additions[key])}}}, upsert=upsert)
+                    for key in sorted(existing)]
+
+        if buckets.bulk_write(ops(False), ordered=False).matched_count < len(existing):
+            buckets.bulk_write(ops(True), ordered=False)
     return existing
