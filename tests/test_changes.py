@@ -10,12 +10,15 @@ import os
 import subprocess
 import sys
 import threading
+from urllib.error import HTTPError
+from urllib.request import urlopen
 
 import pytest
 
 from finews.cli import main
 from finews.core.exits import EXIT_USAGE
 from finews.core.normalize import normalize_post
+from finews.serve.app import ServeServer
 from finews.storage.changes import CHANGES, COUNTERS, DONE, INSERT, PENDING, SEQUENCE, ChangeLog
 from finews.storage.db import ensure_indexes
 from finews.storage.store import PostStore, Spool
@@ -43,6 +46,20 @@ def _follow(db, after: int = 0) -> tuple[list[tuple[str, int]], int]:
         if not changes:
             return seen, position
         seen += [(c["info_code"], c["version"]) for c in changes]
+
+
+def _slow_writer(db):
+    """A store whose writes land but whose positions stay open (pending)
+    until ``finish()``: a writer between its post write and its settle."""
+    store, held = PostStore(db, near_duplicates=False), []
+    settle = store.changes.settle
+    store.changes.settle = lambda done, void: held.append((done, list(void)))
+
+    def finish():
+        for done, void in held:
+            settle(done, void)
+
+    return store, finish
 
 
 def _dead_pid() -> int:
@@ -101,15 +118,14 @@ def test_a_change_still_being_written_holds_the_follower_back(db):
     ensure_indexes(db)
     store = PostStore(db, near_duplicates=False)
     store.write_posts([_post(1)])
-    slow = ChangeLog(db)
-    held = slow.open([(_post(2)["info_code"], 1, INSERT)])
+    slow, finish = _slow_writer(db)
+    slow.write_posts([_post(2)])  # written, its position not yet settled
     store.write_posts([_post(3)])  # written after, positioned after
     seen, position = _follow(db)
     assert seen == [(_post(1)["info_code"], 1)]
-    PostStore(db, near_duplicates=False).write_posts([_post(2)])  # the slow writer's post lands ...
-    slow.settle({held[0]: 1}, [])  # ... and its marker is settled
+    finish()
     later, _ = _follow(db, position)
-    assert later[0] == (_post(2)["info_code"], 1) and (_post(3)["info_code"], 1) in later
+    assert later == [(_post(2)["info_code"], 1), (_post(3)["info_code"], 1)]
 
 
 def test_a_killed_writers_open_changes_are_settled_by_the_next_store(db):
@@ -223,3 +239,40 @@ def test_finews_migrate_positions_posts_stored_before_the_change_log(cli_env, db
     assert "2 posts given a change position" in capsys.readouterr().out
     assert main(["follow", "--once"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 2
+
+
+def _api(server, path: str) -> tuple[int, dict]:
+    try:
+        with urlopen(server.url + path, timeout=30) as answer:
+            return answer.status, json.loads(answer.read())
+    except HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_the_api_gives_every_change_once_page_by_page_and_holds_at_an_open_one(db):
+    ensure_indexes(db)
+    first, second = PostStore(db, near_duplicates=False), PostStore(db, near_duplicates=False)
+    first.write_posts([_post(n) for n in range(6)])
+    second.write_posts([_post(n) for n in range(4, 9)])
+    second.write_posts([_post(2, body="改过")])
+    slow, finish = _slow_writer(db)
+    slow.write_posts([_post(20)])  # a writer still at work
+    first.write_posts([_post(21)])
+    with ServeServer(db) as server:
+        seen, after = [], 0
+        while True:
+            status, page = _api(server, f"/api/changes?after={after}&limit=3")
+            assert status == 200
+            if not page["changes"]:
+                break
+            seen += [(c["info_code"], c["version"]) for c in page["changes"]]
+            after = page["next"]
+        held = {_post(20)["info_code"], _post(21)["info_code"]}
+        assert sorted(seen) == sorted(w for w in _written(db) if w[0] not in held)
+        assert len(seen) == len(set(seen))
+        finish()
+        status, page = _api(server, f"/api/changes?after={after}")
+        assert [c["info_code"] for c in page["changes"]] == [_post(20)["info_code"], _post(21)["info_code"]]
+        for bad in ("-1", "x", "1e3", "%24gt", "9" * 19):
+            status, answer = _api(server, f"/api/changes?after={bad}")
+            assert status == 400 and "after" in answer["error"], bad

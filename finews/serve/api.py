@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl
 
 from finews.core.dates import EARLIEST, LATEST, SITE_TZ
 from finews.core.infocode import normalize_info_code
+from finews.storage.changes import ChangeLog
 from finews.storage.db import CRAWL_RUNS, POSTS, REJECTS
 
 MAX_VALUE = 200      # characters of any parameter value
@@ -178,6 +179,8 @@ class Api:
             return self.runs(parse_query(query, ("limit",)))
         if path == "/api/rejects":
             return self.rejects(parse_query(query, ("reason", "spider", "limit", "cursor")))
+        if path == "/api/changes":
+            return self.changes(parse_query(query, ("after", "limit")))
         if path == "/api/openapi.json":
             return openapi()
         raise NotFound(f"no such endpoint: {path[:80]}")
@@ -226,6 +229,16 @@ class Api:
         limit = parse_limit(params, 20, 100)
         docs = self.db[CRAWL_RUNS].find({}, dict.fromkeys(RUN_FIELDS, 1)).sort("started_at", -1).limit(limit)
         return {"runs": [run_summary(doc) for doc in docs]}
+
+    def changes(self, params: dict) -> dict:
+        """The change log after a position (``finews.storage.changes``):
+        every insert and revision once, in order; ``next`` is the position to
+        ask after next time (the same when nothing new is settled yet)."""
+        text = params.get("after", "0")
+        if not text.isascii() or not text.isdigit() or len(text) > 18:
+            raise BadRequest("parameter after must be a position: 0 or a whole number the API gave")
+        changes, position = ChangeLog(self.db).read(int(text), parse_limit(params, 200, 1000))
+        return {"changes": [{**change, "at": _json(change["at"])} for change in changes], "next": position}
 
     def rejects(self, params: dict) -> dict:
         from bson import ObjectId
@@ -320,6 +333,15 @@ def openapi() -> dict:
                                   "parameters": [param("limit", "runs (1–100, default 20)",
                                                        {"type": "integer", "minimum": 1, "maximum": 100})],
                                   "responses": {"200": {"description": "runs"}, "400": error}}},
+            "/api/changes": {"get": {
+                "summary": "every insert and revision of a post after a position, in order, each once "
+                           "(docs/schema.md, the change log)",
+                "parameters": [param("after", "the last position handled (default 0: from the first)",
+                                     {"type": "integer", "minimum": 0}),
+                               param("limit", "changes read at most (1–1000, default 200)",
+                                     {"type": "integer", "minimum": 1, "maximum": 1000})],
+                "responses": {"200": {"description": "changes (position, info_code, version, op, at) and `next`, "
+                                                     "the position to ask after next time"}, "400": error}}},
             "/api/rejects": {"get": {"summary": "rejected pages, newest first, cursor-paginated",
                                      "parameters": [param("reason", "a reason of docs/schema.md"),
                                                     param("spider", "category, newsshare or newslist"),
