@@ -22,10 +22,10 @@ from twisted.internet.task import LoopingCall
 
 from crawler.database import CrawlDatabase, DatabaseRefused
 from finews.core.environment import data_paths
+from finews.core.reasons import FETCH_FAILURES, by_kind  # what leaves a run partial
 from finews.core.retry import LEASE
 from finews.storage.db import CRAWL_RUNS
 from finews.storage.lease import Lease
-from finews.core.reasons import FETCH_FAILURES, by_kind  # what leaves a run partial
 from finews.storage.store import Spool, utcnow
 
 logger = logging.getLogger(__name__)

@@ -208,8 +208,8 @@ def salvage_job_dir(settings) -> list[Path]:
 def _unreadable_state(path: Path) -> str | None:
     try:
         with path.open("rb") as file:
-            pickle.load(file)  # noqa: S301 (our own file, as Scrapy's SpiderState reads it)
-    except Exception as error:  # noqa: BLE001 (any failure to read is the same problem)
+            pickle.load(file)  # our own file, as Scrapy's SpiderState reads it
+    except Exception as error:  # any failure to read is the same problem
         return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     return None
 

@@ -146,7 +146,7 @@ class MongoPipeline:
             try:
                 doc = _post_doc(adapter)
                 size = document_size(doc)
-            except Exception as error:  # noqa: BLE001 (this item's problem: a reject, not a lost batch)
+            except Exception as error:  # this item's problem: a reject, not a lost batch
                 adapter["reject_reason"] = Reason.ITEM_ERROR
                 adapter["reject_detail"] = f"mongo: {brief_error(error)}"
             else:
@@ -212,7 +212,7 @@ class MongoPipeline:
         items = len(posts) + len(rejects)
         try:
             path = self.spool.append(posts, rejects)
-        except Exception as error:  # noqa: BLE001 (OSError mostly; whatever it is, the batch is lost)
+        except Exception as error:  # OSError mostly; whatever it is, the batch is lost
             logger.error("%s: %d posts and %d rejects LOST, the spool could not be written (%s) in %s",
                          why, len(posts), len(rejects), brief_error(error), self.spool.folder)
             return Counter({"db/lost": items, "db/spool_failed": 1})

@@ -10,8 +10,7 @@ from scrapy.commands.crawl import Command as ScrapyCrawl
 from scrapy.exceptions import UsageError
 
 from crawler.jobs import configure_job, unknown
-from crawler.runner import (JobLocked, SpiderRun, check_spider_arguments, job_dir_lock, salvage_job_dir,
-                            spider_loader)
+from crawler.runner import JobLocked, SpiderRun, check_spider_arguments, job_dir_lock, salvage_job_dir, spider_loader
 from crawler.summary import summarize
 from finews.core.exits import EXIT_FAILED, EXIT_LOCKED, EXIT_USAGE, exit_code
 from finews.storage.db import InvalidURI, checked_connect

@@ -16,9 +16,9 @@ import math
 import os
 import re
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
 
 from finews.core.exits import EXIT_USAGE
 from finews.core.retry import DATABASE, HTTP, LEASE

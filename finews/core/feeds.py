@@ -294,11 +294,11 @@ class Original:
     link: str | None = None
 
     @classmethod
-    def of_item(cls, item: FeedItem) -> "Original":
+    def of_item(cls, item: FeedItem) -> Original:
         return cls(item.kind, item.site_code, item.fields["title"], item.time_text, item.media,
                    digest_line(item.fields["digest"]) if item.kind == ROLLING else None, source_link(item))
 
-    def fill(self, other: "Original") -> "Original":
+    def fill(self, other: Original) -> Original:
         """Fields this one lacks, from a worse source."""
         for name in ("title", "time_text", "media", "digest", "link"):
             if getattr(self, name) is None and getattr(other, name) is not None:

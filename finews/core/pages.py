@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import re
-from html import unescape
 from dataclasses import dataclass, field
+from html import unescape
 from urllib.parse import unquote, urljoin, urlsplit
 
 import lxml.html
@@ -18,7 +18,6 @@ from parsel import Selector
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
 
 from finews.core.reasons import Reason
-
 
 # The mirror's own hosts: its pages' absolute links (back links, canonical)
 # point here whatever host serves a copy of it (finews.zning.me: the older one).

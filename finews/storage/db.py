@@ -19,9 +19,9 @@ import sys
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import unquote, unquote_plus
 
 import pymongo
@@ -273,7 +273,7 @@ class EmbeddedMongo:
     def state_file(self) -> Path:
         return self.storage_path / STATE_FILE
 
-    def start(self) -> "EmbeddedMongo":
+    def start(self) -> EmbeddedMongo:
         self.storage_path.mkdir(parents=True, exist_ok=True)
         running = self._running_server()
         if running:
@@ -289,7 +289,7 @@ class EmbeddedMongo:
         with open(log_path, "ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, start_new_session=True,
-                                            preexec_fn=_die_with_parent())
+                                            preexec_fn=_die_with_parent())  # noqa: PLW1509 (main thread only)
         self._wait_ready(log_path)
         self.state_file.write_text(json.dumps({"pid": self.process.pid, "host": self.host, "port": self.port}))
         logger.info("Started the embedded database on %s (data in %s)", self.uri, self.storage_path)
@@ -316,7 +316,7 @@ class EmbeddedMongo:
         self.state_file.unlink(missing_ok=True)
         self.process = None
 
-    def __enter__(self) -> "EmbeddedMongo":
+    def __enter__(self) -> EmbeddedMongo:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
@@ -43,7 +43,7 @@ class Lease:
         under a process id that no longer exists (killed with -9).
         """
         for _ in range(LEASE.acquire_attempts):  # a lease released between our insert and our read: try again
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             try:
                 self.collection.insert_one({"_id": self.key, **self._claim(now)})
                 return {}
@@ -67,7 +67,7 @@ class Lease:
 
     def renew(self) -> bool:
         """Extend the lease; False when another run holds it now."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         result = self.collection.update_one({"_id": self.key, "owner": self.owner},
                                             {"$set": {"expires_at": now + self.ttl}})
         return result.matched_count == 1
@@ -80,4 +80,4 @@ class Lease:
 
 
 def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

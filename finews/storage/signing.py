@@ -16,6 +16,7 @@ in this process: slower, never lost.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
@@ -26,7 +27,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -54,7 +57,7 @@ class SigningProcess:
     ``close()`` ends the child. ``fallback`` says why this process signs
     instead, if it does."""
 
-    command = [sys.executable, "-m", __name__]
+    command: ClassVar[Sequence[str]] = (sys.executable, "-m", __name__)
 
     def __init__(self, timeout: float = TIMEOUT):
         self.timeout = timeout
@@ -127,10 +130,9 @@ class SigningProcess:
         if kill:
             child.kill()
         for stream in (child.stdin, child.stdout):
-            try:
-                stream.close()
-            except OSError:
-                pass
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
         try:
             child.wait(timeout=SIGNING.stop_wait)
         except subprocess.TimeoutExpired:
@@ -159,7 +161,8 @@ def _peak_rss_kib(pid: int | None) -> int | None:
 
 def _wait(fd: int, deadline: float, writing: bool = False) -> None:
     remaining = deadline - time.monotonic()
-    ready = select.select([], [fd], [], max(remaining, 0)) if writing else select.select([fd], [], [], max(remaining, 0))
+    wait = max(remaining, 0)
+    ready = select.select([], [fd], [], wait) if writing else select.select([fd], [], [], wait)
     if not any(ready):
         raise SigningFailed("no answer in time")
 
@@ -212,7 +215,5 @@ if __name__ == "__main__":
     # goes to stderr instead of into an answer.
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    try:
+    with contextlib.suppress(BrokenPipeError):
         _serve(sys.stdin.buffer, answers)
-    except BrokenPipeError:
-        pass

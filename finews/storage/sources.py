@@ -22,18 +22,18 @@ import logging
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from bson import Binary
 from pymongo import UpdateOne
 
 from finews.core.dates import parse_published
-from finews.storage.db import POSTS, RAW_ARTICLES
 from finews.core.feeds import FEED_ITEMS, FEEDS, SOURCE_OF_SPIDER, category, item_from_kept, page_digest
 from finews.core.infocode import ROLLING
 from finews.core.model import current
-from finews.core.slugs import TAG_SUFFIX
 from finews.core.normalize import TIME_RANK, content_hash
+from finews.core.slugs import TAG_SUFFIX
+from finews.storage.db import POSTS, RAW_ARTICLES
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def prefer_stored(db, posts: list[dict]) -> None:
 
 _BODY_FIELDS = ("body_html", "body_text", "images")
 # A source name (``sources``) as a source of the article link.
-_LINK_SOURCE = {"mirror": "page", "share": "share", **{name: "feed" for name in FEEDS}}
+_LINK_SOURCE = {"mirror": "page", "share": "share", **dict.fromkeys(FEEDS, "feed")}
 
 
 def _link_rank(post: dict) -> int:
@@ -241,7 +241,7 @@ def _apply_feed_values(db, listed: dict[str, tuple[str, dict]], revise: Callable
 
 def _now() -> datetime:
     # Milliseconds, as MongoDB stores them (the store's own clock does the same).
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 

@@ -22,7 +22,7 @@ import socket
 import time
 import zlib
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import bson
@@ -30,14 +30,14 @@ from bson import ObjectId, json_util
 from bson.errors import BSONError
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential,
-)
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from finews.core.dates import in_range
+from finews.core.model import current
+from finews.core.normalize import KIND_RANK
+from finews.core.reasons import Reason
+from finews.core.retry import DATABASE
+from finews.storage.changes import INSERT, REVISE, ChangeLog
 from finews.storage.db import (
     CRAWL_RUNS,
     DUPLICATE_KEY,
@@ -50,14 +50,9 @@ from finews.storage.db import (
     is_auth_failure,
     is_outage,
 )
-from finews.storage.changes import INSERT, REVISE, ChangeLog
+from finews.storage.doctypes import Doc
 from finews.storage.neardup import NearDuplicateIndex
 from finews.storage.process import alive
-from finews.core.dates import in_range
-from finews.core.reasons import Reason
-from finews.core.retry import DATABASE
-from finews.core.model import current
-from finews.core.normalize import KIND_RANK
 from finews.storage.sources import (  # feed sources (issue 10)
     PAYLOAD_FIELD,
     SOURCES_FIELD,
@@ -85,7 +80,7 @@ WRITTEN_OUTCOMES = ("inserted", "updated", "unchanged", "twin_kept", "revise_con
 
 def utcnow() -> datetime:
     # Mongo stores milliseconds; trimming here keeps in-memory and stored equal.
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
@@ -174,7 +169,7 @@ class PostStore:
         for doc in posts:
             try:
                 problem = self._unfit(doc)
-            except Exception as error:  # noqa: BLE001 (whatever it is, it is this post's)
+            except Exception as error:  # whatever it is, it is this post's
                 problem = Reason.ITEM_ERROR, brief_error(error)
             if problem:
                 refused.append(_store_reject(doc, *problem))
@@ -182,7 +177,7 @@ class PostStore:
                 fits.append(doc)
         try:
             counts = self.write_posts(fits)
-        except Exception as error:  # noqa: BLE001 (an outage is raised again below)
+        except Exception as error:  # an outage is raised again below
             if _outage(error):
                 raise
             logger.warning("Writing a batch of %d posts failed (%s); writing them one by one", len(fits),
@@ -191,7 +186,7 @@ class PostStore:
             for doc in fits:
                 try:
                     counts.update(self.write_posts([doc]))
-                except Exception as one:  # noqa: BLE001 (an outage is raised again)
+                except Exception as one:  # an outage is raised again
                     if _outage(one):
                         raise
                     reason = Reason.WRITE_REFUSED if isinstance(one, (PyMongoError, BSONError)) else Reason.ITEM_ERROR
@@ -210,7 +205,7 @@ class PostStore:
             return Reason.TOO_LARGE, oversize_detail(doc, size, self.max_document_bytes)
         published = doc.get("published_at")
         if isinstance(published, datetime) and published.tzinfo is None:
-            published = published.replace(tzinfo=timezone.utc)  # as MongoDB and a spooled batch read back
+            published = published.replace(tzinfo=UTC)  # as MongoDB and a spooled batch read back
         if isinstance(published, datetime) and not in_range(published):
             return Reason.DATE_OUT_OF_RANGE, f"published_at {published.isoformat()} is outside the stored range"
         return None
@@ -322,8 +317,7 @@ class PostStore:
         for entry in entries:
             if not own_only and not self._abandoned(entry, now):
                 continue
-            docs = self._call(lambda: list(self.posts.find({"_id": {"$in": entry.get("codes", [])}},
-                                                           {"info_code": 1, "body_text": 1})))
+            docs = self._call(self._batch_posts, entry.get("codes", []))
             if docs and self.near_duplicates:
                 counts["near_duplicate_pairs"] += self._call(self.near_duplicates.flag, [], docs)
             counts["repaired"] += len(docs)
@@ -333,13 +327,16 @@ class PostStore:
         counts["changes_settled"] += self._call(self.changes.resolve, own_only)
         return +counts
 
+    def _batch_posts(self, codes: list[str]) -> list[Doc]:
+        return list(self.posts.find({"_id": {"$in": codes}}, {"info_code": 1, "body_text": 1}))
+
     def _abandoned(self, entry: dict, now: datetime) -> bool:
         if entry.get("owner") == self.owner:
             return True
         if entry.get("host") == self.host:
             return not alive(entry.get("pid"))
         started = entry.get("started_at") or now
-        started = started if started.tzinfo else started.replace(tzinfo=timezone.utc)
+        started = started if started.tzinfo else started.replace(tzinfo=UTC)
         return (now - started).total_seconds() > JOURNAL_STALE_SECONDS
 
     def write_run(self, record: dict) -> None:
@@ -403,7 +400,8 @@ class PostStore:
         code = doc["info_code"]
         fields = {k: v for k, v in doc.items() if k not in _KEEP_ON_UPDATE}
         for _ in range(attempts):
-            old = self.posts.find_one({"_id": code}, {"content_hash": 1, "version": 1, "title": 1, "body_html": 1, "kind": 1})
+            old = self.posts.find_one({"_id": code},
+                                      {"content_hash": 1, "version": 1, "title": 1, "body_html": 1, "kind": 1})
             if old is None:
                 if self._insert([doc], now)[0]:
                     return "inserted"
@@ -580,7 +578,7 @@ class Spool:
                         self._publish(stem, itertools.chain([raw if raw.endswith(b"\n") else raw + b"\n"], handle))
                         claimed.unlink()
                         raise
-                    except Exception as error:  # noqa: BLE001 (a damaged line or a bug: this batch only)
+                    except Exception as error:  # a damaged line or a bug: this batch only
                         self._quarantine(claimed, number, raw, brief_error(error), counts)
             claimed.unlink()  # not synced: a file back after a crash is replayed again, which changes nothing
         return +counts
