@@ -31,7 +31,8 @@ CODE_PATTERN = "^NW[0-9]{18}$"
 TIME_SOURCES = ("page", "share", "feed")
 
 # type label (docs) -> BSON type(s) (validator)
-BSON_TYPES = {"string": "string", "date": "date", "int": ["int", "long"], "[string]": "array"}
+BSON_TYPES: dict[str, str | list[str]] = {
+    "string": "string", "date": "date", "int": ["int", "long"], "[string]": "array"}
 
 
 @dataclass(frozen=True)
@@ -41,14 +42,14 @@ class Field:
     required: bool  # readers may rely on it; the validator refuses a post without it
     crawled: bool  # found by a spider and normalized (an item field, written by the pipeline); else kept by the store
     meaning: str
-    rule: dict = field(default_factory=dict)  # more $jsonSchema constraints (pattern, enum, minimum, …)
+    rule: dict[str, Any] = field(default_factory=dict)  # more $jsonSchema constraints (pattern, enum, minimum, …)
     since: int = 1  # the schema version that added it
     default: Any = None  # what ``finews migrate`` gives older posts (required fields added after version 1)
 
-    def bson_schema(self) -> dict:
+    def bson_schema(self) -> dict[str, Any]:
         if "enum" in self.rule:
             return dict(self.rule)
-        schema = {"bsonType": BSON_TYPES[self.type]}
+        schema: dict[str, Any] = {"bsonType": BSON_TYPES[self.type]}
         if self.type == "[string]":
             schema["items"] = {"bsonType": "string"}
         return schema | self.rule
@@ -114,10 +115,10 @@ OPTIONAL = tuple(f.name for f in POST_FIELDS if not f.required)
 CRAWLED_FIELDS = tuple(f.name for f in POST_FIELDS if f.crawled)
 
 
-def written(values: Mapping) -> dict:
+def written(values: Mapping[str, Any]) -> dict[str, Any]:
     """The crawled fields of a normalized post as the store writes them; an
     optional field without a value is left out (the validator refuses null)."""
-    doc = {}
+    doc: dict[str, Any] = {}
     for name in CRAWLED_FIELDS:
         value = values.get(name)
         if value is not None or FIELDS[name].required:
@@ -125,7 +126,7 @@ def written(values: Mapping) -> dict:
     return doc
 
 
-def current(doc: dict) -> dict:
+def current(doc: dict[str, Any]) -> dict[str, Any]:
     """A post about to be written, at the current schema version (a post
     spooled by an older finews gets the defaults of the fields added since)."""
     for step in range(doc.get("schema_version") or 1, SCHEMA_VERSION):
@@ -135,12 +136,12 @@ def current(doc: dict) -> dict:
     return doc
 
 
-def upgrade(version: int) -> dict:
+def upgrade(version: int) -> dict[str, Any]:
     """The values a post of ``version - 1`` gets on its way to ``version``."""
     return {f.name: f.default for f in POST_FIELDS if f.since == version and f.default is not None}
 
 
-def validator() -> dict:
+def validator() -> dict[str, Any]:
     """The ``$jsonSchema`` validator of ``posts``."""
     return {"$jsonSchema": {
         "bsonType": "object",

@@ -31,6 +31,10 @@ RETRIED, ONCE = True, False
 class Reason(StrEnum):
     """name, kind, retried, meaning."""
 
+    kind: str
+    retried: bool
+    meaning: str
+
     # Fetching and reading a page.
     HTTP = "http_", FETCH, RETRIED, (
         f"the server answered `http_<status>`, e.g. `http_404`; {retry.spoken_codes(retry.HTTP.codes)} are retried "
@@ -89,7 +93,7 @@ class Reason(StrEnum):
     WRITE_REFUSED = "write_refused", STORE, ONCE, (
         "the server refused the post itself (e.g. the validator); `detail` has its error")
 
-    def __new__(cls, name: str, kind: str, retried: bool, meaning: str):
+    def __new__(cls, name: str, kind: str, retried: bool, meaning: str) -> Reason:
         member = str.__new__(cls, name)
         member._value_ = name
         member.kind, member.retried, member.meaning = kind, retried, meaning
@@ -111,8 +115,9 @@ def fetch_error(error: BaseException) -> str:
 
 def lookup(name: str) -> Reason | None:
     """The declared reason of an emitted one (a family for ``http_404``)."""
-    if name in Reason.__members__.values():
-        return Reason(name)
+    declared = next((r for r in Reason if r == name), None)
+    if declared is not None:
+        return declared
     return next((r for r in Reason if r.family and name.startswith(r) and len(name) > len(r)), None)
 
 
@@ -124,7 +129,7 @@ RETRIED_REASONS = frozenset(str(r) for r in Reason if r.retried)
 
 def by_kind(failures: Mapping[str, int]) -> dict[str, int]:
     """Failure counts by reason, summed by kind (an undeclared reason: ``unknown``)."""
-    kinds: Counter = Counter()
+    kinds: Counter[str] = Counter()
     for name, count in failures.items():
         reason = lookup(name)
         kinds[reason.kind if reason else "unknown"] += count
