@@ -77,6 +77,7 @@ class SkipKnownPostsMiddleware:
                 yield output
         refresh = self.refresh
         listed = {code for r in next_pages for code in r.meta["unless_all_known"]}
+        stored: dict[str, dict] | None
         if (not checked and not listed) or refresh == "all":
             stored = {}
         else:
@@ -276,13 +277,15 @@ class DecompressionLimit(HttpCompressionMiddleware):
         except Refused:
             raise
         except IgnoreRequest as error:
-            self.stats.inc_value("finews/download_too_large")
+            if self.stats:
+                self.stats.inc_value("finews/download_too_large")
             raise Refused(Reason.DOWNLOAD_TOO_LARGE, f"{response.url} inflates past DOWNLOAD_MAXSIZE "
                                                      f"({len(response.body)} bytes as sent)") from error
 
     def process_exception(self, request, exception, spider=None):
         if isinstance(exception, DownloadCancelledError):
-            self.stats.inc_value("finews/download_too_large")
+            if self.stats:
+                self.stats.inc_value("finews/download_too_large")
             raise Refused(Reason.DOWNLOAD_TOO_LARGE, f"{request.url}: {exception or 'body over DOWNLOAD_MAXSIZE'}")
         return None
 
