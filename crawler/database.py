@@ -26,8 +26,15 @@ from twisted.internet import threads
 
 from finews.core.environment import data_paths
 from finews.core.retry import DATABASE
-from finews.storage.db import (EmbeddedMongo, InvalidURI, checked_connect, ensure_indexes, is_auth_failure, redact,
-                               redact_uri)
+from finews.storage.db import (
+    EmbeddedMongo,
+    InvalidURI,
+    checked_connect,
+    ensure_indexes,
+    is_auth_failure,
+    redact,
+    redact_uri,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +60,7 @@ class CrawlDatabase:
         self._lock = threading.Lock()
 
     @classmethod
-    def of(cls, crawler) -> "CrawlDatabase":
+    def of(cls, crawler) -> CrawlDatabase:
         """The crawler's one instance, created on first use."""
         database = getattr(crawler, "_finews_database", None)
         if database is None:

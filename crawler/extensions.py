@@ -22,10 +22,10 @@ from twisted.internet.task import LoopingCall
 
 from crawler.database import CrawlDatabase, DatabaseRefused
 from finews.core.environment import data_paths
+from finews.core.reasons import FETCH_FAILURES, by_kind  # what leaves a run partial
 from finews.core.retry import LEASE
 from finews.storage.db import CRAWL_RUNS
 from finews.storage.lease import Lease
-from finews.core.reasons import FETCH_FAILURES, by_kind  # what leaves a run partial
 from finews.storage.store import Spool, utcnow
 
 logger = logging.getLogger(__name__)
@@ -118,10 +118,11 @@ class RunRecord:
     def _renew(self):
         """Keep the lease; a run that finds it lost (it expired and another run
         took it) stops fetching at once and closes as ``locked``."""
-        if not self.database.usable():
+        lease, renewal = self.lease, self.renewal
+        if lease is None or renewal is None or not self.database.usable():
             return
         try:
-            renewed = self.lease.renew()
+            renewed = lease.renew()
         except PyMongoError as error:
             self.database.failed(error)
             logger.warning("Could not renew the lease of job %s: %s", self.job, error)
@@ -129,12 +130,12 @@ class RunRecord:
         self.database.succeeded()
         if renewed:
             return
-        holder = self.lease.holder() or {}
+        holder = lease.holder() or {}
         logger.error("Lost the lease of job %s to run %s on %s; stopping", self.job, holder.get("owner"),
                      holder.get("host"))
         self.locked = self.crawler.spider.locked = True
         self.lease = None
-        self.renewal.stop()
+        renewal.stop()
         self._close("lease_lost")
 
     def response_received(self, response, request=None, spider=None):

@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 from scrapy import Request
-from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.downloadermiddlewares.httpcompression import HttpCompressionMiddleware
+from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import threads
@@ -21,10 +21,10 @@ from w3lib.url import canonicalize_url
 from crawler import scope
 from crawler.database import CrawlDatabase
 from crawler.scope import Refused
-from finews.storage.db import POSTS
+from finews.core.normalize import KIND_RANK
 from finews.core.reasons import Reason
 from finews.core.retry import HTTP
-from finews.core.normalize import KIND_RANK
+from finews.storage.db import POSTS
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ class SkipKnownPostsMiddleware:
                 yield output
         refresh = self.refresh
         listed = {code for r in next_pages for code in r.meta["unless_all_known"]}
+        stored: dict[str, dict] | None
         if (not checked and not listed) or refresh == "all":
             stored = {}
         else:
@@ -105,7 +106,7 @@ class SkipKnownPostsMiddleware:
         started, seen = self.stats.get_value("start_time"), post.get("first_seen_at")
         if started is None or seen is None:
             return started is None
-        return (seen if seen.tzinfo else seen.replace(tzinfo=timezone.utc)) >= started
+        return (seen if seen.tzinfo else seen.replace(tzinfo=UTC)) >= started
 
     def _stored(self, requests: list[Request], codes=()) -> dict | None:
         """The stored posts among the requests' codes and ``codes``; None
@@ -177,8 +178,8 @@ def retry_after_seconds(value: str) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 class OffSite(Refused):
@@ -276,13 +277,15 @@ class DecompressionLimit(HttpCompressionMiddleware):
         except Refused:
             raise
         except IgnoreRequest as error:
-            self.stats.inc_value("finews/download_too_large")
+            if self.stats:
+                self.stats.inc_value("finews/download_too_large")
             raise Refused(Reason.DOWNLOAD_TOO_LARGE, f"{response.url} inflates past DOWNLOAD_MAXSIZE "
                                                      f"({len(response.body)} bytes as sent)") from error
 
     def process_exception(self, request, exception, spider=None):
         if isinstance(exception, DownloadCancelledError):
-            self.stats.inc_value("finews/download_too_large")
+            if self.stats:
+                self.stats.inc_value("finews/download_too_large")
             raise Refused(Reason.DOWNLOAD_TOO_LARGE, f"{request.url}: {exception or 'body over DOWNLOAD_MAXSIZE'}")
         return None
 

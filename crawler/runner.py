@@ -17,6 +17,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from scrapy.crawler import CrawlerRunner
 from scrapy.settings import BaseSettings, Settings
@@ -24,6 +25,9 @@ from scrapy.utils.log import configure_logging
 from scrapy.utils.misc import load_object
 from scrapy.utils.project import get_project_settings
 from scrapy.utils.reactor import install_reactor
+
+if TYPE_CHECKING:
+    from twisted.internet.asyncioreactor import AsyncioSelectorReactor
 
 from crawler.jobs import ConfigError, configure_job, unknown
 
@@ -208,8 +212,8 @@ def salvage_job_dir(settings) -> list[Path]:
 def _unreadable_state(path: Path) -> str | None:
     try:
         with path.open("rb") as file:
-            pickle.load(file)  # noqa: S301 (our own file, as Scrapy's SpiderState reads it)
-    except Exception as error:  # noqa: BLE001 (any failure to read is the same problem)
+            pickle.load(file)  # our own file, as Scrapy's SpiderState reads it
+    except Exception as error:  # any failure to read is the same problem
         return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     return None
 
@@ -252,7 +256,11 @@ def _lifo_problem(path: Path) -> str | None:
 def run_spiders(jobs: list[tuple[str, dict]], settings: Settings) -> list[SpiderRun]:
     """Run ``(spider name, arguments)`` jobs in order; return their stats."""
     install_reactor(ASYNCIO_REACTOR)
-    from twisted.internet import defer, reactor
+    from twisted.internet import defer
+    from twisted.internet import reactor as installed
+
+    # the reactor just installed: typed as its class (the interfaces declare methods without self)
+    reactor = cast("AsyncioSelectorReactor", installed)
 
     configure_logging(settings)
     runner = CrawlerRunner(settings)

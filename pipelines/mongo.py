@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, deque
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -146,7 +147,7 @@ class MongoPipeline:
             try:
                 doc = _post_doc(adapter)
                 size = document_size(doc)
-            except Exception as error:  # noqa: BLE001 (this item's problem: a reject, not a lost batch)
+            except Exception as error:  # this item's problem: a reject, not a lost batch
                 adapter["reject_reason"] = Reason.ITEM_ERROR
                 adapter["reject_detail"] = f"mongo: {brief_error(error)}"
             else:
@@ -174,12 +175,13 @@ class MongoPipeline:
                                 or (len(self.pending) > self.max_pending and not self.database.down)):
             self._collect(self.pending.popleft().result())
 
-    def _write(self, posts: list[dict], rejects: list[dict]) -> Counter:
+    def _write(self, posts: list[dict], rejects: list[dict]) -> dict[str, float]:
         """Runs in the writer thread; returns what to count."""
         started, retries_before = time.perf_counter(), self.store.retries if self.store else 0
         if self.store is None or self.database.refused:
             # Refused credentials are no outage: nothing to spool, the run fails.
-            return Counter({"db/not_written": len(posts) + len(rejects)})
+            return {"db/not_written": len(posts) + len(rejects)}
+        seconds = 0.0  # the write's time: not a count, kept out of the Counter
         try:
             if not self.database.usable():
                 raise ConnectionFailure("database marked down after a failed call")
@@ -188,7 +190,7 @@ class MongoPipeline:
         except (PyMongoError, BSONError) as exc:
             self.database.failed(exc, exhausted=True)
             if self.database.refused:
-                return Counter({"db/not_written": len(posts) + len(rejects)})
+                return {"db/not_written": len(posts) + len(rejects)}
             result = self._spool(posts, rejects, f"Database unavailable ({brief_error(exc)})")
         except Exception as exc:  # a bug must not lose the batch either
             logger.exception("Writing a batch failed")
@@ -200,11 +202,14 @@ class MongoPipeline:
             for reject in refused:
                 result[f"rejected/{reject['reason']}"] += 1
                 result["rejected"] += 1
-            result["db/write_seconds"] = time.perf_counter() - started
+            seconds = time.perf_counter() - started
         finally:
             self.store.single_attempt = False
         result["db/retries"] += self.store.retries - retries_before
-        return +result
+        collected: dict[str, float] = dict(+result)  # drop zero counts
+        if seconds > 0:
+            collected["db/write_seconds"] = seconds
+        return collected
 
     def _spool(self, posts: list[dict], rejects: list[dict], why: str) -> Counter:
         """Keep a batch the database did not take in the spool; a spool write
@@ -212,14 +217,14 @@ class MongoPipeline:
         items = len(posts) + len(rejects)
         try:
             path = self.spool.append(posts, rejects)
-        except Exception as error:  # noqa: BLE001 (OSError mostly; whatever it is, the batch is lost)
+        except Exception as error:  # OSError mostly; whatever it is, the batch is lost
             logger.error("%s: %d posts and %d rejects LOST, the spool could not be written (%s) in %s",
                          why, len(posts), len(rejects), brief_error(error), self.spool.folder)
             return Counter({"db/lost": items, "db/spool_failed": 1})
         logger.error("%s: %d posts and %d rejects spooled to %s for replay", why, len(posts), len(rejects), path)
         return Counter({"db/spooled": items})
 
-    def _collect(self, counts: Counter) -> None:
+    def _collect(self, counts: Mapping[str, float]) -> None:
         for key, value in counts.items():
             self._inc(f"finews/{key}", value)
 

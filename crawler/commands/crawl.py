@@ -7,17 +7,28 @@ from __future__ import annotations
 import sys
 
 from scrapy.commands.crawl import Command as ScrapyCrawl
+from scrapy.crawler import CrawlerProcessBase
 from scrapy.exceptions import UsageError
+from scrapy.settings import Settings
 
 from crawler.jobs import configure_job, unknown
-from crawler.runner import (JobLocked, SpiderRun, check_spider_arguments, job_dir_lock, salvage_job_dir,
-                            spider_loader)
+from crawler.runner import JobLocked, SpiderRun, check_spider_arguments, job_dir_lock, salvage_job_dir, spider_loader
 from crawler.summary import summarize
 from finews.core.exits import EXIT_FAILED, EXIT_LOCKED, EXIT_USAGE, exit_code
 from finews.storage.db import InvalidURI, checked_connect
 
 
 class Command(ScrapyCrawl):
+    def _settings(self) -> Settings:
+        if self.settings is None:
+            raise RuntimeError("Scrapy gives a command its settings before it runs")
+        return self.settings
+
+    def _process(self) -> CrawlerProcessBase:
+        if self.crawler_process is None:
+            raise RuntimeError("Scrapy gives a command its crawler process before it runs")
+        return self.crawler_process
+
     def short_desc(self) -> str:
         return "Run a spider as a job: resumable after a crash, one run of a job at a time"
 
@@ -26,7 +37,7 @@ class Command(ScrapyCrawl):
         before Scrapy starts (its banner) and before it would log the spider's
         constructor error with a traceback and then fail again on stats."""
         super().process_options(args, opts)
-        problem = self.settings.get("FINEWS_ENVIRONMENT_PROBLEM")  # a mistyped environment value
+        problem = self._settings().get("FINEWS_ENVIRONMENT_PROBLEM")  # a mistyped environment value
         if problem:
             print(problem, file=sys.stderr, flush=True)
             sys.exit(EXIT_USAGE)
@@ -42,13 +53,13 @@ class Command(ScrapyCrawl):
     def run(self, args, opts) -> None:
         if len(args) != 1:
             raise UsageError("give exactly one spider")
-        crawler = self.crawler_process.create_crawler(args[0])
+        crawler = self._process().create_crawler(args[0])
         configure_job(crawler.settings, args[0], opts.spargs)
         try:
             with job_dir_lock(crawler.settings):  # before anything in the JOBDIR is read or moved
                 salvage_job_dir(crawler.settings)
-                self.crawler_process.crawl(crawler, **opts.spargs)
-                self.crawler_process.start()
+                self._process().crawl(crawler, **opts.spargs)
+                self._process().start()
         except JobLocked as locked:
             print(f"scrapy crawl: {locked}", file=sys.stderr, flush=True)
             self.exitcode = EXIT_LOCKED
@@ -60,10 +71,10 @@ class Command(ScrapyCrawl):
         run = SpiderRun(args[0], opts.spargs, dict(crawler.stats.get_stats()))
         print(summarize([run]), flush=True)
         print(f"outcome: {run.outcome}", flush=True)
-        self.exitcode = 1 if self.crawler_process.bootstrap_failed else exit_code(outcome)
+        self.exitcode = 1 if self._process().bootstrap_failed else exit_code(outcome)
 
     def _bad_arguments(self, name: str, arguments: dict) -> str | None:
-        loader = spider_loader(self.settings)
+        loader = spider_loader(self._settings())
         if name not in loader.list():
             return unknown("spider", name, loader.list())
         try:
@@ -76,7 +87,7 @@ class Command(ScrapyCrawl):
         """Why ``MONGO_URI`` is not a MongoDB URI, if it is not (exit 1, as
         ``finews`` does for a malformed URI): a crawl would otherwise take the
         text for a host name and spool everything as an outage."""
-        uri = self.settings.get("MONGO_URI")
+        uri = self._settings().get("MONGO_URI")
         if not uri:
             return None
         try:

@@ -16,9 +16,10 @@ import math
 import os
 import re
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Any, Protocol
 
 from finews.core.exits import EXIT_USAGE
 from finews.core.retry import DATABASE, HTTP, LEASE
@@ -161,7 +162,7 @@ def _raw(name: str, environ: Mapping[str, str] | None) -> str | None:
     return text if text not in (None, "") else None
 
 
-def value(name: str, environ: Mapping[str, str] | None = None):
+def value(name: str, environ: Mapping[str, str] | None = None) -> Any:
     """The variable's value, typed; its default when unset, and also when the
     value cannot be used (``problem`` names that, and the commands stop on it)."""
     variable = VARIABLES[name]
@@ -194,6 +195,12 @@ def problem(environ: Mapping[str, str] | None = None) -> str | None:
     return found[0] if found else None
 
 
+class SettingsLike(Protocol):
+    """Scrapy's settings, or a plain dict of them."""
+
+    def get(self, name: str, default: Any = None, /) -> Any: ...
+
+
 @dataclass(frozen=True)
 class DataPaths:
     """Where a crawl keeps its files."""
@@ -204,13 +211,13 @@ class DataPaths:
     jobs: Path  # each job's JOBDIR and its lock
 
 
-def data_paths(settings) -> DataPaths:
+def data_paths(settings: SettingsLike) -> DataPaths:
     """The paths from a crawl's final settings (anything with ``get``: Scrapy's
     settings after ``-s`` and ``[settings]``, which win over the environment
     that ``crawler/settings.py`` read), resolved when the crawler is built, so
     that ``-s FINEWS_DATA_DIR=X`` moves the database with the spool and the
     JOBDIR. ``FINEWS_DB_PATH``, when set, wins over ``DATA_DIR/db``."""
-    data_dir = Path(settings.get("FINEWS_DATA_DIR") or VARIABLES["FINEWS_DATA_DIR"].default)
+    data_dir = Path(settings.get("FINEWS_DATA_DIR") or value("FINEWS_DATA_DIR", {}))
     db = settings.get("FINEWS_DB_PATH")
     return DataPaths(data_dir, Path(db) if db else data_dir / "db", data_dir / "spool", data_dir / "jobs")
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from markdown_it import MarkdownIt
 
@@ -147,7 +148,7 @@ class ItemError(ValueError):
         self.reason, self.detail = reason, detail
 
 
-def parse_item(feed: Feed, row) -> FeedItem:
+def parse_item(feed: Feed, row: object) -> FeedItem:
     """One feed item, checked; ``ItemError`` says what is wrong with it."""
     if not isinstance(row, dict):
         raise ItemError(Reason.BAD_ITEM, f"{feed.items_key} entry is a {type(row).__name__}, not an object")
@@ -174,25 +175,27 @@ def parse_item(feed: Feed, row) -> FeedItem:
             raise ItemError(Reason.BAD_DATE, f"{feed.name} item {raw_code}: {feed.time_field}={time_text!r}")
     except OutOfRange as error:
         raise ItemError(Reason.DATE_OUT_OF_RANGE, f"{feed.name} item {raw_code}: {error}") from None
-    media = media_from_tag(ROLLING_NEWS_TAG) if feed.kind == ROLLING else kept[feed.media_field].strip()
+    # every media feed names its media field, a required one
+    media = (media_from_tag(ROLLING_NEWS_TAG) if feed.kind == ROLLING
+             else kept.get(feed.media_field or "", "").strip())
     if not media:
         raise ItemError(Reason.MISSING_MEDIA, f"{feed.name} item {raw_code} names no media")
     return FeedItem(feed.name, info_code, raw_code, text_id, title, time_text, media, kept)
 
 
-def _what_is_known(feed: Feed, row) -> tuple[str, str]:
+def _what_is_known(feed: Feed, row: object) -> tuple[str, str]:
     if not isinstance(row, dict):
         return "", ""
     code, title = row.get(feed.code_field), row.get("title")
     return (code[:100] if isinstance(code, str) else "", title[:200] if isinstance(title, str) else "")
 
 
-def parse_text(text: str) -> dict:
+def parse_text(text: str) -> dict[str, Any]:
     """The ``GetNewsText.do`` answer as a dict; ``PageError`` if it is not one."""
     return json_object(text)
 
 
-def article_text(feed_name: str, payload: dict) -> str:
+def article_text(feed_name: str, payload: dict[str, Any]) -> str:
     """The article as the original wrote it: the feed's key, ``　　`` removed.
     ``PageError('empty_text')`` when there is none."""
     value = payload.get(FEEDS[feed_name].text_key)
@@ -206,7 +209,7 @@ def digest_line(digest: str) -> str:
     return digest.rsplit("】", 1)[-1]
 
 
-def article_markdown(item: FeedItem, payload: dict) -> str:
+def article_markdown(item: FeedItem, payload: dict[str, Any]) -> str:
     """The post body before its links: what the mirror renders as the article."""
     article = article_text(item.feed, payload)
     if item.kind == ROLLING:
@@ -214,9 +217,10 @@ def article_markdown(item: FeedItem, payload: dict) -> str:
     return article
 
 
-def article_html(item: FeedItem, payload: dict) -> str:
+def article_html(item: FeedItem, payload: dict[str, Any]) -> str:
     """The article rendered as the mirror renders a post body (raw HTML passes)."""
-    return _markdown.render(article_markdown(item, payload))
+    html: str = _markdown.render(article_markdown(item, payload))
+    return html
 
 
 def source_link(item: FeedItem) -> str:
@@ -228,7 +232,7 @@ def category(item: FeedItem) -> str:
     return ROLLING_NEWS_SLUG if item.kind == ROLLING else media_slug(item.media)
 
 
-def original_post(feed_name: str, fields: dict[str, str], payload: dict) -> tuple[str, str]:
+def original_post(feed_name: str, fields: dict[str, str], payload: dict[str, Any]) -> tuple[str, str]:
     """``(file name, file text)`` exactly as the original pipeline wrote them
     for this feed item and this ``GetNewsText.do`` answer, in the format of
     the item's date (``FORMATS``).
@@ -294,18 +298,18 @@ class Original:
     link: str | None = None
 
     @classmethod
-    def of_item(cls, item: FeedItem) -> "Original":
+    def of_item(cls, item: FeedItem) -> Original:
         return cls(item.kind, item.site_code, item.fields["title"], item.time_text, item.media,
                    digest_line(item.fields["digest"]) if item.kind == ROLLING else None, source_link(item))
 
-    def fill(self, other: "Original") -> "Original":
+    def fill(self, other: Original) -> Original:
         """Fields this one lacks, from a worse source."""
         for name in ("title", "time_text", "media", "digest", "link"):
             if getattr(self, name) is None and getattr(other, name) is not None:
                 setattr(self, name, getattr(other, name))
         return self
 
-    def file(self, payload: dict | None) -> tuple[str, str]:
+    def file(self, payload: dict[str, Any] | None) -> tuple[str, str]:
         """``(file name, text)`` as the original wrote them; ``NotOriginal``."""
         if not self.time_text or not _TIME.match(self.time_text):
             raise NotOriginal("no_source_time")
@@ -340,11 +344,11 @@ class Original:
 ROLLING_FEED, MEDIA_FEED = "rolling", "media"
 
 
-def original_of_answer(kind: str, site_code: str, payload: dict) -> Original:
+def original_of_answer(kind: str, site_code: str, payload: dict[str, Any]) -> Original:
     """What a ``GetNewsText.do`` answer says besides the article (the share
     host adds ``title``, ``showtime`` and ``medianame``): a media post's
     title, time, media and share link; a rolling post's title and time."""
-    def text(key):
+    def text(key: str) -> str | None:
         value = payload.get(key)
         return value if isinstance(value, str) and value.strip() else None
     showtime = text("showtime")

@@ -19,8 +19,9 @@ Domain code: no Scrapy, no pymongo.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from finews.core.infocode import MEDIA, ROLLING
 
@@ -30,7 +31,8 @@ CODE_PATTERN = "^NW[0-9]{18}$"
 TIME_SOURCES = ("page", "share", "feed")
 
 # type label (docs) -> BSON type(s) (validator)
-BSON_TYPES = {"string": "string", "date": "date", "int": ["int", "long"], "[string]": "array"}
+BSON_TYPES: dict[str, str | list[str]] = {
+    "string": "string", "date": "date", "int": ["int", "long"], "[string]": "array"}
 
 
 @dataclass(frozen=True)
@@ -40,45 +42,70 @@ class Field:
     required: bool  # readers may rely on it; the validator refuses a post without it
     crawled: bool  # found by a spider and normalized (an item field, written by the pipeline); else kept by the store
     meaning: str
-    rule: dict = field(default_factory=dict)  # more $jsonSchema constraints (pattern, enum, minimum, …)
+    rule: dict[str, Any] = field(default_factory=dict)  # more $jsonSchema constraints (pattern, enum, minimum, …)
     since: int = 1  # the schema version that added it
     default: Any = None  # what ``finews migrate`` gives older posts (required fields added after version 1)
 
-    def bson_schema(self) -> dict:
+    def bson_schema(self) -> dict[str, Any]:
         if "enum" in self.rule:
             return dict(self.rule)
-        schema = {"bsonType": BSON_TYPES[self.type]}
+        schema: dict[str, Any] = {"bsonType": BSON_TYPES[self.type]}
         if self.type == "[string]":
             schema["items"] = {"bsonType": "string"}
         return schema | self.rule
 
 
-R, O = True, False  # required, optional
+REQ, OPT = True, False  # required, optional
 CRAWLED, KEPT = True, False  # from the page (item field), by the store
 
 POST_FIELDS: tuple[Field, ...] = (
-    Field("_id", "string", R, KEPT, "the normalized infoCode, same as `info_code`", {"pattern": CODE_PATTERN}),
-    Field("info_code", "string", R, CRAWLED, "`NW` + 18 digits. A rolling-news id (`202204212352227421`) and its `NW` twin are one article and one document. Unique index.", {"pattern": CODE_PATTERN}),
-    Field("kind", "string", R, CRAWLED, "`media` (found under an `NW…` code) or `rolling` (东财滚动新闻, bare 18-digit id). When both twins are crawled the `media` one is kept.", {"enum": [MEDIA, ROLLING]}),
-    Field("title", "string", R, CRAWLED, "title, whitespace collapsed", {"minLength": 1}),
-    Field("published_at", "date", R, CRAWLED, "publication time (the site writes Asia/Shanghai local time; stored UTC)"),
-    Field("media", "string", R, CRAWLED, "media name, e.g. `河北日报`; rolling news: `东财滚动`"),
-    Field("category", "string", R, CRAWLED, "the site's category slug, e.g. `hebeiribao`, `emnews`"),
-    Field("tags", "[string]", R, CRAWLED, "the site's tags, e.g. `[\"河北日报新闻\"]`"),
-    Field("body_html", "string", R, CRAWLED, "the article HTML, sanitized: eastmoney widgets removed (chart blocks, hidden paragraphs, quote placeholders), stock/board links reduced to their words, no script/style/event handler/non-http URL"),
-    Field("body_text", "string", R, CRAWLED, "the article's paragraphs (block elements and line breaks), one per line, joined by `\\n`"),
-    Field("url", "string", R, CRAWLED, "the page the stored version was fetched from: the mirror's post page (`category`), the share page (`newsshare`) or the `GetNewsText.do` answer (`newslist`); a changed fetch that makes a new version replaces it"),
-    Field("source_url", "string", R, CRAWLED, "the link to the original article (share page or eastmoney page; for a rolling feed item its `url_w`); empty when the page gives none (`<>`)"),
-    Field("images", "[string]", R, CRAWLED, "absolute URLs of the pictures kept in `body_html`"),
-    Field("content_hash", "string", R, CRAWLED, "SHA-256 of title, publication time and `body_html`; decides whether a re-fetch changed the post", {"minLength": 64, "maxLength": 64}),
-    Field("version", "int", R, KEPT, "1 when first stored, +1 per change", {"minimum": 1}),
-    Field("first_seen_at", "date", R, KEPT, "when the post was first stored"),
-    Field("crawled_at", "date", R, KEPT, "when it was last fetched (an unchanged re-fetch writes only this)"),
-    Field("updated_at", "date", O, KEPT, "when its content last changed (absent until it changes)"),
-    Field("near_duplicates", "[string]", O, KEPT, "infoCodes of other posts telling the same story (estimated Jaccard similarity of character 3-grams of `body_text` ≥ 0.7); absent when there are none. Flags only: both posts stay stored."),
-    Field("time_source", "string", O, CRAWLED, "where `title` and `published_at` came from: `page` (the mirror's post page), `share` (the share JSON) or `feed` (a list feed item, the source of truth). A value is only replaced by one from an equal or better source (see \"Where sources disagree\"). Absent on posts stored before it existed: read as `page`.", {"enum": list(TIME_SOURCES)}),
-    Field("sources", "[string]", O, KEPT, "every source that has seen the post: `mirror` (category spider), `share` (newsshare), or a feed name (`rolling`, `media`, `market37`, `market38`, `market39`). Absent on older posts."),
-    Field("schema_version", "int", R, KEPT, f"the version of this table the post was last written under ({SCHEMA_VERSION} now); older posts have none until `finews migrate` upgrades them", {"minimum": 1}, since=2, default=2),
+    Field("_id", "string", REQ, KEPT, "the normalized infoCode, same as `info_code`", {"pattern": CODE_PATTERN}),
+    Field("info_code", "string", REQ, CRAWLED,
+          "`NW` + 18 digits. A rolling-news id (`202204212352227421`) and its `NW` twin are one article and one "
+          "document. Unique index.", {"pattern": CODE_PATTERN}),
+    Field("kind", "string", REQ, CRAWLED,
+          "`media` (found under an `NW…` code) or `rolling` (东财滚动新闻, bare 18-digit id). "
+          "When both twins are crawled the `media` one is kept.", {"enum": [MEDIA, ROLLING]}),
+    Field("title", "string", REQ, CRAWLED, "title, whitespace collapsed", {"minLength": 1}),
+    Field("published_at", "date", REQ, CRAWLED,
+          "publication time (the site writes Asia/Shanghai local time; stored UTC)"),
+    Field("media", "string", REQ, CRAWLED, "media name, e.g. `河北日报`; rolling news: `东财滚动`"),
+    Field("category", "string", REQ, CRAWLED, "the site's category slug, e.g. `hebeiribao`, `emnews`"),
+    Field("tags", "[string]", REQ, CRAWLED, "the site's tags, e.g. `[\"河北日报新闻\"]`"),
+    Field("body_html", "string", REQ, CRAWLED,
+          "the article HTML, sanitized: eastmoney widgets removed (chart blocks, hidden paragraphs, quote "
+          "placeholders), stock/board links reduced to their words, no script/style/event handler/non-http URL"),
+    Field("body_text", "string", REQ, CRAWLED,
+          "the article's paragraphs (block elements and line breaks), one per line, joined by `\\n`"),
+    Field("url", "string", REQ, CRAWLED,
+          "the page the stored version was fetched from: the mirror's post page (`category`), the share page "
+          "(`newsshare`) or the `GetNewsText.do` answer (`newslist`); a changed fetch that makes a new version "
+          "replaces it"),
+    Field("source_url", "string", REQ, CRAWLED,
+          "the link to the original article (share page or eastmoney page; for a rolling feed item its `url_w`); "
+          "empty when the page gives none (`<>`)"),
+    Field("images", "[string]", REQ, CRAWLED, "absolute URLs of the pictures kept in `body_html`"),
+    Field("content_hash", "string", REQ, CRAWLED,
+          "SHA-256 of title, publication time and `body_html`; decides whether a re-fetch changed the post",
+          {"minLength": 64, "maxLength": 64}),
+    Field("version", "int", REQ, KEPT, "1 when first stored, +1 per change", {"minimum": 1}),
+    Field("first_seen_at", "date", REQ, KEPT, "when the post was first stored"),
+    Field("crawled_at", "date", REQ, KEPT, "when it was last fetched (an unchanged re-fetch writes only this)"),
+    Field("updated_at", "date", OPT, KEPT, "when its content last changed (absent until it changes)"),
+    Field("near_duplicates", "[string]", OPT, KEPT,
+          "infoCodes of other posts telling the same story (estimated Jaccard similarity of character 3-grams of "
+          "`body_text` ≥ 0.7); absent when there are none. Flags only: both posts stay stored."),
+    Field("time_source", "string", OPT, CRAWLED,
+          "where `title` and `published_at` came from: `page` (the mirror's post page), `share` (the share JSON) or "
+          "`feed` (a list feed item, the source of truth). A value is only replaced by one from an equal or better "
+          "source (see \"Where sources disagree\"). Absent on posts stored before it existed: read as `page`.",
+          {"enum": list(TIME_SOURCES)}),
+    Field("sources", "[string]", OPT, KEPT,
+          "every source that has seen the post: `mirror` (category spider), `share` (newsshare), or a feed name "
+          "(`rolling`, `media`, `market37`, `market38`, `market39`). Absent on older posts."),
+    Field("schema_version", "int", REQ, KEPT,
+          f"the version of this table the post was last written under ({SCHEMA_VERSION} now); older posts have none "
+          "until `finews migrate` upgrades them", {"minimum": 1}, since=2, default=2),
 )
 
 FIELDS = {f.name: f for f in POST_FIELDS}
@@ -88,10 +115,10 @@ OPTIONAL = tuple(f.name for f in POST_FIELDS if not f.required)
 CRAWLED_FIELDS = tuple(f.name for f in POST_FIELDS if f.crawled)
 
 
-def written(values: Mapping) -> dict:
+def written(values: Mapping[str, Any]) -> dict[str, Any]:
     """The crawled fields of a normalized post as the store writes them; an
     optional field without a value is left out (the validator refuses null)."""
-    doc = {}
+    doc: dict[str, Any] = {}
     for name in CRAWLED_FIELDS:
         value = values.get(name)
         if value is not None or FIELDS[name].required:
@@ -99,7 +126,7 @@ def written(values: Mapping) -> dict:
     return doc
 
 
-def current(doc: dict) -> dict:
+def current(doc: dict[str, Any]) -> dict[str, Any]:
     """A post about to be written, at the current schema version (a post
     spooled by an older finews gets the defaults of the fields added since)."""
     for step in range(doc.get("schema_version") or 1, SCHEMA_VERSION):
@@ -109,12 +136,12 @@ def current(doc: dict) -> dict:
     return doc
 
 
-def upgrade(version: int) -> dict:
+def upgrade(version: int) -> dict[str, Any]:
     """The values a post of ``version - 1`` gets on its way to ``version``."""
     return {f.name: f.default for f in POST_FIELDS if f.since == version and f.default is not None}
 
 
-def validator() -> dict:
+def validator() -> dict[str, Any]:
     """The ``$jsonSchema`` validator of ``posts``."""
     return {"$jsonSchema": {
         "bsonType": "object",

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import re
-from html import unescape
 from dataclasses import dataclass, field
+from html import unescape
+from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 import lxml.html
@@ -18,7 +19,6 @@ from parsel import Selector
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
 
 from finews.core.reasons import Reason
-
 
 # The mirror's own hosts: its pages' absolute links (back links, canonical)
 # point here whatever host serves a copy of it (finews.zning.me: the older one).
@@ -168,7 +168,7 @@ def parse_post_page(html: str) -> PostPage:
     heading_end += len("</h1>")
     head = html_fragment(inner[:heading_end])
     heading = head.find(".//h1") if head is not None else None
-    if heading is None:
+    if head is None or heading is None:
         raise PageError(Reason.NO_TITLE_HEADING)
     stamp = head.find(".//small")
     time_text = _TIME_LABEL.sub("", stamp.text_content()).strip() if stamp is not None else ""
@@ -205,7 +205,7 @@ def share_page_title(html: str) -> str:
     return " ".join(Selector(text=html or "<html/>").css("title::text").getall()).strip()
 
 
-def json_object(text: str) -> dict:
+def json_object(text: str) -> dict[str, Any]:
     """A JSON answer (share text, list feed) as a dict; ``PageError`` (``bad_json``) otherwise.
 
     Its strings are made valid Unicode (``valid_text``): JSON can spell lone
@@ -218,13 +218,14 @@ def json_object(text: str) -> dict:
         raise PageError(Reason.BAD_JSON, "nested too deep to read") from None
     if not isinstance(data, dict):
         raise PageError(Reason.BAD_JSON, "not a JSON object")
-    return valid_text(data)
+    cleaned: dict[str, Any] = valid_text(data)
+    return cleaned
 
 
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
-def valid_text(value):
+def valid_text(value: Any) -> Any:
     """``value`` with every lone surrogate in its strings (keys too, at any
     depth) replaced by U+FFFD, the replacement character, as a decoder
     replaces bytes it cannot read. Valid text comes back unchanged."""
@@ -240,7 +241,8 @@ def valid_text(value):
 def parse_share_text(text: str) -> ShareText:
     """The ``GetNewsText.do`` JSON: article HTML under ``text`` or ``content``."""
     data = json_object(text)
-    payload = data.get("data") if isinstance(data.get("data"), dict) else data
+    inner = data.get("data")
+    payload: dict[str, Any] = inner if isinstance(inner, dict) else data
     body = payload.get("text") or payload.get("content") or ""
     if not isinstance(body, str) or not body.strip():
         raise PageError(Reason.EMPTY_ARTICLE)
@@ -267,7 +269,7 @@ def _join(page_url: str, href: str) -> str:
     return url if urlsplit(url).scheme in ("http", "https") else ""
 
 
-def html_fragment(html: str):
+def html_fragment(html: str) -> lxml.html.HtmlElement | None:
     """``html`` parsed as a fragment under one ``<div>``; None if empty or unparsable.
 
     libxml2 stops reading at 256 nested elements and drops the rest of the
@@ -307,7 +309,7 @@ def flatten_deep(html: str, limit: int = MAX_DEPTH) -> str:
     return "".join(out)
 
 
-def _last_match(pattern: re.Pattern, text: str) -> int | None:
+def _last_match(pattern: re.Pattern[str], text: str) -> int | None:
     last = None
     for match in pattern.finditer(text):
         last = match.start()
@@ -320,7 +322,7 @@ def _only_trailing(text: str, start: int, closing: str) -> bool:
     return end >= 0 and not text[end + len(closing):].strip()
 
 
-def _last_paragraph(text: str):
+def _last_paragraph(text: str) -> tuple[int, lxml.html.HtmlElement] | tuple[None, None]:
     """Start and parsed element of a ``<p>`` that ends ``text``, if it does."""
     stripped = text.rstrip()
     if not stripped.lower().endswith("</p>"):
@@ -329,13 +331,15 @@ def _last_paragraph(text: str):
     if start is None:
         return None, None
     root = html_fragment(stripped[start:])
-    nodes = list(root) if root is not None else []
+    if root is None:
+        return None, None
+    nodes = list(root)
     if len(nodes) != 1 or nodes[0].tag != "p" or (root.text or "").strip() or (nodes[0].tail or "").strip():
         return None, None
     return start, nodes[0]
 
 
-def _section_opening(html: str):
+def _section_opening(html: str) -> re.Match[str] | None:
     """The page's own ``<section>`` tag. A title is written unescaped into the
     head (``og:title``), so a ``<section`` there is text, not the element:
     when there are several, an HTML parser says on which line the element is."""
@@ -358,7 +362,7 @@ def _section_opening(html: str):
     return _SECTION.search(html, line_start) or first
 
 
-def _unrendered_trailer(text: str):
+def _unrendered_trailer(text: str) -> tuple[int, str, list[str], str] | None:
     """Start, article link, back links and closing tags of a trailer kramdown
     left as text (see ``_UNRENDERED_LINK``), or None. The link is the last
     ``&lt;`` of the text, after a blank line; after it come only back links
@@ -384,16 +388,16 @@ def _unrendered_trailer(text: str):
     return start, unescape(link.group(1)).strip(), back_links, remainder[closing_at:]
 
 
-def _str(value) -> str:
+def _str(value: object) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _is_back_links(node) -> bool:
+def _is_back_links(node: lxml.html.HtmlElement) -> bool:
     anchors = node.findall(".//a") if node.tag == "p" else []
     return bool(anchors) and all(a.text_content().strip().startswith(_BACK_LINK_PREFIX) for a in anchors)
 
 
-def _is_article_link(node) -> bool:
+def _is_article_link(node: lxml.html.HtmlElement) -> bool:
     """Markdown renders the article link ``<URL>`` as a paragraph holding one
     autolink (its text is its href), and the empty link ``<>`` as text."""
     if node.tag != "p":

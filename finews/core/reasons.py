@@ -16,8 +16,8 @@ Domain code: no Scrapy, no pymongo.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Mapping
 
 from finews.core import retry
 
@@ -31,32 +31,49 @@ RETRIED, ONCE = True, False
 class Reason(StrEnum):
     """name, kind, retried, meaning."""
 
+    kind: str
+    retried: bool
+    meaning: str
+
     # Fetching and reading a page.
-    HTTP = "http_", FETCH, RETRIED, (f"the server answered `http_<status>`, e.g. `http_404`; {retry.spoken_codes(retry.HTTP.codes)} are retried first "
-                                 f"(`RETRY_HTTP_CODES`, {'/'.join(map(str, retry.HTTP.retry_after_codes))} after their `Retry-After`)")
-    FETCH_ERROR = "fetch_", FETCH, RETRIED, "the request failed with `fetch_<Error>`, e.g. `fetch_TimeoutError`, `fetch_ConnectionRefusedError`, after Scrapy's retries"
+    HTTP = "http_", FETCH, RETRIED, (
+        f"the server answered `http_<status>`, e.g. `http_404`; {retry.spoken_codes(retry.HTTP.codes)} are retried "
+        f"first (`RETRY_HTTP_CODES`, {'/'.join(map(str, retry.HTTP.retry_after_codes))} after their `Retry-After`)")
+    FETCH_ERROR = "fetch_", FETCH, RETRIED, (
+        "the request failed with `fetch_<Error>`, e.g. `fetch_TimeoutError`, `fetch_ConnectionRefusedError`, after "
+        "Scrapy's retries")
     OFFSITE = "offsite", FETCH, ONCE, "a request to a host other than the configured ones, refused"
-    REDIRECT_OFFSITE = "redirect_offsite", FETCH, RETRIED, "the page redirects off the configured hosts; asked again, then given up"
+    REDIRECT_OFFSITE = "redirect_offsite", FETCH, RETRIED, (
+        "the page redirects off the configured hosts; asked again, then given up")
     NOT_TEXT = "not_text", FETCH, RETRIED, "a binary body (a content type that is not text, or NUL bytes)"
     TRUNCATED = "truncated", FETCH, RETRIED, "HTML cut off before `</html>`"
-    BAD_JSON = "bad_json", FETCH, RETRIED, "a JSON answer (share text, list feed, `GetNewsText.do`) that does not parse or is not an object"
+    BAD_JSON = "bad_json", FETCH, RETRIED, (
+        "a JSON answer (share text, list feed, `GetNewsText.do`) that does not parse or is not an object")
     EMPTY_PAGE = "empty_page", FETCH, RETRIED, "a post page with an empty body"
-    ROBOTS_FORBIDDEN = "robots_forbidden", FETCH, ONCE, "the host's robots.txt forbids the page (`ROBOTSTXT_OBEY`); not fetched"
+    ROBOTS_FORBIDDEN = "robots_forbidden", FETCH, ONCE, (
+        "the host's robots.txt forbids the page (`ROBOTSTXT_OBEY`); not fetched")
     REDIRECT_LOOP = "redirect_loop", FETCH, ONCE, "the page redirects back to a URL of its own redirect chain"
-    TOO_MANY_REDIRECTS = "too_many_redirects", FETCH, ONCE, "the page still redirects after `REDIRECT_MAX_TIMES` (20) redirects"
-    DOWNLOAD_TOO_LARGE = "download_too_large", FETCH, ONCE, "the body is over `DOWNLOAD_MAXSIZE` (8 MiB by default) as sent, or once decompressed (a gzip bomb); not read"
+    TOO_MANY_REDIRECTS = "too_many_redirects", FETCH, ONCE, (
+        "the page still redirects after `REDIRECT_MAX_TIMES` (20) redirects")
+    DOWNLOAD_TOO_LARGE = "download_too_large", FETCH, ONCE, (
+        "the body is over `DOWNLOAD_MAXSIZE` (8 MiB by default) as sent, or once decompressed (a gzip bomb); not read")
     IGNORED = "ignored", FETCH, ONCE, "a request Scrapy dropped without a reason of ours; not fetched"
     DROPPED = "dropped", FETCH, ONCE, "the scheduler refused the request (not in a shared crawl): the page was not read"
     # A page read, and not a post.
     NO_POST_SECTION = "no_post_section", INVALID, ONCE, "a post page without its `<section>`"
     NO_TITLE_HEADING = "no_title_heading", INVALID, ONCE, "a post page without its `<h1>` title"
-    NO_FRONT_MATTER = "no_front_matter", INVALID, ONCE, "a page published from a post file without front matter: the title is the file name and the front matter shows as text"
+    NO_FRONT_MATTER = "no_front_matter", INVALID, ONCE, (
+        "a page published from a post file without front matter: the title is the file name and the front matter "
+        "shows as text")
     EMPTY_ARTICLE = "empty_article", INVALID, ONCE, "a share text answer without an article (`text` or `content`)"
     MISSING_TITLE = "missing_title", INVALID, ONCE, "no title (post page, listing or feed item)"
     MISSING_DATE = "missing_date", INVALID, ONCE, "no publication time that parses"
-    MISSING_LINK = "missing_link", INVALID, ONCE, "no infoCode: no article link, no code in the file name or the request"
-    DATE_OUT_OF_RANGE = "date_out_of_range", INVALID, ONCE, "a publication time outside the stored range (1990-01-01 to 2100-01-01 UTC, `finews.core.dates`)"
-    BAD_INFO_CODE = "bad_info_code", INVALID, ONCE, "a code that is not an infoCode (`NW` + 18 digits, or an 18-digit rolling id)"
+    MISSING_LINK = "missing_link", INVALID, ONCE, (
+        "no infoCode: no article link, no code in the file name or the request")
+    DATE_OUT_OF_RANGE = "date_out_of_range", INVALID, ONCE, (
+        "a publication time outside the stored range (1990-01-01 to 2100-01-01 UTC, `finews.core.dates`)")
+    BAD_INFO_CODE = "bad_info_code", INVALID, ONCE, (
+        "a code that is not an infoCode (`NW` + 18 digits, or an 18-digit rolling id)")
     EMPTY_BODY = "empty_body", INVALID, ONCE, "the cleaned article has no text"
     # newslist: a list feed and its items.
     FEED_NO_ITEMS = "feed_no_items", INVALID, RETRIED, "a feed answer without its items list"
@@ -66,12 +83,17 @@ class Reason(StrEnum):
     MISSING_MEDIA = "missing_media", INVALID, ONCE, "a media feed item that names no media"
     EMPTY_TEXT = "empty_text", INVALID, ONCE, "the text answer has no article under the feed's key"
     # Anything a parser or pipeline step did not expect.
-    ITEM_ERROR = "item_error", FETCH, ONCE, "reading or processing this one page or item raised an error no check foresaw; `detail` names it; the rest of the run goes on, and it is partial"
+    ITEM_ERROR = "item_error", FETCH, ONCE, (
+        "reading or processing this one page or item raised an error no check foresaw; `detail` names it; the rest "
+        "of the run goes on, and it is partial")
     # Storing.
-    TOO_LARGE = "too_large", STORE, ONCE, "the cleaned post is over `MONGO_MAX_DOCUMENT_BYTES` (12 MiB by default) of BSON; `detail` gives its size and its `body_html`/`body_text` lengths; not stored, not truncated"
-    WRITE_REFUSED = "write_refused", STORE, ONCE, "the server refused the post itself (e.g. the validator); `detail` has its error"
+    TOO_LARGE = "too_large", STORE, ONCE, (
+        "the cleaned post is over `MONGO_MAX_DOCUMENT_BYTES` (12 MiB by default) of BSON; `detail` gives its size "
+        "and its `body_html`/`body_text` lengths; not stored, not truncated")
+    WRITE_REFUSED = "write_refused", STORE, ONCE, (
+        "the server refused the post itself (e.g. the validator); `detail` has its error")
 
-    def __new__(cls, name: str, kind: str, retried: bool, meaning: str):
+    def __new__(cls, name: str, kind: str, retried: bool, meaning: str) -> Reason:
         member = str.__new__(cls, name)
         member._value_ = name
         member.kind, member.retried, member.meaning = kind, retried, meaning
@@ -93,8 +115,9 @@ def fetch_error(error: BaseException) -> str:
 
 def lookup(name: str) -> Reason | None:
     """The declared reason of an emitted one (a family for ``http_404``)."""
-    if name in Reason.__members__.values():
-        return Reason(name)
+    declared = next((r for r in Reason if r == name), None)
+    if declared is not None:
+        return declared
     return next((r for r in Reason if r.family and name.startswith(r) and len(name) > len(r)), None)
 
 
@@ -106,7 +129,7 @@ RETRIED_REASONS = frozenset(str(r) for r in Reason if r.retried)
 
 def by_kind(failures: Mapping[str, int]) -> dict[str, int]:
     """Failure counts by reason, summed by kind (an undeclared reason: ``unknown``)."""
-    kinds: Counter = Counter()
+    kinds: Counter[str] = Counter()
     for name, count in failures.items():
         reason = lookup(name)
         kinds[reason.kind if reason else "unknown"] += count

@@ -68,8 +68,8 @@ def feed_answer(site, path: str, query: str | dict, fault: str | None = None) ->
                 "<body><h1>502 Bad Gateway</h1><hr><center>nginx</center></body></html>\n"), HTML
     if fault == "feed_no_items":
         return json.dumps({"rc": 0, "message": "系统繁忙"}, ensure_ascii=False), JSON
-    count = _first(query, "count")
-    count = min(int(count), MAX_COUNT) if count.isdigit() else 20
+    asked = _first(query, "count")
+    count = min(int(asked), MAX_COUNT) if asked.isdigit() else 20
     rows = feed_rows(site, name, count)
     if fault == "feed_missing_fields":
         required = FEEDS[name].required

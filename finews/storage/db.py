@@ -19,16 +19,19 @@ import sys
 import threading
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any
 from urllib.parse import unquote, unquote_plus
 
 import pymongo
 from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, ConfigurationError, ConnectionFailure, OperationFailure, PyMongoError
 
 from finews.storage import changes
+from finews.storage.doctypes import Db, Doc
 from finews.storage.process import alive
 from finews.storage.schema import apply_validator
 
@@ -90,21 +93,21 @@ def redact_uri(uri: str | None) -> str:
     return uri or "" if credentials is None else f"{scheme}***@{rest}"
 
 
-def redact(text, uri: str | None) -> str:
+def redact(text: object, uri: str | None) -> str:
     """``text`` (an error, a log line) with the URI's password blanked out
     wherever it appears: the URI itself, and the password as written and
     percent-decoded (how pymongo and the server may echo it)."""
-    text = str(text)
+    message = str(text)
     if not uri:
-        return text
-    text = text.replace(uri, redact_uri(uri))
+        return message
+    message = message.replace(uri, redact_uri(uri))
     _, credentials, _ = _split_credentials(uri)
     if credentials is None or ":" not in credentials:
-        return text
+        return message
     password = credentials.split(":", 1)[1]
     for secret in sorted({password, unquote(password), unquote_plus(password)} - {""}, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
+        message = message.replace(secret, "***")
+    return message
 
 
 def is_auth_failure(error: BaseException) -> bool:
@@ -125,7 +128,7 @@ def is_outage(error: BaseException) -> bool:
     return False
 
 
-def connect(uri: str, **options) -> pymongo.MongoClient:
+def connect(uri: str, **options: Any) -> pymongo.MongoClient[Doc]:
     options.setdefault("tz_aware", True)
     options.setdefault("serverSelectionTimeoutMS", 10_000)
     options.setdefault("appname", "finews")
@@ -137,7 +140,7 @@ class InvalidURI(ValueError):
     outage: waiting will not help). The message is one line, password-free."""
 
 
-def checked_connect(uri: str, **options) -> pymongo.MongoClient:
+def checked_connect(uri: str, **options: Any) -> pymongo.MongoClient[Doc]:
     """``connect``, refusing with ``InvalidURI`` a URI that is not one (a host
     name alone, a bad port) or has options pymongo does not know (a typo such
     as ``authSorce``, which pymongo would only warn about and ignore), or
@@ -157,13 +160,13 @@ def checked_connect(uri: str, **options) -> pymongo.MongoClient:
         raise InvalidURI(f"not a valid MongoDB URI {redact_uri(uri)!r}: {redact(first_line(error), uri)}") from None
 
 
-def first_line(error) -> str:
+def first_line(error: object) -> str:
     """An error's first line, or its type when it has no text."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def ensure_indexes(db) -> None:
+def ensure_indexes(db: Db) -> None:
     """Create the validator and indexes readers and writers rely on (idempotent)."""
     apply_validator(db, POSTS)
     for name, models in INDEXES.items():
@@ -175,7 +178,7 @@ def ensure_indexes(db) -> None:
 
 
 @contextmanager
-def database_uri(uri: str | None, storage_path: str | os.PathLike) -> Iterator[str]:
+def database_uri(uri: str | None, storage_path: str | os.PathLike[str]) -> Iterator[str]:
     """``uri``, or for the duration an embedded server on ``storage_path``
     (one already serving that folder is used and left running)."""
     if uri:
@@ -185,7 +188,7 @@ def database_uri(uri: str | None, storage_path: str | os.PathLike) -> Iterator[s
         yield server.uri
 
 
-def insert_new(collection, rows: list[dict], refused: dict[int, str] | None = None) -> set[int]:
+def insert_new(collection: Collection[Doc], rows: list[Doc], refused: dict[int, str] | None = None) -> set[int]:
     """Insert rows, unordered; the positions of rows whose ``_id`` is already
     stored (another writer, or a retried batch, was first) come back instead
     of an error. With ``refused``, rows the server refuses for their own sake
@@ -198,10 +201,12 @@ def insert_new(collection, rows: list[dict], refused: dict[int, str] | None = No
     except BulkWriteError as error:
         errors = error.details.get("writeErrors", [])
         others = [e for e in errors if e.get("code") != DUPLICATE_KEY]
-        if others and refused is None:
-            raise
-        for e in others:
-            refused[e["index"]] = f"code {e.get('code')}: {str(e.get('errmsg', ''))[:300]}"
+        if refused is None:
+            if others:
+                raise
+        else:
+            for e in others:
+                refused[e["index"]] = f"code {e.get('code')}: {str(e.get('errmsg', ''))[:300]}"
         return {e["index"] for e in errors if e.get("code") == DUPLICATE_KEY}
     return set()
 
@@ -209,13 +214,14 @@ def insert_new(collection, rows: list[dict], refused: dict[int, str] | None = No
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent():
+def _die_with_parent() -> Callable[[], None] | None:
     """For ``Popen(preexec_fn=…)``: the child gets SIGTERM (a clean shutdown)
     when this process dies, even by kill -9, so a server started by a crawl
     never outlives it as an orphan nobody stops. Linux only; elsewhere, and
@@ -254,7 +260,7 @@ class EmbeddedMongo:
     meanwhile through the state file, and a later start after its death finds
     the state file's pid gone and starts a fresh one."""
 
-    def __init__(self, storage_path: str | os.PathLike, port: int | None = None,
+    def __init__(self, storage_path: str | os.PathLike[str], port: int | None = None,
                  host: str = "127.0.0.1", extra_args: list[str] | None = None,
                  startup_timeout: float = STARTUP_TIMEOUT):
         self.storage_path = Path(storage_path)
@@ -262,7 +268,7 @@ class EmbeddedMongo:
         self.port = port
         self.extra_args = list(extra_args or [])
         self.startup_timeout = startup_timeout
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
         self.reused = False
 
     @property
@@ -273,7 +279,7 @@ class EmbeddedMongo:
     def state_file(self) -> Path:
         return self.storage_path / STATE_FILE
 
-    def start(self) -> "EmbeddedMongo":
+    def start(self) -> EmbeddedMongo:
         self.storage_path.mkdir(parents=True, exist_ok=True)
         running = self._running_server()
         if running:
@@ -289,7 +295,7 @@ class EmbeddedMongo:
         with open(log_path, "ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, start_new_session=True,
-                                            preexec_fn=_die_with_parent())
+                                            preexec_fn=_die_with_parent())  # noqa: PLW1509 (main thread only)
         self._wait_ready(log_path)
         self.state_file.write_text(json.dumps({"pid": self.process.pid, "host": self.host, "port": self.port}))
         logger.info("Started the embedded database on %s (data in %s)", self.uri, self.storage_path)
@@ -316,13 +322,13 @@ class EmbeddedMongo:
         self.state_file.unlink(missing_ok=True)
         self.process = None
 
-    def __enter__(self) -> "EmbeddedMongo":
+    def __enter__(self) -> EmbeddedMongo:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _running_server(self) -> dict | None:
+    def _running_server(self) -> Doc | None:
         try:
             state = json.loads(self.state_file.read_text())
         except (OSError, ValueError):
@@ -337,6 +343,9 @@ class EmbeddedMongo:
         return state
 
     def _wait_ready(self, log_path: Path) -> None:
+        process = self.process
+        if process is None:
+            raise RuntimeError("the embedded database was not started")
         started = time.monotonic()
         deadline, next_note = started + self.startup_timeout, started + 15
         with connect(self.uri, serverSelectionTimeoutMS=500, connectTimeoutMS=500) as client:
@@ -345,7 +354,7 @@ class EmbeddedMongo:
                     logger.info("The embedded database is still opening %s (%.0f s; a large archive takes "
                                 "about a minute per million posts)", self.storage_path, time.monotonic() - started)
                     next_note += 30
-                if self.process.poll() is not None:
+                if process.poll() is not None:
                     tail = log_path.read_text(errors="replace")[-2000:]
                     raise RuntimeError(f"the embedded database exited at start:\n{tail}")
                 try:

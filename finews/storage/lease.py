@@ -11,19 +11,20 @@ from __future__ import annotations
 
 import os
 import socket
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from finews.core.retry import LEASE
+from finews.storage.doctypes import Db, Doc
 from finews.storage.process import alive
 
 LOCKS = "locks"
 
 
 class Lease:
-    def __init__(self, db, key: str, owner: str, ttl_seconds: float):
+    def __init__(self, db: Db, key: str, owner: str, ttl_seconds: float):
         self.collection = db[LOCKS]
         self.key = key
         self.owner = owner
@@ -31,11 +32,11 @@ class Lease:
         self.host = socket.gethostname()
         self.pid = os.getpid()
 
-    def _claim(self, now: datetime) -> dict:
+    def _claim(self, now: datetime) -> Doc:
         return {"owner": self.owner, "host": self.host, "pid": self.pid, "acquired_at": now,
                 "expires_at": now + self.ttl, "ttl_seconds": self.ttl.total_seconds()}
 
-    def acquire(self) -> dict | None:
+    def acquire(self) -> Doc | None:
         """Take the lease; returns None when it is held, else what it took over
         (an empty dict for a free lease, the previous holder for a stale one).
 
@@ -43,7 +44,7 @@ class Lease:
         under a process id that no longer exists (killed with -9).
         """
         for _ in range(LEASE.acquire_attempts):  # a lease released between our insert and our read: try again
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             try:
                 self.collection.insert_one({"_id": self.key, **self._claim(now)})
                 return {}
@@ -67,7 +68,7 @@ class Lease:
 
     def renew(self) -> bool:
         """Extend the lease; False when another run holds it now."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         result = self.collection.update_one({"_id": self.key, "owner": self.owner},
                                             {"$set": {"expires_at": now + self.ttl}})
         return result.matched_count == 1
@@ -75,9 +76,9 @@ class Lease:
     def release(self) -> None:
         self.collection.delete_one({"_id": self.key, "owner": self.owner})
 
-    def holder(self) -> dict | None:
+    def holder(self) -> Doc | None:
         return self.collection.find_one({"_id": self.key})
 
 
 def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -16,6 +16,7 @@ in this process: slower, never lost.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
@@ -26,7 +27,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import IO, ClassVar
 
 import numpy as np
 
@@ -54,13 +57,13 @@ class SigningProcess:
     ``close()`` ends the child. ``fallback`` says why this process signs
     instead, if it does."""
 
-    command = [sys.executable, "-m", __name__]
+    command: ClassVar[Sequence[str]] = (sys.executable, "-m", __name__)
 
     def __init__(self, timeout: float = TIMEOUT):
         self.timeout = timeout
         self.fallback: str | None = None
         self.peak_rss_kib: int | None = None  # the child's, read at close (Linux)
-        self._child: subprocess.Popen | None = None
+        self._child: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
 
     @property
@@ -92,23 +95,24 @@ class SigningProcess:
                        what, self.fallback)
         self._stop(kill=True)
 
-    def _start(self) -> None:
+    def _start(self) -> subprocess.Popen[bytes]:
         # The package's own folder first: the child imports this module
         # whatever the caller's working directory and sys.path.
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (_ROOT, os.environ.get("PYTHONPATH")))))
-        self._child = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
-                                       close_fds=True)
-        for stream in (self._child.stdin, self._child.stdout):
+        child = self._child = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                               env=env, close_fds=True)
+        for stream in _pipes(child):
             os.set_blocking(stream.fileno(), False)  # every wait has a deadline
+        return child
 
     def _ask(self, texts: list[str]) -> list[np.ndarray | None]:
-        if self._child is None:
-            self._start()
+        child = self._child if self._child is not None else self._start()
+        requests, answers = _pipes(child)
         request = pickle.dumps(list(texts), protocol=pickle.HIGHEST_PROTOCOL)
         characters = sum(len(text) for text in texts)
         deadline = time.monotonic() + self.timeout + SECONDS_PER_MILLION_CHARACTERS * characters / 1e6
-        _write(self._child.stdin.fileno(), _HEADER.pack(len(request)) + request, deadline)
-        answer = self._child.stdout.fileno()
+        _write(requests.fileno(), _HEADER.pack(len(request)) + request, deadline)
+        answer = answers.fileno()
         size = _HEADER.unpack(_read(answer, _HEADER.size, deadline))[0]
         if size > _MAX_ANSWER:
             raise SigningFailed(f"announced an answer of {size} bytes")
@@ -127,10 +131,9 @@ class SigningProcess:
         if kill:
             child.kill()
         for stream in (child.stdin, child.stdout):
-            try:
-                stream.close()
-            except OSError:
-                pass
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
         try:
             child.wait(timeout=SIGNING.stop_wait)
         except subprocess.TimeoutExpired:
@@ -142,11 +145,18 @@ class SigningProcess:
             self.peak_rss_kib = _peak_rss_kib(self.pid) or self.peak_rss_kib
             self._stop()
 
-    def __enter__(self):
+    def __enter__(self) -> SigningProcess:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _pipes(child: subprocess.Popen[bytes]) -> tuple[IO[bytes], IO[bytes]]:
+    """The child's stdin and stdout: both are pipes (``subprocess.PIPE``)."""
+    if child.stdin is None or child.stdout is None:
+        raise SigningFailed("the signing process has no pipes")
+    return child.stdin, child.stdout
 
 
 def _peak_rss_kib(pid: int | None) -> int | None:
@@ -159,7 +169,8 @@ def _peak_rss_kib(pid: int | None) -> int | None:
 
 def _wait(fd: int, deadline: float, writing: bool = False) -> None:
     remaining = deadline - time.monotonic()
-    ready = select.select([], [fd], [], max(remaining, 0)) if writing else select.select([fd], [], [], max(remaining, 0))
+    wait = max(remaining, 0)
+    ready = select.select([], [fd], [], wait) if writing else select.select([fd], [], [], wait)
     if not any(ready):
         raise SigningFailed("no answer in time")
 
@@ -190,7 +201,7 @@ def _read(fd: int, size: int, deadline: float) -> bytes:
     return b"".join(chunks)
 
 
-def _serve(requests, replies) -> None:
+def _serve(requests: IO[bytes], replies: IO[bytes]) -> None:
     """Answer each pickled list of texts with their signatures until the
     parent closes the pipe."""
     while len(header := requests.read(_HEADER.size)) == _HEADER.size:
@@ -212,7 +223,5 @@ if __name__ == "__main__":
     # goes to stderr instead of into an answer.
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    try:
+    with contextlib.suppress(BrokenPipeError):
         _serve(sys.stdin.buffer, answers)
-    except BrokenPipeError:
-        pass

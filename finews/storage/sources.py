@@ -21,19 +21,21 @@ from __future__ import annotations
 import logging
 import zlib
 from collections import Counter, defaultdict
-from collections.abc import Callable
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from bson import Binary
 from pymongo import UpdateOne
 
 from finews.core.dates import parse_published
-from finews.storage.db import POSTS, RAW_ARTICLES
 from finews.core.feeds import FEED_ITEMS, FEEDS, SOURCE_OF_SPIDER, category, item_from_kept, page_digest
 from finews.core.infocode import ROLLING
 from finews.core.model import current
-from finews.core.slugs import TAG_SUFFIX
 from finews.core.normalize import TIME_RANK, content_hash
+from finews.core.slugs import TAG_SUFFIX
+from finews.storage.db import POSTS, RAW_ARTICLES
+from finews.storage.doctypes import Db, Doc
 
 logger = logging.getLogger(__name__)
 
@@ -66,13 +68,13 @@ def source_name(spider: str | None, feed: str | None) -> str:
     return feed or SOURCE_OF_SPIDER.get(spider or "", spider or "unknown")
 
 
-def listing_doc(adapter) -> dict:
+def listing_doc(adapter: Mapping[str, Any]) -> Doc:
     """A feed's listing as the store takes it: its items become ``feed_items``."""
     return {LISTING_FIELD: {"feed": adapter.get("feed"), "url": adapter.get("url"),
                             "items": adapter.get("feed_listing")}}
 
 
-def add_source_fields(doc: dict, adapter) -> dict:
+def add_source_fields(doc: Doc, adapter: Mapping[str, Any]) -> Doc:
     """A post also carries its time source, the source that saw it, the text
     answer and, from a mirror page, what the page says of it; the store keeps
     these apart from the post (``split_batch``)."""
@@ -85,15 +87,16 @@ def add_source_fields(doc: dict, adapter) -> dict:
     return doc
 
 
-def split_batch(docs: list[dict]) -> tuple[list[dict], list[dict], dict[str, dict]]:
+def split_batch(docs: list[Doc]) -> tuple[list[Doc], list[Doc], dict[str, Doc]]:
     """A batch as the pipeline hands it over: ``(posts, listings, extras)``.
     ``extras`` holds, by infoCode, what travels with a post but is stored
     elsewhere (the sources that saw it, its text answer, its page's words);
     the posts keep these fields until ``prefer_stored`` has read them."""
-    posts, listings = [], []
+    posts: list[Doc] = []
+    listings: list[Doc] = []
     for doc in docs:
         (listings if LISTING_FIELD in doc else posts).append(doc)
-    extras: dict[str, dict] = {}
+    extras: dict[str, Doc] = {}
     for doc in posts:
         extra = extras.setdefault(doc["info_code"], {})
         if doc.get(SOURCES_FIELD):
@@ -105,18 +108,18 @@ def split_batch(docs: list[dict]) -> tuple[list[dict], list[dict], dict[str, dic
     return posts, [doc[LISTING_FIELD] for doc in listings], extras
 
 
-def post_fields(doc: dict) -> dict:
+def post_fields(doc: Doc) -> Doc:
     """The post as stored: without the fields ``split_batch`` set apart."""
     return {k: v for k, v in doc.items() if k not in _TRANSIENT}
 
 
-def prefer_stored(db, posts: list[dict]) -> None:
+def prefer_stored(db: Db, posts: list[Doc]) -> None:
     """Keep stored values where they came from a better source than the
     incoming post's (``SOURCE_RULE``): title and time (and media, for the
     same kind), the article link, and, against a mirror page, a body read
     from a text answer. Two queries at most."""
     weaker = {doc["info_code"]: doc for doc in posts
-              if TIME_RANK.get(doc.get("time_source"), 0) < max(TIME_RANK.values())}
+              if TIME_RANK.get(doc.get("time_source") or "", 0) < max(TIME_RANK.values())}
     if not weaker:
         return
     fields = dict.fromkeys((*_PREFERRED, *_MEDIA_FIELDS, "kind", "sources", "source_url"), 1)
@@ -133,16 +136,16 @@ def prefer_stored(db, posts: list[dict]) -> None:
             if same_kind and _link_rank(old) > _link_rank(doc) and old.get("source_url"):
                 doc["source_url"] = old["source_url"]
             if old.get("time_source") in TIME_RANK and \
-                    TIME_RANK.get(old.get("time_source"), 0) > TIME_RANK.get(doc.get("time_source"), 0):
+                    TIME_RANK.get(old.get("time_source") or "", 0) > TIME_RANK.get(doc.get("time_source") or "", 0):
                 _overlay(doc, old, same_kind=same_kind)
 
 
 _BODY_FIELDS = ("body_html", "body_text", "images")
 # A source name (``sources``) as a source of the article link.
-_LINK_SOURCE = {"mirror": "page", "share": "share", **{name: "feed" for name in FEEDS}}
+_LINK_SOURCE = {"mirror": "page", "share": "share", **dict.fromkeys(FEEDS, "feed")}
 
 
-def _link_rank(post: dict) -> int:
+def _link_rank(post: Doc) -> int:
     """Rank of the best source of a post's article link (higher is better)."""
     order = SOURCE_RULE["source_url"]
     names = post.get("sources") or post.get(SOURCES_FIELD) or []
@@ -152,7 +155,7 @@ def _link_rank(post: dict) -> int:
     return max(ranks, default=0)
 
 
-def _keep_body(doc: dict, old: dict) -> None:
+def _keep_body(doc: Doc, old: Doc) -> None:
     """A mirror page after a text answer: the stored body stays (the text
     answer is the original's own), and so does its kept source."""
     for key in _BODY_FIELDS:
@@ -162,30 +165,31 @@ def _keep_body(doc: dict, old: dict) -> None:
     doc["content_hash"] = content_hash(doc["title"], doc["published_at"].isoformat(), doc.get("body_html") or "")
 
 
-def _overlay(doc: dict, better: dict, same_kind: bool) -> None:
+def _overlay(doc: Doc, better: Doc, same_kind: bool) -> None:
     for key in (*_PREFERRED, *(_MEDIA_FIELDS if same_kind else ())):
         if key in better:
             doc[key] = better[key]
     doc["content_hash"] = content_hash(doc["title"], doc["published_at"].isoformat(), doc.get("body_html") or "")
 
 
-def feed_values(feed: str, fields: dict) -> dict:
+def feed_values(feed: str, fields: Doc) -> Doc:
     """Title, time and media a feed item gives its post."""
     item = item_from_kept(feed, fields)
     return {"title": item.title, "published_at": parse_published(item.time_text), "time_source": "feed",
             "media": item.media, "category": category(item), "tags": [item.media + TAG_SUFFIX]}
 
 
-def record(db, extras: list[dict], listings: list[dict], revise: Callable[[dict, datetime], str]) -> Counter:
+def record(db: Db, extras: list[Doc], listings: list[Doc], revise: Callable[[Doc, datetime], str]) -> Counter[str]:
     """Sources, kept feed items, text answers; feed values for stored posts
     that only the mirror or the share page had dated, written as a new
     version through ``revise`` (the store's)."""
-    now, counts = _now(), Counter()
+    now, counts = _now(), Counter[str]()
     seen: dict[str, set[str]] = defaultdict(set)
     for extra in extras:
         for name in extra.get(SOURCES_FIELD) or []:
             seen[name].add(extra["code"])
-    items, listed = [], {}
+    items: list[UpdateOne] = []
+    listed: dict[str, tuple[str, Doc]] = {}
     for listing in listings:
         feed = listing["feed"]
         for entry in listing["items"]:
@@ -220,9 +224,10 @@ def record(db, extras: list[dict], listings: list[dict], revise: Callable[[dict,
     return counts
 
 
-def _apply_feed_values(db, listed: dict[str, tuple[str, dict]], revise: Callable[[dict, datetime], str]) -> Counter:
+def _apply_feed_values(db: Db, listed: dict[str, tuple[str, Doc]],
+                       revise: Callable[[Doc, datetime], str]) -> Counter[str]:
     """A feed item dates (and titles) a stored post from a worse source."""
-    counts = Counter()
+    counts = Counter[str]()
     query = {"_id": {"$in": list(listed)}, "time_source": {"$ne": "feed"}}
     for old in db[POSTS].find(query):
         feed, fields = listed[old["_id"]]
@@ -241,11 +246,11 @@ def _apply_feed_values(db, listed: dict[str, tuple[str, dict]], revise: Callable
 
 def _now() -> datetime:
     # Milliseconds, as MongoDB stores them (the store's own clock does the same).
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-def kept_text(code: str, name: str, text: str, counts: Counter) -> dict:
+def kept_text(code: str, name: str, text: str, counts: Counter[str]) -> Doc:
     """``{name: compressed text}``, or for a text over ``MAX_KEPT_BYTES``
     compressed, ``{name_omitted: why}`` (logged, counted ``name_too_large``)."""
     packed = pack(text)
@@ -257,7 +262,7 @@ def kept_text(code: str, name: str, text: str, counts: Counter) -> dict:
     return {f"{name}_omitted": why}
 
 
-def unset_omitted(fields: dict) -> dict:
+def unset_omitted(fields: Doc) -> Doc:
     """A text left out this time must not leave an older one in place."""
     gone = {name.removesuffix("_omitted"): "" for name in fields if name.endswith("_omitted")}
     return {"$unset": gone} if gone else {}
@@ -267,7 +272,7 @@ def pack(text: str) -> Binary:
     return Binary(zlib.compress(text.encode("utf-8"), 6))
 
 
-def page_item(adapter, doc: dict) -> dict:
+def page_item(adapter: Mapping[str, Any], doc: Doc) -> Doc:
     """What a mirror page says of its post besides the article, kept per kind
     (``raw_articles.pages``) so that the export can write the original's file
     of each twin: title and time as shown, article link, tags, category and,
@@ -279,7 +284,7 @@ def page_item(adapter, doc: dict) -> dict:
         {"digest": digest} if digest is not None and len(digest) <= MAX_DIGEST else {})
 
 
-def codes_with_text(db, codes: list[str]) -> set[str]:
+def codes_with_text(db: Db, codes: list[str]) -> set[str]:
     """The codes among ``codes`` whose post has a kept text answer."""
     if not codes:
         return set()
@@ -287,13 +292,13 @@ def codes_with_text(db, codes: list[str]) -> set[str]:
                                                         {"_id": 1})}
 
 
-def posts_missing_text(db, limit: int | None = None, batch: int = 1000):
+def posts_missing_text(db: Db, limit: int | None = None, batch: int = 1000) -> Iterator[tuple[str, str | None]]:
     """``(info_code, kind)`` of stored posts without a kept text answer,
     oldest code first, at most ``limit``: what ``newsshare -a missing=text``
     fetches. Reads the posts a batch at a time (memory follows the batch)."""
     found, after = 0, None
     while limit is None or found < limit:
-        query = {"_id": {"$gt": after}} if after else {}
+        query: Doc = {"_id": {"$gt": after}} if after else {}
         chunk = list(db[POSTS].find(query, {"kind": 1}).sort("_id", 1).limit(batch))
         if not chunk:
             return

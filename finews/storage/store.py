@@ -22,22 +22,26 @@ import socket
 import time
 import zlib
 from collections import Counter
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import ParamSpec, TypeVar, overload
 
 import bson
+import numpy as np
 from bson import ObjectId, json_util
 from bson.errors import BSONError
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential,
-)
+from pymongo.results import UpdateResult
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from finews.core.dates import in_range
+from finews.core.model import current
+from finews.core.normalize import KIND_RANK
+from finews.core.reasons import Reason
+from finews.core.retry import DATABASE
+from finews.storage.changes import INSERT, REVISE, ChangeLog
 from finews.storage.db import (
     CRAWL_RUNS,
     DUPLICATE_KEY,
@@ -50,14 +54,9 @@ from finews.storage.db import (
     is_auth_failure,
     is_outage,
 )
-from finews.storage.changes import INSERT, REVISE, ChangeLog
+from finews.storage.doctypes import Db, Doc
 from finews.storage.neardup import NearDuplicateIndex
 from finews.storage.process import alive
-from finews.core.dates import in_range
-from finews.core.reasons import Reason
-from finews.core.retry import DATABASE
-from finews.core.model import current
-from finews.core.normalize import KIND_RANK
 from finews.storage.sources import (  # feed sources (issue 10)
     PAYLOAD_FIELD,
     SOURCES_FIELD,
@@ -69,6 +68,8 @@ from finews.storage.sources import (  # feed sources (issue 10)
     unset_omitted,
 )
 
+P = ParamSpec("P")
+T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 RAW_FIELD = "raw_article"  # travels with a post to the store, kept apart from it
@@ -85,20 +86,20 @@ WRITTEN_OUTCOMES = ("inserted", "updated", "unchanged", "twin_kept", "revise_con
 
 def utcnow() -> datetime:
     # Mongo stores milliseconds; trimming here keeps in-memory and stored equal.
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 _APART = (RAW_FIELD, PAYLOAD_FIELD, SOURCES_FIELD)  # travel with a post, stored elsewhere
 
 
-def document_size(doc: dict) -> int:
+def document_size(doc: Doc) -> int:
     """Bytes of the post as stored (its kept source and text answer travel
     with it but go to ``raw_articles``)."""
     return len(bson.encode({k: v for k, v in doc.items() if k not in _APART}))
 
 
-def oversize_detail(doc: dict, size: int, limit: int) -> str:
+def oversize_detail(doc: Doc, size: int, limit: int) -> str:
     return (f"post document {size} bytes over the {limit}-byte limit "
             f"(body_html {len(doc.get('body_html') or '')} characters, "
             f"body_text {len(doc.get('body_text') or '')} characters)")
@@ -119,9 +120,10 @@ def is_transient(exc: BaseException) -> bool:
 class PostStore:
     """Writes normalized posts and rejects; counts what each write did."""
 
-    def __init__(self, db, retry_attempts: int = DATABASE.attempts, retry_max_wait: float = DATABASE.max_wait,
+    def __init__(self, db: Db, retry_attempts: int = DATABASE.attempts, retry_max_wait: float = DATABASE.max_wait,
                  near_duplicates: bool = True,
-                 max_document_bytes: int = MAX_DOCUMENT_BYTES, sign=None):
+                 max_document_bytes: int = MAX_DOCUMENT_BYTES,
+                 sign: Callable[[list[str]], list[np.ndarray | None]] | None = None):
         self.db = db
         self.posts, self.rejects, self.versions = db[POSTS], db[REJECTS], db[POST_VERSIONS]
         self.journal = db[WRITE_JOURNAL]
@@ -133,7 +135,7 @@ class PostStore:
             reraise=True,
         )
         self.single_attempt = False  # probing a database marked down: fail fast
-        self.refused: list[dict] = []  # rejects made from posts the server refused, per batch
+        self.refused: list[Doc] = []  # rejects made from posts the server refused, per batch
         self.retries = 0
         # ``sign``: texts -> signatures, e.g. a ``SigningProcess``; default, in this process.
         self.near_duplicates = NearDuplicateIndex(db, sign=sign) if near_duplicates else None
@@ -149,14 +151,15 @@ class PostStore:
 
     def _log_retry(self, state: RetryCallState) -> None:
         self.retries += 1
-        logger.warning("Database write failed (%s), retry %d", state.outcome.exception(), state.attempt_number)
+        error = state.outcome.exception() if state.outcome else None
+        logger.warning("Database write failed (%s), retry %d", error, state.attempt_number)
 
-    def _call(self, fn, *args, **kwargs):
+    def _call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         if self.single_attempt:
             return fn(*args, **kwargs)
         return self._retrying(fn, *args, **kwargs)
 
-    def write_batch(self, posts: list[dict], rejects: list[dict]) -> tuple[Counter, list[dict]]:
+    def write_batch(self, posts: list[Doc], rejects: list[Doc]) -> tuple[Counter[str], list[Doc]]:
         """Write a batch of posts and rejects; returns the posts' counts and
         the rejects made here from posts the database cannot take.
 
@@ -174,7 +177,7 @@ class PostStore:
         for doc in posts:
             try:
                 problem = self._unfit(doc)
-            except Exception as error:  # noqa: BLE001 (whatever it is, it is this post's)
+            except Exception as error:  # whatever it is, it is this post's
                 problem = Reason.ITEM_ERROR, brief_error(error)
             if problem:
                 refused.append(_store_reject(doc, *problem))
@@ -182,7 +185,7 @@ class PostStore:
                 fits.append(doc)
         try:
             counts = self.write_posts(fits)
-        except Exception as error:  # noqa: BLE001 (an outage is raised again below)
+        except Exception as error:  # an outage is raised again below
             if _outage(error):
                 raise
             logger.warning("Writing a batch of %d posts failed (%s); writing them one by one", len(fits),
@@ -191,7 +194,7 @@ class PostStore:
             for doc in fits:
                 try:
                     counts.update(self.write_posts([doc]))
-                except Exception as one:  # noqa: BLE001 (an outage is raised again)
+                except Exception as one:  # an outage is raised again
                     if _outage(one):
                         raise
                     reason = Reason.WRITE_REFUSED if isinstance(one, (PyMongoError, BSONError)) else Reason.ITEM_ERROR
@@ -203,19 +206,19 @@ class PostStore:
         self.write_rejects([*rejects, *refused])
         return counts, refused
 
-    def _unfit(self, doc: dict) -> tuple[str, str] | None:
+    def _unfit(self, doc: Doc) -> tuple[str, str] | None:
         """Why a post cannot be stored before any write, if it cannot."""
         size = document_size(doc)
         if size > self.max_document_bytes:
             return Reason.TOO_LARGE, oversize_detail(doc, size, self.max_document_bytes)
         published = doc.get("published_at")
         if isinstance(published, datetime) and published.tzinfo is None:
-            published = published.replace(tzinfo=timezone.utc)  # as MongoDB and a spooled batch read back
+            published = published.replace(tzinfo=UTC)  # as MongoDB and a spooled batch read back
         if isinstance(published, datetime) and not in_range(published):
             return Reason.DATE_OUT_OF_RANGE, f"published_at {published.isoformat()} is outside the stored range"
         return None
 
-    def write_posts(self, docs: list[dict]) -> Counter:
+    def write_posts(self, docs: list[Doc]) -> Counter[str]:
         """Store a batch as the pipeline builds it (``finews.storage.sources``):
         better-sourced stored values win (``prefer_stored``), posts are
         written at the current ``schema_version``, then what the posts did not
@@ -231,7 +234,7 @@ class PostStore:
         self.unfinished.difference_update(doc["info_code"] for doc in posts)  # the whole batch is written
         return +counts
 
-    def _write_posts(self, docs: list[dict], extras: dict[str, dict]) -> Counter:
+    def _write_posts(self, docs: list[Doc], extras: dict[str, Doc]) -> Counter[str]:
         """Store posts by infoCode. New posts are inserted, unchanged ones
         only get ``crawled_at``, changed ones become a new version.
 
@@ -240,11 +243,11 @@ class PostStore:
         inserted with its sources, a text answer goes with the kept source.
         What is written is removed from ``extras``; the caller records the rest.
         """
-        counts: Counter = Counter()
+        counts: Counter[str] = Counter()
         if not docs:
             return counts
         now = utcnow()
-        batch: dict[str, dict] = {}
+        batch: dict[str, Doc] = {}
         raw: dict[str, str] = {}
         for doc in docs:
             code = doc["info_code"]
@@ -311,19 +314,18 @@ class PostStore:
                                  "codes": codes, "started_at": now})
         return entry
 
-    def repair(self, own_only: bool = False) -> Counter:
+    def repair(self, own_only: bool = False) -> Counter[str]:
         """Sign the posts of batches whose writer stopped before it finished
         (killed, or a write refused mid-batch): journal entries of this store,
         of dead processes on this host, or older than an hour from elsewhere.
         Signing again is idempotent, so a batch finished twice is harmless."""
-        counts: Counter = Counter()
+        counts: Counter[str] = Counter()
         now = utcnow()
         entries = self._call(lambda: list(self.journal.find({"owner": self.owner} if own_only else {})))
         for entry in entries:
             if not own_only and not self._abandoned(entry, now):
                 continue
-            docs = self._call(lambda: list(self.posts.find({"_id": {"$in": entry.get("codes", [])}},
-                                                           {"info_code": 1, "body_text": 1})))
+            docs = self._call(self._batch_posts, entry.get("codes", []))
             if docs and self.near_duplicates:
                 counts["near_duplicate_pairs"] += self._call(self.near_duplicates.flag, [], docs)
             counts["repaired"] += len(docs)
@@ -333,30 +335,33 @@ class PostStore:
         counts["changes_settled"] += self._call(self.changes.resolve, own_only)
         return +counts
 
-    def _abandoned(self, entry: dict, now: datetime) -> bool:
+    def _batch_posts(self, codes: list[str]) -> list[Doc]:
+        return list(self.posts.find({"_id": {"$in": codes}}, {"info_code": 1, "body_text": 1}))
+
+    def _abandoned(self, entry: Doc, now: datetime) -> bool:
         if entry.get("owner") == self.owner:
             return True
         if entry.get("host") == self.host:
             return not alive(entry.get("pid"))
         started = entry.get("started_at") or now
-        started = started if started.tzinfo else started.replace(tzinfo=timezone.utc)
+        started = started if started.tzinfo else started.replace(tzinfo=UTC)
         return (now - started).total_seconds() > JOURNAL_STALE_SECONDS
 
-    def write_run(self, record: dict) -> None:
+    def write_run(self, record: Doc) -> None:
         """A run record kept in the spool while the database was away."""
         fields = {k: v for k, v in record.items() if k != "_id"}
         self._call(self.db[CRAWL_RUNS].update_one, {"_id": record["_id"]}, {"$set": fields}, upsert=True)
 
-    def _keep_raw(self, articles: dict[str, tuple[str, str | None]], new: set[str], now: datetime) -> Counter:
+    def _keep_raw(self, articles: dict[str, tuple[str, str | None]], new: set[str], now: datetime) -> Counter[str]:
         """The article source of each stored post (and a feed post's text
         answer), compressed, for export and for reprocessing after the
         cleaner improves. New posts' sources are inserted in one bulk write;
         one already there (a replayed batch) or of a revised post is updated.
         A text over ``MAX_KEPT_BYTES`` compressed is left out and flagged."""
-        counts: Counter = Counter()
-        docs = {}
+        counts: Counter[str] = Counter()
+        docs: dict[str, Doc] = {}
         for code, (text, payload) in articles.items():
-            fields = {}
+            fields: Doc = {}
             for name, value in (("raw", text), ("payload", payload)):
                 if value:
                     fields |= kept_text(code, name, value, counts)
@@ -365,7 +370,7 @@ class PostStore:
             if "payload" in fields or "payload_omitted" in fields:
                 fields["payload_at"] = now
             docs[code] = fields
-        rows = [{"_id": code, **fields} for code, fields in docs.items() if code in new]
+        rows: list[Doc] = [{"_id": code, **fields} for code, fields in docs.items() if code in new]
         there = [rows[i]["_id"] for i in insert_new(self.db[RAW_ARTICLES], rows)] if rows else []
         updates = [code for code in docs if code not in new] + there
         if updates:
@@ -374,8 +379,8 @@ class PostStore:
                 for code in updates], ordered=False)
         return counts
 
-    def _insert(self, docs: list[dict], now: datetime,
-                seen_by: dict[str, list[str]] | None = None) -> tuple[list[dict], list[dict]]:
+    def _insert(self, docs: list[Doc], now: datetime,
+                seen_by: dict[str, list[str]] | None = None) -> tuple[list[Doc], list[Doc]]:
         """Insert new posts (with the sources that saw them); a duplicate key
         means another crawler stored the post first (or a retried batch
         already did), which is not an error. A post the server refuses (too
@@ -394,7 +399,7 @@ class PostStore:
         return ([d for i, d in enumerate(docs) if i not in lost and i not in refused],
                 [d for i, d in enumerate(docs) if i in lost])
 
-    def _revise(self, doc: dict, now: datetime, attempts: int = DATABASE.revise_attempts) -> str:
+    def _revise(self, doc: Doc, now: datetime, attempts: int = DATABASE.revise_attempts) -> str:
         """Replace a changed post atomically, keeping the old text as a version.
 
         The update only applies if the stored hash and version are still the
@@ -403,7 +408,8 @@ class PostStore:
         code = doc["info_code"]
         fields = {k: v for k, v in doc.items() if k not in _KEEP_ON_UPDATE}
         for _ in range(attempts):
-            old = self.posts.find_one({"_id": code}, {"content_hash": 1, "version": 1, "title": 1, "body_html": 1, "kind": 1})
+            old = self.posts.find_one({"_id": code},
+                                      {"content_hash": 1, "version": 1, "title": 1, "body_html": 1, "kind": 1})
             if old is None:
                 if self._insert([doc], now)[0]:
                     return "inserted"
@@ -424,13 +430,13 @@ class PostStore:
             result = self.changes.record(
                 [(code, version + 1, REVISE)],
                 functools.partial(self.posts.update_one, current, change),
-                lambda result, new={code: version + 1}: new if result.modified_count else {})
+                _modified({code: version + 1}))
             if result.modified_count:
                 return "updated"
         logger.warning("Post %s kept changing under concurrent writers; this fetch is not kept", code)
         return "revise_conflicts"
 
-    def write_rejects(self, rejects: list[dict]) -> int:
+    def write_rejects(self, rejects: list[Doc]) -> int:
         """Keep each rejected page once per (url, reason), counting sightings."""
         if not rejects:
             return 0
@@ -464,7 +470,11 @@ def _outage(error: BaseException) -> bool:
     return isinstance(error, (PyMongoError, BSONError)) and (is_outage(error) or is_auth_failure(error))
 
 
-def _text(value):
+@overload
+def _text(value: str) -> str: ...
+@overload
+def _text(value: T) -> T: ...
+def _text(value: object) -> object:
     """A string any document can hold: lone surrogates (not Unicode, refused
     by BSON) written as ``\\udXXX``; anything else as it is."""
     if isinstance(value, str):
@@ -475,23 +485,32 @@ def _text(value):
     return value
 
 
-def _short(value):
+@overload
+def _short(value: str) -> str: ...
+@overload
+def _short(value: T) -> T: ...
+def _short(value: object) -> object:
     """A reject's text cut to a size any reject document can hold."""
     return value[:MAX_REJECT_FIELD] if isinstance(value, str) else value
 
 
-def _store_reject(doc: dict, reason: str, detail: str) -> dict:
+def _modified(versions: dict[str, int]) -> Callable[[UpdateResult], dict[str, int]]:
+    """For ``ChangeLog.record``: the versions a revision wrote, if it applied."""
+    return lambda result: versions if result.modified_count else {}
+
+
+def _store_reject(doc: Doc, reason: str, detail: str) -> Doc:
     return {"url": _text(doc.get("url") or ""), "reason": reason, "detail": _text(detail[:MAX_REJECT_FIELD]),
             "spider": None, "title": _text((doc.get("title") or "")[:MAX_REJECT_FIELD]),
             "raw_code": _text(doc.get("info_code") or "")}
 
 
-def read_raw(doc: dict | None) -> str | None:
+def read_raw(doc: Doc | None) -> str | None:
     return zlib.decompress(doc["raw"]).decode("utf-8") if doc and doc.get("raw") else None
 
 
-def _rank(doc: dict) -> int:
-    return KIND_RANK.get(doc.get("kind"), 0)
+def _rank(doc: Doc) -> int:
+    return KIND_RANK.get(doc.get("kind") or "", 0)
 
 
 class Spool:
@@ -516,13 +535,13 @@ class Spool:
         self.folder = Path(folder)
         self.quarantine = self.folder / "quarantine"
 
-    def append(self, posts: list[dict], rejects: list[dict]) -> Path:
+    def append(self, posts: list[Doc], rejects: list[Doc]) -> Path:
         return self._append({"posts": posts, "rejects": rejects})
 
-    def append_run(self, record: dict) -> Path:
+    def append_run(self, record: Doc) -> Path:
         return self._append({"run": record})
 
-    def _append(self, entry: dict) -> Path:
+    def _append(self, entry: Doc) -> Path:
         try:
             line = (json_util.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
         except UnicodeEncodeError:  # text that is not Unicode (a lone surrogate) is kept \u-escaped
@@ -530,7 +549,7 @@ class Spool:
         stem = f"spool-{time.time_ns()}-{os.getpid()}-{next(self._numbers)}"
         return self._publish(stem, [line])
 
-    def _publish(self, stem: str, lines) -> Path:
+    def _publish(self, stem: str, lines: Iterable[bytes]) -> Path:
         """Write ``lines`` to ``STEM.jsonl`` all at once, as far as a replay
         can see: a temporary name, synced, then renamed."""
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -549,7 +568,7 @@ class Spool:
         _sync_folder(self.folder)
         return path
 
-    def replay(self, store: PostStore) -> Counter:
+    def replay(self, store: PostStore) -> Counter[str]:
         """Write every spooled batch, deleting each file once it is stored.
 
         A file is claimed by renaming it, so exactly one process replays it;
@@ -559,7 +578,7 @@ class Spool:
         cut off or not UTF-8 is quarantined like any bad batch. Batches left
         unsigned by a killed writer are finished first (``PostStore.repair``).
         """
-        counts: Counter = Counter(store.repair())
+        counts: Counter[str] = Counter(store.repair())
         for path in self._claimable():
             stem = path.name.split(".")[0]
             claimed = self.folder / f"{stem}.replaying-{os.getpid()}"
@@ -580,13 +599,13 @@ class Spool:
                         self._publish(stem, itertools.chain([raw if raw.endswith(b"\n") else raw + b"\n"], handle))
                         claimed.unlink()
                         raise
-                    except Exception as error:  # noqa: BLE001 (a damaged line or a bug: this batch only)
+                    except Exception as error:  # a damaged line or a bug: this batch only
                         self._quarantine(claimed, number, raw, brief_error(error), counts)
             claimed.unlink()  # not synced: a file back after a crash is replayed again, which changes nothing
         return +counts
 
     @staticmethod
-    def _replay_line(store: PostStore, batch: dict, counts: Counter) -> None:
+    def _replay_line(store: PostStore, batch: Doc, counts: Counter[str]) -> None:
         if "run" in batch:
             store.write_run(batch["run"])
             counts["runs"] += 1
@@ -601,7 +620,7 @@ class Spool:
         for reject in refused:
             counts[f"rejected/{reject['reason']}"] += 1
 
-    def _quarantine(self, source: Path, number: int, raw: bytes, reason: str, counts: Counter) -> None:
+    def _quarantine(self, source: Path, number: int, raw: bytes, reason: str, counts: Counter[str]) -> None:
         self.quarantine.mkdir(parents=True, exist_ok=True)
         path = self.quarantine / f"{source.name.split('.')[0]}.jsonl"
         line = raw.decode("utf-8", "backslashreplace").rstrip("\n")
@@ -629,7 +648,7 @@ class Spool:
         return sorted(paths, key=lambda path: path.name)
 
 
-def _batch(raw: bytes) -> dict:
+def _batch(raw: bytes) -> Doc:
     """One spooled line read back; ``ValueError`` saying what is wrong with it."""
     try:
         batch = json_util.loads(raw.decode("utf-8"))
