@@ -13,17 +13,17 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from finews.storage.db import connect, free_port  # noqa: E402
+from finews.core.tables import format_table  # noqa: E402
 from finews.replica.site import ReplicaSite  # noqa: E402
 from finews.replica.synth import PostSynthesizer  # noqa: E402
-from finews.core.tables import format_table  # noqa: E402
+from finews.storage.db import connect, free_port  # noqa: E402
 
 
 def scratch(prefix: str = "finews-bench-") -> Path:
@@ -119,8 +119,8 @@ def stored_posts(posts: PostSynthesizer, start: int, count: int) -> list[dict]:
     """Posts ``start`` … as the store keeps them (cleaned, normalized, with
     their bookkeeping fields), ready for a bare ``insert_many``."""
     from finews.core.clean import clean_article
-    from finews.storage.store import utcnow
     from finews.core.normalize import normalize_post
+    from finews.storage.store import utcnow
 
     try:
         from finews.core.model import current  # the schema version and its defaults, where the model has them

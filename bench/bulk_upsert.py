@@ -29,10 +29,10 @@ from _common import Timer, scratch, synthesizer, table
 from bson import Binary
 
 from finews.core.clean import clean_article
+from finews.core.minhash import band_keys, signature
 from finews.core.model import current
 from finews.core.normalize import normalize_post
 from finews.storage.db import NEAR_DUPLICATE_INDEX, EmbeddedMongo, connect, ensure_indexes, insert_new
-from finews.core.minhash import band_keys, signature
 from finews.storage.neardup import BUCKETS
 from finews.storage.sources import SOURCES_FIELD
 from finews.storage.store import RAW_FIELD, PostStore, utcnow
@@ -57,8 +57,8 @@ def written(batch: list[dict], signed: bool) -> dict[str, list[dict]]:
         "posts": [current({k: v for k, v in d.items() if k not in (RAW_FIELD, SOURCES_FIELD)}
                           | {"_id": d["info_code"], "version": 1, "first_seen_at": now, "crawled_at": now,
                              "sources": d[SOURCES_FIELD]}) for d in batch],
-        "raw_articles": [{"_id": d["info_code"], "raw": Binary(zlib.compress(d[RAW_FIELD].encode("utf-8"), 6)), "encoding": "zlib+utf-8",
-                          "stored_at": now} for d in batch],
+        "raw_articles": [{"_id": d["info_code"], "raw": Binary(zlib.compress(d[RAW_FIELD].encode("utf-8"), 6)),
+                          "encoding": "zlib+utf-8", "stored_at": now} for d in batch],
     }
     if signed:
         rows[NEAR_DUPLICATE_INDEX], buckets = [], {}

@@ -9,25 +9,24 @@ Needs the bench extra (``pip install -e '.[bench]'``) for trafilatura.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 
 from _common import table
 
-from finews.core.pages import parse_post_page
-from finews.replica.site import ReplicaSite
 from finews.core.clean import clean_article
 from finews.core.normalize import Rejected, normalize_post
+from finews.core.pages import parse_post_page
+from finews.replica.site import ReplicaSite
 
 
 def finews_extract(page_html: str, url: str) -> None:
     page = parse_post_page(page_html)
     article = clean_article(page.body_html)
-    try:
+    with contextlib.suppress(Rejected):
         normalize_post({"url": url, "title": page.title, "time_text": page.time_text, "source_url": page.source_url,
                         "tags": page.tags, "body_html": article.body_html, "body_text": article.body_text,
                         "images": article.images})
-    except Rejected:
-        pass
 
 
 def rate(extract, pages: list[tuple[str, str]], rounds: int) -> float:

@@ -22,8 +22,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import (ROOT, crawl, insert_ceiling, replica, replica_ceiling, scratch, stat, stored_posts,
-    synthesizer, table)
+from _common import (
+    ROOT,
+    crawl,
+    insert_ceiling,
+    replica,
+    replica_ceiling,
+    scratch,
+    stat,
+    stored_posts,
+    synthesizer,
+    table,
+)
 
 from finews.storage.db import EmbeddedMongo
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from _common import ROOT, crawl, replica, scratch, stat, table
 
-from finews.storage.db import EmbeddedMongo, connect, free_port
 from finews.core.infocode import normalize_info_code
 from finews.replica.site import ReplicaSite
+from finews.storage.db import EmbeddedMongo, connect, free_port
 
 ISSUE_SPEC = ("status500=0.1,status429=0.05,timeout=0.05,truncate=0.02,gbk=0.05,"
               "garbage=0.02,redirect_offsite=0.01,slow=0.05")

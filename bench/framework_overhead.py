@@ -19,8 +19,8 @@ import sys
 
 from _common import ROOT, replica, scratch, stat, table
 
-from finews.storage.db import EmbeddedMongo
 from crawler import settings as project_settings
+from finews.storage.db import EmbeddedMongo
 
 
 def crawl(site: str, env: dict, concurrent_items: int) -> tuple[float, float, int]:

@@ -17,7 +17,6 @@ from _common import crawl, replica, scratch, stat, stored_posts, synthesizer, ta
 
 from finews.storage.db import EmbeddedMongo, connect, ensure_indexes
 
-
 NEW_ON_SITE = 100
 
 

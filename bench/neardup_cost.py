@@ -33,10 +33,10 @@ from pymongo import monitoring
 
 import finews.core.minhash
 import finews.storage.neardup
-from finews.storage.db import NEAR_DUPLICATE_INDEX, EmbeddedMongo, connect, ensure_indexes
+from finews.core.clean import clean_article
 from finews.replica.site import ReplicaSite
 from finews.replica.synth import PostSynthesizer
-from finews.core.clean import clean_article
+from finews.storage.db import NEAR_DUPLICATE_INDEX, EmbeddedMongo, connect, ensure_indexes
 
 BATCH = 100
 MEASURED_BASE = 90_000_000  # post numbers of measured batches: never among the stored ones
@@ -92,7 +92,8 @@ class Posts:
         cache = Path(tempfile.gettempdir()) / f"finews-bench-signatures-{start}-{count}.npy"
         if cache.exists():
             return np.load(cache)
-        values = np.stack([finews.core.minhash.signature(self.text(n)) for n in range(start, start + count)]).astype(np.uint32)
+        values = np.stack([finews.core.minhash.signature(self.text(n))
+                           for n in range(start, start + count)]).astype(np.uint32)
         np.save(cache, values)
         return values
 
@@ -105,8 +106,8 @@ def fill(db, module, posts: Posts, start: int, count: int, buckets: set[str]) ->
         for first in range(start, start + count, 5_000):
             size = min(5_000, start + count - first)
             values = posts.signatures(first, size)
-            rows = [{"_id": f"S{first + i:09d}", "lsh": finews.core.minhash.band_keys(v), "minhash": Binary(v.tobytes())}
-                    for i, v in enumerate(values)]
+            rows = [{"_id": f"S{first + i:09d}", "lsh": finews.core.minhash.band_keys(v),
+                     "minhash": Binary(v.tobytes())} for i, v in enumerate(values)]
             db[NEAR_DUPLICATE_INDEX].insert_many(rows, ordered=False)
             if hasattr(module, "add_to_buckets"):
                 additions: dict[str, set[str]] = {}

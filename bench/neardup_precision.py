@@ -16,10 +16,10 @@ from itertools import combinations
 
 from _common import table
 
+from finews.core.clean import clean_article
 from finews.core.minhash import THRESHOLD, band_keys, shingles, signature, similarity
 from finews.core.pages import parse_post_page
 from finews.replica.site import ReplicaSite
-from finews.core.clean import clean_article
 
 
 def main() -> None:

@@ -23,7 +23,6 @@ import statistics
 import subprocess
 import sys
 import threading
-import time
 
 import psutil
 from _common import ROOT, replica, scratch, stat, table
@@ -127,7 +126,7 @@ def main() -> None:
            for kind in order for number, r in enumerate(runs[kind])])
 
     def ratio(a: str, b: str) -> tuple:
-        values = sorted(x["pages/s"] / y["pages/s"] for x, y in zip(runs[a], runs[b]))
+        values = sorted(x["pages/s"] / y["pages/s"] for x, y in zip(runs[a], runs[b], strict=True))
         return (f"{a} ÷ {b}", f"{values[0]:.2f}x", f"{statistics.median(values):.2f}x", f"{values[-1]:.2f}x")
 
     table("Ratios of pages/s, per round", ("ratio", "min", "median", "max"),

@@ -9,7 +9,8 @@ replica of ``--site-posts`` posts none of which is stored is crawled twice,
 flagging off and on (order alternating between sizes); the crawled posts are
 removed again after each crawl, so every crawl sees exactly N stored posts.
 With ``--repeats R`` each N gets R such pairs (order alternating); the
-table gives medians and the ratios' min / median / max. At every N the store alone is timed too (``--store-batches`` batches of 100 new
+table gives medians and the ratios' min / median / max. At every N the store
+alone is timed too (``--store-batches`` batches of 100 new
 posts handed to ``PostStore.write_batch`` as the crawl hands them, flagging on
 and off, removed again after): the cost per batch without the crawl's noise,
 so the curve can go further than crawls do: ``--crawl-max`` skips the crawls
@@ -26,14 +27,24 @@ import math
 import multiprocessing
 import statistics
 
-from _common import (Timer, crawl, insert_ceiling, replica, replica_ceiling, scratch, stat, stored_posts,
-    synthesizer, table)
+from _common import (
+    Timer,
+    crawl,
+    insert_ceiling,
+    replica,
+    replica_ceiling,
+    scratch,
+    stat,
+    stored_posts,
+    synthesizer,
+    table,
+)
 from bson import Binary
 from pymongo import UpdateOne
 
-from finews.storage.db import NEAR_DUPLICATE_INDEX, RAW_ARTICLES, WRITE_JOURNAL, EmbeddedMongo, connect, ensure_indexes
 from finews.core.infocode import normalize_info_code
 from finews.core.minhash import band_keys, signature
+from finews.storage.db import NEAR_DUPLICATE_INDEX, RAW_ARTICLES, WRITE_JOURNAL, EmbeddedMongo, connect, ensure_indexes
 from finews.storage.neardup import BUCKETS, NearDuplicateIndex, add_to_buckets, by_ids
 from finews.storage.store import RAW_FIELD, PostStore
 
@@ -110,7 +121,10 @@ def forget(db, codes: list[str]) -> None:
     gone, kept, leaving = [], [], set(codes)
     for bucket in by_ids(db[BUCKETS], keys):
         rest = sorted(set(bucket["codes"]) - leaving)
-        (kept.append(UpdateOne({"_id": bucket["_id"]}, {"$set": {"codes": rest}})) if rest else gone.append(bucket["_id"]))
+        if rest:
+            kept.append(UpdateOne({"_id": bucket["_id"]}, {"$set": {"codes": rest}}))
+        else:
+            gone.append(bucket["_id"])
     # Slices of 100 keys: SecantusDB matches each document against the whole `$in`.
     for first in range(0, len(gone), 100):
         db[BUCKETS].delete_many({"_id": {"$in": gone[first:first + 100]}})
@@ -128,7 +142,8 @@ def main() -> None:
     parser.add_argument("--stored", default="0,20000,100000", help="comma-separated N, increasing")
     parser.add_argument("--site-posts", type=int, default=2_000, help="new posts crawled at each N")
     parser.add_argument("--repeats", type=int, default=1, help="pairs of crawls (off, on) at each N")
-    parser.add_argument("--crawl-max", type=int, default=10**9, help="no crawls above this N (the store alone is timed)")
+    parser.add_argument("--crawl-max", type=int, default=10**9,
+                        help="no crawls above this N (the store alone is timed)")
     parser.add_argument("--store-batches", type=int, default=10, help="batches of 100 the store alone writes at each N")
     args = parser.parse_args()
     sizes = [int(n) for n in args.stored.split(",")]
@@ -147,7 +162,8 @@ def main() -> None:
         for level, n in enumerate(sizes):
             rate = prefill(db, total_hint, args.site_posts + stored, n - stored)
             stored = n
-            alone = store_cost(db, alone_posts, store_first + level * 4 * args.store_batches * STORE_BATCH, args.store_batches)
+            alone = store_cost(db, alone_posts, store_first + level * 4 * args.store_batches * STORE_BATCH,
+                               args.store_batches)
             curve.append((n, alone["on"], alone["off"]))
             print(f"N = {n:,}: pre-fill {rate:,.0f} posts/s; store alone s/batch on {alone['on']:.3f}, "
                   f"off {alone['off']:.3f}", flush=True)
@@ -167,10 +183,10 @@ def main() -> None:
                                               stat(log, "finews/db/write_seconds") / batches,
                                               int(stat(log, "finews/posts/inserted"))))
                     forget(db, site_codes)
-            on, on_cost, on_new = (statistics.median(column) for column in zip(*figures["1"]))
-            off, off_cost, off_new = (statistics.median(column) for column in zip(*figures["0"]))
+            on, on_cost, on_new = (statistics.median(column) for column in zip(*figures["1"], strict=True))
+            off, off_cost, off_new = (statistics.median(column) for column in zip(*figures["0"], strict=True))
             first_on = first_on or on
-            ratios = sorted(a[0] / b[0] for a, b in zip(figures["1"], figures["0"]))
+            ratios = sorted(a[0] / b[0] for a, b in zip(figures["1"], figures["0"], strict=True))
             rows.append((f"{n:,}", f"{rate:,.0f}" if rate else "-", f"{on_new:,.0f} / {off_new:,.0f}", on, off,
                          f"{ratios[0]:.2f} / {statistics.median(ratios):.2f} / {ratios[-1]:.2f}",
                          f"{on / first_on:.2f}", on_cost, off_cost, alone["on"], alone["off"]))

@@ -113,7 +113,7 @@ def main() -> None:
     base = figures[0]
     for share in shares:
         runs = figures[share]
-        ratios = sorted(run[0] / zero[0] for run, zero in zip(runs, base))
+        ratios = sorted(run[0] / zero[0] for run, zero in zip(runs, base, strict=True))
         rows.append((f"{share} %", statistics.median(r[0] for r in runs),
                      " / ".join(f"{r[0]:.0f}" for r in runs),
                      f"{ratios[0]:.2f} / {statistics.median(ratios):.2f} / {ratios[-1]:.2f}",

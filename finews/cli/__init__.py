@@ -10,14 +10,25 @@ import signal
 import sys
 import threading
 from contextlib import contextmanager
+from datetime import UTC
 from pathlib import Path
 
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
 from finews.core import environment
 from finews.core.exits import EXIT_USAGE
-from finews.storage.db import (STATE_FILE, UNAUTHORIZED, EmbeddedMongo, InvalidURI, checked_connect, database_uri,
-                               first_line, is_auth_failure, redact, redact_uri)
+from finews.storage.db import (
+    STATE_FILE,
+    UNAUTHORIZED,
+    EmbeddedMongo,
+    InvalidURI,
+    checked_connect,
+    database_uri,
+    first_line,
+    is_auth_failure,
+    redact,
+    redact_uri,
+)
 
 logger = logging.getLogger("finews")
 
@@ -86,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--log-level", help="default: [settings] LOG_LEVEL, $FINEWS_LOG_LEVEL or INFO")
     run.set_defaults(handler=cmd_run)
 
-    stats = commands.add_parser("stats", parents=[data_dir, existing], help="posts per category and day, and the last runs")
+    stats = commands.add_parser("stats", parents=[data_dir, existing],
+                                help="posts per category and day, and the last runs")
     stats.add_argument("--days", type=int, default=14, help="how many days of posts to count (0: all)")
     stats.add_argument("--runs", type=int, default=10, help="how many recent runs to show")
     stats.set_defaults(handler=cmd_stats)
@@ -259,7 +271,7 @@ def cmd_db_serve(args) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        while not stop.wait(1) and server.process.poll() is None:
+        while not stop.wait(1) and server.process is not None and server.process.poll() is None:
             pass
     except KeyboardInterrupt:
         pass
@@ -269,9 +281,9 @@ def cmd_db_serve(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from crawler.runner import check_config, project_settings
     from finews.cli.config import ConfigError, load_config, parse_interval
     from finews.core.exits import EXIT_USAGE
-    from crawler.runner import check_config, project_settings
 
     try:
         config = load_config(args.config)
@@ -289,9 +301,9 @@ def cmd_run(args) -> int:
 def run_once(config, log_level: str | None) -> int:
     """Every configured job, one after another, in this process, once the
     database answers: a run that cannot hold its lease or write must not start."""
-    from finews.core.exits import run_exit_code, worst
     from crawler.runner import project_settings, run_spiders
     from crawler.summary import summarize
+    from finews.core.exits import run_exit_code, worst
 
     os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
     overrides = {"LOG_LEVEL": log_level.upper()} if log_level else {}
@@ -431,13 +443,13 @@ def _selected_posts(db, since, category: str | None, label: str | None):
 
 
 def cmd_stats(args) -> int:
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from finews.core.dates import SITE_TZ
-    from finews.storage.reading import posts_per_category_and_day, recent_runs
     from finews.core.tables import format_table as table
+    from finews.storage.reading import posts_per_category_and_day, recent_runs
 
-    since = datetime.now(timezone.utc) - timedelta(days=args.days) if args.days else None
+    since = datetime.now(UTC) - timedelta(days=args.days) if args.days else None
     window = f"last {args.days} days" if args.days else "all days"
     with _opened_database(args) as db:
         counts = posts_per_category_and_day(db, since)
@@ -466,14 +478,12 @@ def cmd_stats(args) -> int:
 
 def _newest_post_time(db):
     """The newest publication time that can be shown, or None."""
-    from datetime import timezone
-
     from finews.core.dates import EARLIEST, LATEST
 
     newest = db.posts.find_one({"published_at": {"$gte": EARLIEST, "$lt": LATEST}}, {"published_at": 1},
                                sort=[("published_at", -1)])
     when = newest and newest.get("published_at")
-    return when.replace(tzinfo=when.tzinfo or timezone.utc) if when else None
+    return when.replace(tzinfo=when.tzinfo or UTC) if when else None
 
 
 def _outside() -> str:
@@ -508,15 +518,16 @@ def cmd_export(args) -> int:
         posts = _in_range(_selected_posts(db, args.since, args.category, None if args.out == "-" else "export"),
                           skipped)
         if args.format == "jekyll":
-            written = write_jekyll(db, posts, Path(args.out))
+            exported = write_jekyll(db, posts, Path(args.out))
+            written, detail = int(exported), exported.describe()
         else:
             out = open_output(args.out)
             try:
-                written = write_jsonl(posts, out)
+                written, detail = write_jsonl(posts, out), ""
             finally:
                 if out is not sys.stdout:
                     out.close()
-    print(f"exported {written} posts to {args.out}" + (written.describe() if hasattr(written, "describe") else "")
+    print(f"exported {written} posts to {args.out}" + detail
           + (f"; skipped {len(skipped)} with a publication time {_outside()}" if skipped else ""), file=sys.stderr)
     return 0
 
@@ -553,8 +564,11 @@ def cmd_import(args) -> int:
         ensure_indexes(db)
         store = PostStore(db, near_duplicates=not args.no_near_duplicates)
         with tqdm(total=total, unit="post", desc="import", file=sys.stderr, disable=None) as bar:
+            def progress(done: int) -> None:
+                bar.update(done)
+
             try:
-                counts = import_dump(store, args.file, max(1, args.batch), bar.update)
+                counts = import_dump(store, args.file, max(1, args.batch), progress)
             except BadDump as error:  # the file changed after it was checked
                 bar.close()
                 print(f"finews import: {error} (the file changed while it was imported; "
@@ -590,9 +604,9 @@ def cmd_replay(args) -> int:
 
 
 def cmd_migrate(args) -> int:
-    from finews.storage.db import ensure_indexes
     from finews.core.model import SCHEMA_VERSION
     from finews.storage.changes import ChangeLog
+    from finews.storage.db import ensure_indexes
     from finews.storage.neardup import NearDuplicateIndex
     from finews.storage.schema import migrate
 
@@ -637,10 +651,10 @@ def cmd_follow(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from finews.replica.server import ReplicaServer
-    from finews.replica.site import ReplicaSite
     from crawler.runner import project_settings, run_spiders
     from crawler.summary import summarize
+    from finews.replica.server import ReplicaServer
+    from finews.replica.site import ReplicaSite
 
     os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
     data_dir = Path(args.data_dir)

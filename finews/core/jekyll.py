@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import html
 import re
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from finews.core.dates import SITE_TZ
@@ -64,12 +65,12 @@ _ACTIVE_SCHEME = re.compile(r"(?<![a-z0-9+.-])(?:javascript|vbscript|livescript|
 _INVISIBLE = re.compile(r"[\x00-\x20\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]+")
 
 
-def post_path(post: dict) -> str:
+def post_path(post: dict[str, Any]) -> str:
     local = post["published_at"].astimezone(SITE_TZ)
     return f"_posts/{local:%Y-%m-%d}-{site_code(post['info_code'], post.get('kind'))}.md"
 
 
-def post_file(post: dict, raw_article: str | None) -> str:
+def post_file(post: dict[str, Any], raw_article: str | None) -> str:
     """A stored post as its post file (export)."""
     local = post["published_at"].astimezone(SITE_TZ)
     tags = post.get("tags") or [post.get("media", "") + TAG_SUFFIX]
@@ -122,7 +123,8 @@ def front_matter(title: str, date: str, category: str, tags: list[str]) -> str:
 def footer(source_url: str, tag: str, category: str) -> str:
     """The article link (http or https only, else ``<>``), then the links
     back to the listing and the home page."""
-    back = f"{MIRROR}/{ROLLING_NEWS_SLUG}/" if category == ROLLING_NEWS_SLUG else f"{MIRROR}/category/{quote(category)}.html"
+    back = (f"{MIRROR}/{ROLLING_NEWS_SLUG}/" if category == ROLLING_NEWS_SLUG
+            else f"{MIRROR}/category/{quote(category)}.html")
     return f"<{article_link(source_url)}>\n\n[返回{markdown_text(tag)}]({back})｜[返回首页]({MIRROR}/)"
 
 
@@ -139,7 +141,7 @@ def yaml_string(value: str) -> str:
     return '"' + _YAML_UNSAFE.sub(_yaml_escape, value) + '"'
 
 
-def _yaml_escape(match: re.Match) -> str:
+def _yaml_escape(match: re.Match[str]) -> str:
     char = match.group(0)
     if char in _YAML_ESCAPES:
         return _YAML_ESCAPES[char]

@@ -14,16 +14,19 @@ Near-duplicate posts are flagged (each lists the other in
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 from bson import Binary
 from pymongo import UpdateOne
+from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError
 
 from finews.core.minhash import THRESHOLD, band_keys, signatures, similarity
-from finews.storage.db import NEAR_DUPLICATE_INDEX as INDEX
 from finews.storage.db import DUPLICATE_KEY, POSTS, insert_new
+from finews.storage.db import NEAR_DUPLICATE_INDEX as INDEX
+from finews.storage.doctypes import Db, Doc
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +52,8 @@ class NearDuplicateIndex:
     """Signatures in ``near_duplicate_index`` (by infoCode), band buckets in
     ``near_duplicate_buckets`` (by band key); flags land on ``posts``."""
 
-    def __init__(self, db, posts: str = POSTS, sign: Callable[[list[str]], list[np.ndarray | None]] | None = None):
+    def __init__(self, db: Db, posts: str = POSTS,
+                 sign: Callable[[list[str]], list[np.ndarray | None]] | None = None) -> None:
         self.index = db[INDEX]
         self.buckets = db[BUCKETS]
         self.posts = db[posts]
@@ -57,7 +61,7 @@ class NearDuplicateIndex:
         self.sign = sign or signatures
         self._built = False
 
-    def flag(self, inserted: list[dict], revised: list[dict] = ()) -> int:
+    def flag(self, inserted: list[Doc], revised: Sequence[Doc] = ()) -> int:
         """Index the posts' signatures and flag every near-duplicate pair.
 
         ``inserted`` are posts new to the database, ``revised`` posts whose
@@ -102,11 +106,12 @@ class NearDuplicateIndex:
             others_of.setdefault(x, set()).add(y)
             others_of.setdefault(y, set()).add(x)
         if others_of:  # one update per flagged post, however many pairs it is in
-            self.posts.bulk_write([UpdateOne({"_id": code}, {"$addToSet": {"near_duplicates": {"$each": sorted(others)}}})
+            self.posts.bulk_write([UpdateOne({"_id": code},
+                                             {"$addToSet": {"near_duplicates": {"$each": sorted(others)}}})
                                    for code, others in others_of.items()], ordered=False)
         return len(pairs)
 
-    def _replace(self, signed: dict, revised: list[str]) -> None:
+    def _replace(self, signed: dict[str, tuple[np.ndarray, list[str]]], revised: list[str]) -> None:
         """Store the batch's signatures; a revised post leaves the buckets of
         its old text first."""
         if revised:
@@ -119,7 +124,8 @@ class NearDuplicateIndex:
                 self.buckets.bulk_write([UpdateOne({"_id": key}, {"$pull": {"codes": {"$in": codes}}})
                                          for key, codes in leaving.items()], ordered=False)
             self.index.delete_many({"_id": {"$in": revised}})
-        rows = [{"_id": code, "lsh": keys, "minhash": Binary(values.tobytes())} for code, (values, keys) in signed.items()]
+        rows = [{"_id": code, "lsh": keys, "minhash": Binary(values.tobytes())}
+                for code, (values, keys) in signed.items()]
         insert_new(self.index, rows)  # a replayed or retried batch is already indexed
 
     def ensure_buckets(self) -> None:
@@ -134,13 +140,14 @@ class NearDuplicateIndex:
         self._built = True
 
 
-def build_buckets(index, buckets, chunk: int = _BUILD_CHUNK, progress=None) -> int:
+def build_buckets(index: Collection[Doc], buckets: Collection[Doc], chunk: int = _BUILD_CHUNK,
+                  progress: Callable[[int], object] | None = None) -> int:
     """Put every stored signature's code in its band buckets, ``chunk``
     signatures at a time; safe to run again or at once in two processes
     (``$addToSet``). Returns how many signatures were read."""
     done, last = 0, None
     while True:
-        query = {"_id": {"$gt": last}} if last is not None else {}
+        query: Doc = {"_id": {"$gt": last}} if last is not None else {}
         docs = list(index.find(query, {"lsh": 1}).sort("_id", 1).limit(chunk))
         if not docs:
             break
@@ -156,19 +163,20 @@ def build_buckets(index, buckets, chunk: int = _BUILD_CHUNK, progress=None) -> i
     return done
 
 
-def by_ids(collection, ids: list, projection: dict | None = None):
+def by_ids(collection: Collection[Doc], ids: Sequence[Any], projection: Doc | None = None) -> Iterator[Doc]:
     """The documents with these ``_id`` (exact-key lookups, in slices)."""
     for start in range(0, len(ids), _LOOKUP_CHUNK):
         yield from collection.find({"_id": {"$in": ids[start:start + _LOOKUP_CHUNK]}}, projection)
 
 
-def add_to_buckets(buckets, additions: dict[str, set[str]], existing=()) -> set[str]:
+def add_to_buckets(buckets: Collection[Doc], additions: dict[str, set[str]],
+                   existing: Iterable[str] = ()) -> set[str]:
     """Codes into their buckets: each bucket is inserted, and one that is
     there already (a duplicate key) gets ``$addToSet`` instead, as do the
     buckets the caller knows to exist (``existing``). Returns the keys of the
     buckets that were there before: only they can hold other codes."""
-    existing = set(existing) & additions.keys()
-    new = [key for key in additions if key not in existing]
+    known: set[str] = set(existing) & additions.keys()
+    new = [key for key in additions if key not in known]
     if new:
         try:
             buckets.insert_many([{"_id": key, "codes": sorted(additions[key])} for key in new], ordered=False)
@@ -176,15 +184,16 @@ def add_to_buckets(buckets, additions: dict[str, set[str]], existing=()) -> set[
             errors = error.details.get("writeErrors", [])
             if any(e.get("code") != DUPLICATE_KEY for e in errors):
                 raise
-            existing.update(new[e["index"]] for e in errors)
-    if existing:
+            known.update(new[e["index"]] for e in errors)
+    if known:
         # Without upsert: an upsert costs SecantusDB half as much again per
         # bucket (a near-duplicate batch updates ~1,400). A bucket removed
         # since (never by finews) is caught by the count and written again.
         def ops(upsert: bool) -> list[UpdateOne]:
-            return [UpdateOne({"_id": key}, {"$addToSet": {"codes": {"$each": sorted(additions[key])}}}, upsert=upsert)
-                    for key in sorted(existing)]
+            return [UpdateOne({"_id": key}, {"$addToSet": {"codes": {"$each": sorted(additions[key])}}},
+                              upsert=upsert)
+                    for key in sorted(known)]
 
-        if buckets.bulk_write(ops(False), ordered=False).matched_count < len(existing):
+        if buckets.bulk_write(ops(False), ordered=False).matched_count < len(known):
             buckets.bulk_write(ops(True), ordered=False)
-    return existing
+    return known
