@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from finews.core.pages import MIRROR_HOST, MIRROR_URL
 from finews.core.slugs import ROLLING_NEWS_SLUG
 from finews.serve import atom, dashboard
 from finews.serve.api import Api
@@ -34,6 +35,7 @@ ATOM = "application/atom+xml; charset=utf-8"
 CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'none'; object-src 'none'; base-uri 'none'; "
                            "form-action 'none'; frame-ancestors 'none'; img-src http: https: data:; "
                            "style-src 'self' 'unsafe-inline'")
+_MIRROR_LINK = re.compile(r'="(?:https?:)?//' + re.escape(MIRROR_HOST) + r'/')
 SECURITY_HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Content-Type-Options": "nosniff",
                     "Referrer-Policy": "no-referrer"}
 _CATEGORY_FEED = re.compile(r"^/feed/([^/]+)\.xml$")
@@ -133,11 +135,19 @@ class ServeServer(ThreadingHTTPServer):
         entry = site.post_at(path)
         return self._page(site.post_page(entry) if entry else None)
 
-    @staticmethod
-    def _page(body: str | None) -> tuple[int, str, str]:
+    def _page(self, body: str | None) -> tuple[int, str, str]:
         if body is None:
             return 404, "not found\n", "text/plain; charset=utf-8"
-        return 200, body, HTML
+        return 200, self._own_links(body), HTML
+
+    def _own_links(self, body: str) -> str:
+        """The site's pages link to the mirror by its absolute address (header,
+        canonical and back links, as the real site does); served as itself,
+        those links lead to this server's pages. Served with ``base_url`` set
+        to the mirror's address, the pages are left as the real site has them."""
+        if self.base_url == MIRROR_URL:
+            return body
+        return _MIRROR_LINK.sub('="/', body)
 
     def handle_error(self, request, client_address) -> None:
         if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
