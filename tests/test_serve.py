@@ -78,7 +78,8 @@ def stored(reactor, mongo_uri, replica, tmp_path_factory, commands):
 @pytest.fixture(scope="module")
 def server(stored, tmp_path_factory):
     """Feeds link to the real site's address, as the real feed does."""
-    with ServeServer(stored, spool_folder=tmp_path_factory.mktemp("spool"), base_url=SITE_URL) as running:
+    with ServeServer(stored, spool_folder=tmp_path_factory.mktemp("spool"), base_url=SITE_URL,
+                     removals_every=0.5) as running:
         yield running
 
 

@@ -25,7 +25,7 @@ from finews.core.pages import MIRROR_HOST, MIRROR_URL
 from finews.core.slugs import ROLLING_NEWS_SLUG
 from finews.serve import atom, dashboard
 from finews.serve.api import Api
-from finews.serve.source import StoredSite
+from finews.serve.source import REMOVALS_EVERY, StoredSite
 
 logger = logging.getLogger(__name__)
 
@@ -83,10 +83,10 @@ class ServeServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, db, host: str = "127.0.0.1", port: int = 0, spool_folder: Path | None = None,
-                 base_url: str | None = None):
+                 base_url: str | None = None, removals_every: float = REMOVALS_EVERY):
         super().__init__((host, port), ServeHandler)
         self.db = db
-        self.site = StoredSite(db)
+        self.site = StoredSite(db, removals_every=removals_every)
         self.api = Api(db, self._page_of)
         self.spool_folder = spool_folder
         self._base_url = base_url
@@ -160,6 +160,7 @@ class ServeServer(ThreadingHTTPServer):
         return self
 
     def stop(self) -> None:
+        self.site.close()
         self.shutdown()
         self.server_close()
         if self._thread:

@@ -28,6 +28,10 @@ from finews.storage.reading import iter_posts, jekyll_files
 logger = logging.getLogger(__name__)
 
 FRESHNESS_SECONDS = 1.0
+# Counting the posts scans them on SecantusDB (about 2 s for 100,000): a
+# removed post (finews never removes one; an operator may) is looked for in
+# the background this often, never while a request waits.
+REMOVALS_EVERY = 60.0
 
 
 def post_files(db, posts) -> list:
@@ -50,15 +54,20 @@ class StoredSite:
     """The site of a database's posts, kept up to date.
 
     At most once every ``freshness`` seconds a request reads the change log
-    after the last position seen and the collection's document count (both
-    cheap, however many posts are stored). Inserted posts are added to the
-    site; a revision (the post may have moved to another URL), or fewer
-    posts than rendered (one was removed), makes a full render.
+    after the last position seen (one read, however many posts are stored).
+    Inserted posts are added to the site; a revision (the post may have
+    moved to another URL) makes a full render, and so does a post removed
+    from the database, which a background thread looks for every
+    ``removals_every`` seconds.
     """
 
-    def __init__(self, db, freshness: float = FRESHNESS_SECONDS):
+    def __init__(self, db, freshness: float = FRESHNESS_SECONDS, removals_every: float = REMOVALS_EVERY):
         self.db = db
         self.freshness = freshness
+        self.removals_every = removals_every
+        self._stale = False
+        self._watcher: threading.Thread | None = None
+        self._closed = threading.Event()
         self.changes = ChangeLog(db)
         self._lock = threading.Lock()
         self._site: ReplicaSite | None = None
@@ -75,7 +84,7 @@ class StoredSite:
             if self._site is not None and now - self._checked < self.freshness:
                 return self._site
             self._checked = now
-            if self._site is None or not self._catch_up():
+            if self._site is None or self._stale or not self._catch_up():
                 self._render()
             assert self._site is not None  # _render made it
             return self._site
@@ -96,7 +105,11 @@ class StoredSite:
         self._site = ReplicaSite(post_files(self.db, posts), category_titles())
         self._codes = {post["_id"] for post in posts}
         self._by_stem = {entry.post.stem: entry for entry in self._site.entries}
+        self._stale = False
         self.builds += 1
+        if self._watcher is None:
+            self._watcher = threading.Thread(target=self._watch_removals, name="serve-removals", daemon=True)
+            self._watcher.start()
         logger.info("site rendered from %d posts (%d pages)", len(posts), len(self._site.entries))
 
     def _catch_up(self) -> bool:
@@ -105,8 +118,6 @@ class StoredSite:
         if any(change["op"] != INSERT for change in changes):
             return False
         new = sorted({change["info_code"] for change in changes} - self._codes)
-        if self.db[POSTS].estimated_document_count() != len(self._codes) + len(new):
-            return False  # a post removed, or written without a position (an older finews)
         if new:
             assert self._site is not None
             posts = list(iter_posts(self.db, {"_id": {"$in": new}}))
@@ -116,6 +127,22 @@ class StoredSite:
             self.updates += len(posts)
         self._position = position
         return True
+
+    def _watch_removals(self) -> None:
+        """Mark the site stale when the database holds fewer posts than it
+        shows (more is normal: posts being written)."""
+        while not self._closed.wait(self.removals_every):
+            try:
+                count = self.db[POSTS].estimated_document_count()
+            except Exception as error:  # the database away for a moment: look again later
+                logger.warning("finews serve: counting posts failed (%s)", error)
+                continue
+            if count < len(self._codes):
+                self._stale = True
+
+    def close(self) -> None:
+        """Stop looking for removed posts (the server is stopping)."""
+        self._closed.set()
 
     def entry_of(self, post: dict) -> Entry | None:
         """The page of a stored post (its own kind's file)."""
