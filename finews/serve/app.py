@@ -17,6 +17,7 @@ import logging
 import re
 import sys
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -91,6 +92,8 @@ class ServeServer(ThreadingHTTPServer):
         self.spool_folder = spool_folder
         self._base_url = base_url
         self._thread: threading.Thread | None = None
+        self._feeds: dict[str, str] = {}
+        self._feeds_state: tuple[int, int] | None = None
 
     @property
     def url(self) -> str:
@@ -122,18 +125,27 @@ class ServeServer(ThreadingHTTPServer):
         if path in (f"/{ROLLING_NEWS_SLUG}/", f"/{ROLLING_NEWS_SLUG}/index.html"):
             return self._page(site.rolling_news())
         if path == "/feed.xml":
-            return 200, atom.feed(site.entries, self.base_url), ATOM
+            return 200, self._feed(path, lambda: atom.feed(site.entries, self.base_url)), ATOM
         feed = _CATEGORY_FEED.match(path)
         if feed:
             slug = feed.group(1)
             entries = site.by_category.get(slug)
             if not entries:
                 return self._page(None)
-            return 200, atom.feed(entries, self.base_url, f"/feed/{slug}.xml", category=slug), ATOM
+            return 200, self._feed(path, lambda: atom.feed(entries, self.base_url, path, category=slug)), ATOM
         if path.startswith("/category/") and path.endswith(".html"):
             return self._page(site.listing(path[len("/category/"):-len(".html")]))
         entry = site.post_at(path)
         return self._page(site.post_page(entry) if entry else None)
+
+    def _feed(self, path: str, make: Callable[[], str]) -> str:
+        """A feed made once per state of the site (it sorts every post)."""
+        state = (self.site.builds, self.site.updates)
+        if self._feeds_state != state:
+            self._feeds, self._feeds_state = {}, state
+        if path not in self._feeds:
+            self._feeds[path] = make()
+        return self._feeds[path]
 
     def _page(self, body: str | None) -> tuple[int, str, str]:
         if body is None:
