@@ -135,6 +135,10 @@ def connect(uri: str, **options: Any) -> pymongo.MongoClient[Doc]:
     options.setdefault("tz_aware", True)
     options.setdefault("serverSelectionTimeoutMS", 10_000)
     options.setdefault("appname", "finews")
+    # After a "shutting down" or "not primary" error pymongo waits for the next
+    # heartbeat before it selects the server again (10 s by default): with one
+    # a second, a crawl writes again about a second after its database is back.
+    options.setdefault("heartbeatFrequencyMS", 1000)
     return pymongo.MongoClient(uri, **options)
 
 
