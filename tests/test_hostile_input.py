@@ -206,6 +206,7 @@ def test_fifty_thousand_nested_brackets_in_a_feed_are_a_bad_json_reject(chain, d
     assert stats.get("finews/rejected/bad_json") == 1
 
 
+@pytest.mark.slow  # a process of its own, or a scale: kept out of the fast suite's time
 def test_every_item_of_a_feed_of_80000_is_kept_and_asked_for(chain, db):
     """A feed page of 80,000 items used to become one ``too_large`` reject."""
     count = 80_000

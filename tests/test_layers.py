@@ -79,6 +79,7 @@ def test_lower_layers_do_not_use_the_frameworks_above_them(layer):
     assert misused == []
 
 
+@pytest.mark.slow  # a process of its own, or a scale: kept out of the fast suite's time
 def test_reading_commands_do_not_load_scrapy(mongo_uri, db_name, tmp_path):
     """``finews export``, ``stats`` and ``replay`` read or write the database
     without the crawler: none of them imports Scrapy or Twisted."""

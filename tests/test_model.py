@@ -146,6 +146,7 @@ def test_a_new_required_field_never_breaks_older_posts(db, monkeypatch):
     assert regions == {CODE: ("cn", 3), "NW202203012292975800": ("hk", 3), "NW202203012292975802": ("cn", 3)}
 
 
+@pytest.mark.slow  # a process of its own, or a scale: kept out of the fast suite's time
 def test_migrate_command_upgrades_older_posts(db, mongo_uri):
     db.posts.insert_one(_old_shaped(CODE), bypass_document_validation=True)
     env = {**os.environ, "MONGO_URI": mongo_uri, "MONGO_DATABASE": db.name}

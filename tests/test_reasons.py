@@ -61,6 +61,7 @@ def test_docs_list_every_declared_reason():
     assert listed == {str(r) for r in Reason}
 
 
+@pytest.mark.slow  # a process of its own, or a scale: kept out of the fast suite's time
 def test_markdown_command_prints_the_table():
     out = subprocess.run([sys.executable, "-m", "finews.cli.docs", "--markdown", "reasons"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)

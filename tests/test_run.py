@@ -85,6 +85,7 @@ def test_bad_intervals(bad):
         parse_interval(bad)
 
 
+@pytest.mark.slow  # a process of its own, or a scale: kept out of the fast suite's time
 def test_bad_configs_are_refused_with_exit_2(tmp_path, mongo_uri, db):
     bad = tmp_path / "bad.toml"
     bad.write_text('[[jobs]]\nspider = "nope"\n')

@@ -74,6 +74,7 @@ def test_a_killed_child_is_replaced_by_signing_here(site):
         assert _same(signer(texts), signatures(texts))  # and goes on doing so
 
 
+@pytest.mark.slow  # a process of its own, or a scale: kept out of the fast suite's time
 def test_a_stuck_child_is_killed_after_the_timeout(site):
     texts = _texts(site, 5)
     with SigningProcess() as signer:
@@ -87,6 +88,7 @@ def test_a_stuck_child_is_killed_after_the_timeout(site):
         assert _gone(pid)
 
 
+@pytest.mark.slow  # a process of its own, or a scale: kept out of the fast suite's time
 def test_a_huge_article_gets_time_in_proportion_to_its_length():
     """Slow to sign anywhere, so no sign of a stuck child."""
     rng = random.Random(1)
@@ -108,6 +110,7 @@ def test_a_child_answering_nonsense_is_not_believed(site, monkeypatch):
         assert signer.fallback and signer.pid is None
 
 
+@pytest.mark.slow  # a process of its own, or a scale: kept out of the fast suite's time
 def test_the_child_ends_with_a_parent_killed_by_kill_9(tmp_path):
     """A script with no ``__main__`` guard, as a user's would be: the child
     must not re-run it, and must exit once the parent is gone."""

@@ -42,6 +42,7 @@ for b in range(batches):
 """
 
 
+@pytest.mark.slow  # a process of its own, or a scale: kept out of the fast suite's time
 def test_replay_running_while_a_process_spools_loses_none(db, tmp_path):
     """A crawl spools while ``finews replay`` (or a crawl's start/end replay)
     replays the same folder: every spooled post reaches the database once,
