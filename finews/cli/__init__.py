@@ -217,6 +217,12 @@ def cmd_replica(args) -> int:
         server.grow(args.grow)
     print(f"Serving {len(site.entries)} posts at {server.url}"
           f"{' with faults ' + args.faults if faults else ''} (Ctrl-C to stop)", flush=True)
+    _serve_until_stopped(server)
+    return 0
+
+
+def _serve_until_stopped(server) -> None:
+    """Serve until Ctrl-C or SIGTERM (both end the command with exit 0)."""
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     try:
         server.serve_forever()
@@ -224,7 +230,6 @@ def cmd_replica(args) -> int:
         pass
     finally:
         server.server_close()
-    return 0
 
 
 def cmd_serve(args) -> int:
@@ -243,13 +248,7 @@ def cmd_serve(args) -> int:
             return EXIT_PORT_IN_USE
         print(f"Serving {db.posts.estimated_document_count()} posts at {server.url} "
               f"(site, /feed.xml, /api/posts, /dashboard/; Ctrl-C to stop)", flush=True)
-        signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            server.server_close()
+        _serve_until_stopped(server)
     return 0
 
 
